@@ -1,0 +1,62 @@
+"""The sans-I/O Realtime protocol core: no sockets, no clocks, no random ids.
+
+Shared by the mock server, the reference client and the conformance checks.
+"""
+
+from .conversation import Conversation
+from .errors import (
+    ConfigError,
+    LocalProtocolError,
+    ProtocolError,
+    RealtimeError,
+    RemoteProtocolError,
+    ScenarioError,
+    UsageError,
+)
+from .findings import INVALID_REQUEST_ERROR, Finding
+from .ids import Clock, IdFactory, ManualClock
+from .replay import SequenceProblem, replay
+from .session import (
+    BINARY_FRAME,
+    PROTOCOL_ERROR,
+    Decoder,
+    Encoder,
+    Received,
+    Session,
+    decode_audio,
+    plain_decode,
+    plain_encode,
+)
+from .states import ItemStage, PartState, ResponseState, SessionState, Side
+
+__all__ = [
+    "BINARY_FRAME",
+    "INVALID_REQUEST_ERROR",
+    "PROTOCOL_ERROR",
+    "Clock",
+    "ConfigError",
+    "Conversation",
+    "Decoder",
+    "Encoder",
+    "Finding",
+    "IdFactory",
+    "ItemStage",
+    "LocalProtocolError",
+    "ManualClock",
+    "PartState",
+    "ProtocolError",
+    "RealtimeError",
+    "Received",
+    "RemoteProtocolError",
+    "ResponseState",
+    "ScenarioError",
+    "SequenceProblem",
+    "Session",
+    "SessionState",
+    "Side",
+    "UsageError",
+    "decode_audio",
+    "plain_decode",
+    "plain_encode",
+    "replay",
+]

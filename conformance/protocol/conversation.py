@@ -1,0 +1,555 @@
+"""The shared conversation state: what both ends know after the server's events.
+
+`Conversation` is updated only by *server* events (the server is authoritative about
+items, responses and the audio buffer) and judges *client* events against that state.
+`Session` wraps it for one side; the transcript replay uses it for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import rules
+from .findings import Finding
+from .states import (
+    BYTES_PER_MS,
+    ITEM_REFERENCE_ERRORS,
+    ITEM_TRANSITIONS,
+    MIN_COMMIT_MS,
+    PART_STREAM_DELTAS,
+    PART_STREAM_DONES,
+    PART_STREAMS,
+    ItemStage,
+    PartState,
+    ResponseState,
+)
+
+Event = Mapping[str, Any]
+_CALL_ITEM_TYPES = frozenset({"function_call", "mcp_call"})
+
+
+@dataclass(slots=True)
+class Part:
+    """Machine 4: one content part of an output item."""
+
+    type: str
+    state: PartState = PartState.OPEN
+    done_streams: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class OutputItem:
+    """Machine 3: one output item of a response."""
+
+    id: str
+    type: str
+    stage: ItemStage = ItemStage.OUTPUT_ADDED
+    parts: list[Part] = field(default_factory=list)
+    conversation_done: bool = False
+    output_done: bool = False
+
+    def content_complete(self) -> bool:
+        """Every part is done and call arguments, if they started, are done."""
+        if any(part.state is not PartState.DONE for part in self.parts):
+            return False
+        return not (self.type in _CALL_ITEM_TYPES and self.stage is ItemStage.STREAMING)
+
+
+@dataclass(slots=True)
+class Response:
+    """Machine 2: one response and its output items."""
+
+    id: str
+    in_default_conversation: bool
+    state: ResponseState = ResponseState.IN_PROGRESS
+    items: list[OutputItem] = field(default_factory=list)
+
+    def item(self, item_id: object) -> OutputItem | None:
+        """The output item with this id, if the response has it."""
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        return None
+
+
+@dataclass(slots=True)
+class ItemInfo:
+    """What the conversation remembers of an item for later client references."""
+
+    type: str
+    role: str | None
+    has_output_audio: bool = False
+    audio_bytes: int = 0
+
+
+def _item_info(item: Event) -> ItemInfo:
+    content = item.get("content") or ()
+    has_audio = any(isinstance(p, Mapping) and p.get("type") == "output_audio" for p in content)
+    return ItemInfo(type=str(item.get("type")), role=item.get("role"), has_output_audio=has_audio)
+
+
+class Conversation:
+    """Items, responses, the input audio buffer and the effective session config."""
+
+    def __init__(self) -> None:
+        self.item_ids: list[str] = []
+        self.items: dict[str, ItemInfo] = {}
+        self.known_item_ids: set[str] = set()  # ever added, for late transcription events
+        self.call_ids: set[str] = set()
+        self.responses: dict[str, Response] = {}
+        self.active_response_id: str | None = None
+        self.audio_buffer_bytes = 0
+        self.session: Mapping[str, Any] | None = None
+        self.assistant_audio = False
+        self._handlers: dict[str, Callable[[Event], list[str]]] = {
+            "session.created": self._on_session,
+            "session.updated": self._on_session,
+            "conversation.item.added": self._on_item_added,
+            "conversation.item.done": self._on_item_done,
+            "conversation.item.deleted": self._on_item_deleted,
+            "conversation.item.retrieved": self._on_item_retrieved,
+            "conversation.item.truncated": self._on_item_truncated,
+            "input_audio_buffer.committed": self._on_committed,
+            "input_audio_buffer.cleared": self._on_cleared,
+            "response.created": self._on_response_created,
+            "response.output_item.added": self._on_output_item_added,
+            "response.output_item.done": self._on_output_item_done,
+            "response.content_part.added": self._on_part_added,
+            "response.content_part.done": self._on_part_done,
+            "response.done": self._on_response_done,
+        }
+        for name in PART_STREAM_DELTAS:
+            self._handlers[name] = self._on_stream_delta
+        for name in PART_STREAM_DONES:
+            self._handlers[name] = self._on_stream_done
+        for name in ITEM_TRANSITIONS:
+            self._handlers.setdefault(name, self._on_item_transition)
+        for name in (
+            "conversation.item.input_audio_transcription.delta",
+            "conversation.item.input_audio_transcription.completed",
+            "conversation.item.input_audio_transcription.failed",
+            "conversation.item.input_audio_transcription.segment",
+        ):
+            self._handlers[name] = self._on_transcription
+
+    # ----------------------------------------------------------------- views
+    @property
+    def audio_buffer_ms(self) -> float:
+        """Milliseconds of audio in the input buffer, at the session's input format."""
+        return self.audio_buffer_bytes / self.input_bytes_per_ms
+
+    @property
+    def input_bytes_per_ms(self) -> int:
+        """Bytes per ms of the session's input audio format (PCM16 24 kHz by default)."""
+        fmt = _dig(self.session, "audio", "input", "format", "type")
+        return BYTES_PER_MS.get(fmt if isinstance(fmt, str) else "audio/pcm", 48)
+
+    @property
+    def output_bytes_per_ms(self) -> int:
+        """Bytes per ms of the session's output audio format."""
+        fmt = _dig(self.session, "audio", "output", "format", "type")
+        return BYTES_PER_MS.get(fmt if isinstance(fmt, str) else "audio/pcm", 48)
+
+    # --------------------------------------------------------- server events
+    def apply_server_event(self, event: Event) -> list[str]:
+        """Apply one server event; return the ordering rules it broke (empty if none)."""
+        handler = self._handlers.get(str(event.get("type")))
+        return handler(event) if handler is not None else []
+
+    def _on_session(self, event: Event) -> list[str]:
+        session = event.get("session")
+        if isinstance(session, Mapping):
+            self.session = session
+        return []
+
+    def _on_item_added(self, event: Event) -> list[str]:
+        item = event.get("item")
+        if not isinstance(item, Mapping):
+            return []
+        item_id = str(item.get("id"))
+        problems = self._transition_output_item(event, item_id)
+        if item_id in self.items:
+            problems.append(f"item {item_id!r} was added to the conversation twice")
+            return problems
+        previous = event.get("previous_item_id")
+        if "previous_item_id" not in event:
+            position = len(self.item_ids)  # no position given: appended
+        elif previous is None:
+            position = 0  # first item, or inserted at the root
+        elif previous in self.items:
+            position = self.item_ids.index(previous) + 1
+        else:
+            problems.append(f"previous_item_id {previous!r} names no item in the conversation")
+            position = len(self.item_ids)
+        self.item_ids.insert(position, item_id)
+        self.items[item_id] = _item_info(item)
+        self.known_item_ids.add(item_id)
+        if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
+            self.call_ids.add(item["call_id"])
+        return problems
+
+    def _on_item_done(self, event: Event) -> list[str]:
+        item = event.get("item")
+        item_id = str(item.get("id")) if isinstance(item, Mapping) else None
+        if item_id not in self.items:
+            return [f"conversation.item.done for {item_id!r}, which was never added"]
+        assert item_id is not None
+        if isinstance(item, Mapping):
+            if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
+                self.call_ids.add(item["call_id"])
+            self.items[item_id].has_output_audio |= _item_info(item).has_output_audio
+        found = self._find_output_item(item_id)
+        if found is None:
+            return []
+        _, output = found
+        problems = self._check_item_can_end(output, "conversation.item.done")
+        if output.stage < ItemStage.IN_CONVERSATION:
+            problems.append(f"conversation.item.done for {item_id!r} before its .added")
+        output.conversation_done = True
+        return problems
+
+    def _on_item_deleted(self, event: Event) -> list[str]:
+        item_id = event.get("item_id")
+        if item_id not in self.items:
+            return [f"conversation.item.deleted for {item_id!r}, which is not in the conversation"]
+        assert isinstance(item_id, str)
+        self.item_ids.remove(item_id)
+        del self.items[item_id]
+        return []
+
+    def _on_item_retrieved(self, event: Event) -> list[str]:
+        item = event.get("item")
+        item_id = item.get("id") if isinstance(item, Mapping) else None
+        if item_id not in self.items:
+            return [f"conversation.item.retrieved for {item_id!r}, not in the conversation"]
+        return []
+
+    def _on_item_truncated(self, event: Event) -> list[str]:
+        item_id = event.get("item_id")
+        info = self.items.get(item_id) if isinstance(item_id, str) else None
+        if info is None:
+            return [f"conversation.item.truncated for {item_id!r}, not in the conversation"]
+        end_ms = event.get("audio_end_ms")
+        if isinstance(end_ms, int):
+            info.audio_bytes = min(info.audio_bytes, end_ms * self.output_bytes_per_ms)
+        return []
+
+    def _on_committed(self, event: Event) -> list[str]:
+        self.audio_buffer_bytes = 0
+        problems = []
+        if event.get("item_id") in self.items:
+            problems.append(f"input_audio_buffer.committed reuses item id {event['item_id']!r}")
+        previous = event.get("previous_item_id")
+        if previous is not None and previous not in self.items:
+            problems.append(f"previous_item_id {previous!r} names no item in the conversation")
+        return problems
+
+    def _on_cleared(self, event: Event) -> list[str]:
+        self.audio_buffer_bytes = 0
+        return []
+
+    def _on_transcription(self, event: Event) -> list[str]:
+        item_id = event.get("item_id")
+        if item_id not in self.known_item_ids:
+            return [f"{event['type']} for {item_id!r}, which was never added"]
+        return []
+
+    def _on_response_created(self, event: Event) -> list[str]:
+        response = event.get("response")
+        if not isinstance(response, Mapping):
+            return []
+        response_id = str(response.get("id"))
+        if response_id in self.responses:
+            return [f"response.created repeats response id {response_id!r}"]
+        default = response.get("conversation_id") is not None
+        problems = []
+        if default and self.active_response_id is not None:
+            problems.append(
+                f"response.created for {response_id!r} while {self.active_response_id!r} "
+                "is still active in the default conversation"
+            )
+        self.responses[response_id] = Response(id=response_id, in_default_conversation=default)
+        if default:
+            self.active_response_id = response_id
+        return problems
+
+    def _response_for(self, event: Event) -> tuple[Response | None, list[str]]:
+        response_id = event.get("response_id")
+        response = self.responses.get(response_id) if isinstance(response_id, str) else None
+        if response is None:
+            return None, [f"{event['type']} names response {response_id!r}, never created"]
+        if response.state is ResponseState.DONE:
+            return None, [f"{event['type']} for response {response_id!r} after its response.done"]
+        return response, []
+
+    def _on_output_item_added(self, event: Event) -> list[str]:
+        response, problems = self._response_for(event)
+        item = event.get("item")
+        if response is None or not isinstance(item, Mapping):
+            return problems
+        item_id = str(item.get("id"))
+        if event.get("output_index") != len(response.items):
+            problems.append(
+                f"response.output_item.added has output_index {event.get('output_index')!r}; "
+                f"expected {len(response.items)}"
+            )
+        if item_id in self.items or response.item(item_id) is not None:
+            problems.append(f"response.output_item.added reuses item id {item_id!r}")
+        response.items.append(OutputItem(id=item_id, type=str(item.get("type"))))
+        return problems
+
+    def _output_item_for(self, event: Event) -> tuple[OutputItem | None, list[str]]:
+        response, problems = self._response_for(event)
+        if response is None:
+            return None, problems
+        item = response.item(event.get("item_id"))
+        if item is None:
+            name = event.get("item_id")
+            return None, [f"{event['type']} names item {name!r}, not an output item of it"]
+        return item, []
+
+    def _transition_output_item(self, event: Event, item_id: str) -> list[str]:
+        """Apply ITEM_TRANSITIONS to an output item named by `item_id`, if there is one."""
+        found = self._find_output_item(item_id)
+        if found is None:
+            return []
+        response, item = found
+        allowed, after = ITEM_TRANSITIONS[str(event["type"])]
+        if not response.in_default_conversation and item.stage is ItemStage.OUTPUT_ADDED:
+            allowed = allowed | {ItemStage.OUTPUT_ADDED}
+        problems = []
+        if item.stage not in allowed:
+            problems.append(
+                f"{event['type']} for item {item_id!r} in stage {item.stage.name.lower()}; "
+                f"expected after {_describe(allowed)}"
+            )
+        item.stage = max(item.stage, after)
+        return problems
+
+    def _on_item_transition(self, event: Event) -> list[str]:
+        item, problems = self._output_item_for(event)
+        if item is None:
+            return problems
+        return self._transition_output_item(event, item.id)
+
+    def _on_part_added(self, event: Event) -> list[str]:
+        item, problems = self._output_item_for(event)
+        if item is None:
+            return problems
+        problems = self._transition_output_item(event, item.id)
+        if event.get("content_index") != len(item.parts):
+            problems.append(
+                f"response.content_part.added has content_index {event.get('content_index')!r}; "
+                f"expected {len(item.parts)}"
+            )
+        part = event.get("part")
+        part_type = part.get("type") if isinstance(part, Mapping) else None
+        item.parts.append(Part(type=str(part_type)))
+        return problems
+
+    def _part_for(self, event: Event) -> tuple[OutputItem | None, Part | None, list[str]]:
+        item, problems = self._output_item_for(event)
+        if item is None:
+            return None, None, problems
+        index = event.get("content_index")
+        if not isinstance(index, int) or not 0 <= index < len(item.parts):
+            return item, None, [f"{event['type']} before response.content_part.added ({index!r})"]
+        part = item.parts[index]
+        if part.state is PartState.DONE:
+            return item, None, [f"{event['type']} after response.content_part.done"]
+        return item, part, []
+
+    def _on_stream_delta(self, event: Event) -> list[str]:
+        item, part, problems = self._part_for(event)
+        if part is None or item is None:
+            return problems
+        stream = PART_STREAM_DELTAS[str(event["type"])]
+        if stream not in PART_STREAMS.get(part.type, frozenset()):
+            problems.append(f"{event['type']} in a content part of type {part.type!r}")
+        elif stream in part.done_streams:
+            problems.append(f"{event['type']} after its .done event")
+        if stream == "audio":
+            self.assistant_audio = True
+            delta = event.get("delta")
+            if isinstance(delta, str) and item.id in self.items:
+                self.items[item.id].audio_bytes += _b64_len(delta)
+                self.items[item.id].has_output_audio = True
+        return problems
+
+    def _on_stream_done(self, event: Event) -> list[str]:
+        _, part, problems = self._part_for(event)
+        if part is None:
+            return problems
+        stream = PART_STREAM_DONES[str(event["type"])]
+        if stream in part.done_streams:
+            problems.append(f"{event['type']} sent twice for one content part")
+        part.done_streams.add(stream)
+        return problems
+
+    def _on_part_done(self, event: Event) -> list[str]:
+        _, part, problems = self._part_for(event)
+        if part is None:
+            return problems
+        missing = PART_STREAMS.get(part.type, frozenset()) - part.done_streams
+        if missing:
+            names = ", ".join(sorted(f"{s}.done" for s in missing))
+            problems.append(f"response.content_part.done before the part's {names}")
+        part.state = PartState.DONE
+        return problems
+
+    def _check_item_can_end(self, item: OutputItem, name: str) -> list[str]:
+        if item.content_complete():
+            return []
+        return [f"{name} for item {item.id!r} while its content is still streaming"]
+
+    def _on_output_item_done(self, event: Event) -> list[str]:
+        response, problems = self._response_for(event)
+        item_event = event.get("item")
+        if response is None or not isinstance(item_event, Mapping):
+            return problems
+        item = response.item(item_event.get("id"))
+        if item is None:
+            return [f"response.output_item.done for {item_event.get('id')!r}, never added"]
+        problems = self._check_item_can_end(item, "response.output_item.done")
+        if response.in_default_conversation and item.stage < ItemStage.IN_CONVERSATION:
+            problems.append(
+                f"response.output_item.done for {item.id!r} before conversation.item.added"
+            )
+        item.output_done = True
+        return problems
+
+    def _on_response_done(self, event: Event) -> list[str]:
+        body = event.get("response")
+        if not isinstance(body, Mapping):
+            return []
+        response_id = body.get("id")
+        response = self.responses.get(response_id) if isinstance(response_id, str) else None
+        if response is None:
+            return [f"response.done for {response_id!r}, which was never created"]
+        if response.state is ResponseState.DONE:
+            return [f"response.done sent twice for {response_id!r}"]
+        completed = body.get("status") == "completed"
+        problems = []
+        for item in response.items:
+            if not item.output_done:
+                problems.append(f"response.done before response.output_item.done of {item.id!r}")
+            elif completed and response.in_default_conversation and not item.conversation_done:
+                problems.append(f"response.done before conversation.item.done of {item.id!r}")
+        response.state = ResponseState.DONE
+        if self.active_response_id == response_id:
+            self.active_response_id = None
+        return problems
+
+    def _find_output_item(self, item_id: str) -> tuple[Response, OutputItem] | None:
+        active = self.responses.get(self.active_response_id or "")
+        candidates = [active] if active is not None else []
+        candidates += [r for r in self.responses.values() if r is not active]
+        for response in candidates:
+            if response.state is ResponseState.IN_PROGRESS:
+                item = response.item(item_id)
+                if item is not None:
+                    return response, item
+        return None
+
+    # --------------------------------------------------------- client events
+    def check_client_event(self, event: Event, audio: bytes | None = None) -> Finding | None:
+        """The live server's rejection of a schema-valid client event, or None if accepted."""
+        kind = event.get("type")
+        event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        if kind in ITEM_REFERENCE_ERRORS:
+            return self._check_item_reference(event, event_id)
+        if kind == "conversation.item.create":
+            return self._check_item_create(event, event_id)
+        if kind == "response.create":
+            response = event.get("response")
+            out_of_band = isinstance(response, Mapping) and response.get("conversation") == "none"
+            if self.active_response_id is not None and not out_of_band:
+                return rules.active_response(self.active_response_id, event_id)
+        elif kind == "response.cancel":
+            wanted = event.get("response_id")
+            active = [r.id for r in self.responses.values() if r.state is ResponseState.IN_PROGRESS]
+            if not active or (wanted is not None and wanted not in active):
+                return rules.cancel_not_active(event_id)
+        elif kind == "input_audio_buffer.commit":
+            if self.audio_buffer_ms < MIN_COMMIT_MS:
+                return rules.commit_empty(self.audio_buffer_ms, event_id)
+        elif kind == "input_audio_buffer.append":
+            if audio is None:
+                return rules.bad_audio(event_id)
+        elif kind == "session.update":
+            return self._check_session_update(event, event_id)
+        return None
+
+    def apply_client_event(self, event: Event, audio: bytes | None = None) -> None:
+        """Record an accepted client event (only the audio buffer changes on client input)."""
+        if audio is not None and event.get("type") == "input_audio_buffer.append":
+            self.audio_buffer_bytes += len(audio)
+
+    def _check_item_reference(self, event: Event, event_id: str | None) -> Finding | None:
+        code, verb = ITEM_REFERENCE_ERRORS[str(event["type"])]
+        item_id = str(event.get("item_id"))
+        info = self.items.get(item_id)
+        if info is None:
+            return rules.unknown_item(code, verb, item_id, event_id)
+        if event["type"] != "conversation.item.truncate":
+            return None
+        if info.role != "assistant" or not info.has_output_audio:
+            return rules.truncate_not_audio(event_id)
+        have_ms = info.audio_bytes // self.output_bytes_per_ms
+        want_ms = event.get("audio_end_ms")
+        if isinstance(want_ms, int) and want_ms > have_ms:
+            return rules.truncate_too_long(have_ms, want_ms, event_id)
+        return None
+
+    def _check_item_create(self, event: Event, event_id: str | None) -> Finding | None:
+        item = event.get("item")
+        if not isinstance(item, Mapping):
+            return None
+        item_id = item.get("id")
+        if isinstance(item_id, str) and item_id in self.items:
+            return rules.duplicate_item(item_id, event_id)
+        previous = event.get("previous_item_id")
+        if isinstance(previous, str) and previous != "root" and previous not in self.items:
+            return rules.unknown_previous_item(previous, event_id)
+        if item.get("type") == "function_call_output":
+            call_id = item.get("call_id")
+            if isinstance(call_id, str) and call_id not in self.call_ids:
+                return rules.unknown_call_id(call_id, event_id)
+        if item.get("role") == "assistant":
+            for index, part in enumerate(item.get("content") or ()):
+                if isinstance(part, Mapping) and part.get("type") == "output_audio":
+                    return rules.assistant_audio_content(index, event_id)
+        return None
+
+    def _check_session_update(self, event: Event, event_id: str | None) -> Finding | None:
+        voice = _dig(event.get("session"), "audio", "output", "voice")
+        current = _dig(self.session, "audio", "output", "voice")
+        if voice is not None and self.assistant_audio and voice != current:
+            return rules.voice_locked(event_id)
+        return None
+
+
+def _dig(value: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _b64_len(text: str) -> int:
+    """Decoded length of base64 text, without decoding it."""
+    padding = text.count("=", max(0, len(text) - 2))
+    return len(text) * 3 // 4 - padding
+
+
+def _describe(stages: frozenset[ItemStage]) -> str:
+    events = {
+        ItemStage.OUTPUT_ADDED: "response.output_item.added",
+        ItemStage.IN_CONVERSATION: "conversation.item.added",
+        ItemStage.STREAMING: "the content started",
+        ItemStage.CONTENT_DONE: "the content finished",
+    }
+    return " or ".join(events[s] for s in sorted(stages))

@@ -1,0 +1,85 @@
+"""Replay a recorded exchange through the core and report every rule it breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .conversation import Conversation
+from .session import decode_audio, plain_decode
+from .states import FIRST_SERVER_EVENTS
+
+Direction = Literal["client", "server"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SequenceProblem:
+    """A rule broken at one frame of a transcript."""
+
+    index: int  # position of the frame in the transcript
+    direction: Direction  # who sent the offending frame
+    event_type: str | None
+    message: str
+    code: str | None = None  # live error code for client problems, when one exists
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.direction} {self.event_type}: {self.message}"
+
+
+def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
+    """Check a transcript's frames, in order, against the protocol rules.
+
+    Server frames are checked for ordering (session.created first, response lifecycle,
+    item references). Client frames are checked against the conversation as the server
+    had it (one active response, the 100 ms commit rule, referenced items exist,
+    nothing before session.created). Frames that are not JSON objects are skipped: the
+    schema checks report those.
+    """
+    observer = _Observer()
+    problems: list[SequenceProblem] = []
+    for index, (direction, text) in enumerate(frames):
+        event, findings = plain_decode(text)
+        if event is None or findings:
+            continue
+        kind = event.get("type") if isinstance(event.get("type"), str) else None
+        for message, code in observer.observe(direction, event):
+            problems.append(
+                SequenceProblem(
+                    index=index, direction=direction, event_type=kind, message=message, code=code
+                )
+            )
+    return problems
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.conversation = Conversation()
+        self.opened = False
+
+    def observe(self, direction: Direction, event: dict[str, Any]) -> list[tuple[str, str | None]]:
+        if direction == "server":
+            return [(p, None) for p in self._server(event)]
+        return self._client(event)
+
+    def _server(self, event: dict[str, Any]) -> list[str]:
+        kind = event.get("type")
+        problems = []
+        if not self.opened:
+            if kind == "session.created":
+                self.opened = True
+            elif kind not in FIRST_SERVER_EVENTS:
+                problems.append(f"the first server event must be session.created, not {kind!r}")
+        elif kind == "session.created":
+            problems.append("session.created sent twice")
+        return problems + self.conversation.apply_server_event(event)
+
+    def _client(self, event: dict[str, Any]) -> list[tuple[str, str | None]]:
+        if not self.opened:
+            return [(f"{event.get('type')!r} sent before session.created", None)]
+        audio = decode_audio(event) if event.get("type") == "input_audio_buffer.append" else None
+        finding = self.conversation.check_client_event(event, audio)
+        if finding is not None:
+            return [(finding.message, finding.code)]
+        self.conversation.apply_client_event(event, audio)
+        return []

@@ -1,0 +1,267 @@
+"""`Session`: the Realtime protocol for one connection, seen from one side, with no I/O.
+
+Frames in, events out; events in, frames out (websockets' `Protocol` shape)::
+
+    session = Session(Side.SERVER, decode=parse_client_frame, encode=dumps)
+    session.receive_text(frame)             # a frame from the peer
+    for received in session.events_received():
+        ...                                 # received.findings: what the peer did wrong
+    session.send(event)                     # our own event; LocalProtocolError if illegal
+    for frame in session.data_to_send():
+        ...                                 # write it to the socket
+
+Illegal peer input never raises: it becomes findings on the `Received` record and, on
+the client side, a `RemoteProtocolError` in `session.errors`. Our own illegal sends
+raise `LocalProtocolError` when `strict` (the default).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .conversation import Conversation
+from .errors import LocalProtocolError, RemoteProtocolError
+from .findings import Finding
+from .states import FIRST_SERVER_EVENTS, SessionState, Side
+
+Decoder = Callable[[str], tuple[dict[str, Any] | None, list[Finding]]]
+Encoder = Callable[[Mapping[str, Any]], str]
+
+PROTOCOL_ERROR = "protocol_error"  # Finding.type for ordering rules (ours, not a live type)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One frame from the peer: the parsed event (if any) and what was wrong with it."""
+
+    index: int  # position in the peer's stream of frames, from 0
+    text: str | None  # None for a binary frame
+    event: dict[str, Any] | None
+    findings: tuple[Finding, ...] = ()
+    audio: bytes | None = None  # decoded audio of an accepted input_audio_buffer.append
+
+    @property
+    def ok(self) -> bool:
+        """True when the frame broke no rule."""
+        return not self.findings
+
+    @property
+    def type(self) -> str | None:
+        """The event's `type`, if it had a string one."""
+        kind = self.event.get("type") if self.event is not None else None
+        return kind if isinstance(kind, str) else None
+
+
+def plain_decode(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """Parse a frame with the stdlib and no schema; the default `decode`."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        return None, [Finding(code="invalid_json", message=f"Invalid event: {exc}")]
+    if not isinstance(value, dict):
+        return None, [Finding(code="invalid_event", message="Expected a JSON object.")]
+    return value, []
+
+
+def plain_encode(event: Mapping[str, Any]) -> str:
+    """Serialise compactly with the stdlib; the default `encode`."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+BINARY_FRAME = Finding(
+    code="invalid_event",
+    message="Expected a text WebSocket message; binary frames are not supported.",
+)
+
+
+def decode_audio(event: Mapping[str, Any]) -> bytes | None:
+    """Strictly decode the base64 `audio` of an append; None when it is not valid base64."""
+    audio = event.get("audio")
+    if not isinstance(audio, str):
+        return None
+    try:
+        return binascii.a2b_base64(audio, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class Session:
+    """Protocol state of one Realtime connection from `side`'s point of view."""
+
+    def __init__(
+        self,
+        side: Side,
+        *,
+        decode: Decoder | None = None,
+        encode: Encoder | None = None,
+        strict: bool = True,
+    ) -> None:
+        self.side = side
+        self.strict = strict
+        self.conversation = Conversation()
+        self.errors: list[RemoteProtocolError] = []
+        self._decode = decode or plain_decode
+        self._encode = encode or plain_encode
+        self._state = SessionState.CONNECTING
+        self._received: list[Received] = []
+        self._outgoing: list[str] = []
+        self._peer_index = 0
+        self._pending_creates: list[str | None] = []  # client side: creates not yet answered
+
+    # ----------------------------------------------------------------- views
+    @property
+    def state(self) -> SessionState:
+        """CONNECTING until `session.created`, then OPEN, then CLOSED."""
+        return self._state
+
+    @property
+    def active_response_id(self) -> str | None:
+        """The default-conversation response in progress, if any."""
+        return self.conversation.active_response_id
+
+    @property
+    def response_pending(self) -> bool:
+        """Client side: a `response.create` was sent and not yet answered."""
+        return bool(self._pending_creates)
+
+    @property
+    def audio_buffer_ms(self) -> float:
+        """Milliseconds of input audio appended and not yet committed or cleared."""
+        return self.conversation.audio_buffer_ms
+
+    @property
+    def item_ids(self) -> list[str]:
+        """The conversation's item ids, in conversation order."""
+        return list(self.conversation.item_ids)
+
+    @property
+    def config(self) -> Mapping[str, Any] | None:
+        """The effective session object from the latest session.created / updated."""
+        return self.conversation.session
+
+    # ------------------------------------------------------------ peer input
+    def receive_text(self, text: str) -> None:
+        """Feed one text frame from the peer; then call `events_received()`."""
+        index = self._peer_index
+        self._peer_index += 1
+        event, findings = self._decode(text)
+        if event is None or findings:
+            self._received.append(Received(index, text, event, tuple(findings)))
+            return
+        if self.side is Side.SERVER:
+            self._received.append(self._judge_client_event(index, text, event))
+        else:
+            self._received.append(self._apply_server_event(index, text, event))
+
+    def receive_bytes(self, data: bytes) -> None:
+        """Feed one binary frame from the peer (always a finding: the API is text-only)."""
+        self._received.append(Received(self._peer_index, None, None, (BINARY_FRAME,)))
+        self._peer_index += 1
+
+    def events_received(self) -> list[Received]:
+        """Drain what the peer sent since the last call."""
+        received, self._received = self._received, []
+        return received
+
+    def connection_closed(self) -> None:
+        """Record that the WebSocket is gone; nothing more can be sent."""
+        self._state = SessionState.CLOSED
+
+    def _judge_client_event(self, index: int, text: str, event: dict[str, Any]) -> Received:
+        audio = decode_audio(event) if event.get("type") == "input_audio_buffer.append" else None
+        finding = self.conversation.check_client_event(event, audio)
+        if finding is not None:
+            return Received(index, text, event, (finding,))
+        self.conversation.apply_client_event(event, audio)
+        return Received(index, text, event, (), audio)
+
+    def _apply_server_event(self, index: int, text: str, event: dict[str, Any]) -> Received:
+        problems = self._lifecycle(event) + self.conversation.apply_server_event(event)
+        self._settle_pending(event)
+        findings = tuple(
+            Finding(type=PROTOCOL_ERROR, code="event_out_of_order", message=p) for p in problems
+        )
+        for problem in problems:
+            self.errors.append(RemoteProtocolError(problem, index=index, event_type=event["type"]))
+        return Received(index, text, event, findings)
+
+    def _lifecycle(self, event: Mapping[str, Any]) -> list[str]:
+        kind = event.get("type")
+        if self._state is SessionState.CONNECTING:
+            if kind == "session.created":
+                self._state = SessionState.OPEN
+            elif kind not in FIRST_SERVER_EVENTS:
+                return [f"the first server event must be session.created, not {kind!r}"]
+        elif kind == "session.created":
+            return ["session.created sent twice"]
+        return []
+
+    def _settle_pending(self, event: Mapping[str, Any]) -> None:
+        if not self._pending_creates:
+            return
+        if event.get("type") == "response.created":
+            response = event.get("response")
+            if isinstance(response, Mapping) and response.get("conversation_id") is not None:
+                self._pending_creates.pop(0)
+        elif event.get("type") == "error":
+            error = event.get("error")
+            failed_id = error.get("event_id") if isinstance(error, Mapping) else None
+            code = error.get("code") if isinstance(error, Mapping) else None
+            if failed_id in self._pending_creates:
+                self._pending_creates.remove(failed_id)
+            elif code == "conversation_already_has_active_response":
+                self._pending_creates.pop(0)
+
+    # ------------------------------------------------------------ own output
+    def send(self, event: Mapping[str, Any]) -> str:
+        """Queue one of our own events; return its text frame.
+
+        Raises:
+            LocalProtocolError: `strict` and the event is illegal now (for example a
+                `response.create` while a response is active, or a server event out of
+                order). With `strict=False` the event is sent anyway.
+        """
+        if self._state is SessionState.CLOSED:
+            raise LocalProtocolError(f"cannot send {event.get('type')!r}: the connection is closed")
+        if self.side is Side.SERVER:
+            problems = self._lifecycle(event) + self.conversation.apply_server_event(event)
+        else:
+            problems = self._client_send_problems(event)
+        if problems and self.strict:
+            raise LocalProtocolError(f"{event.get('type')}: {problems[0]}")
+        text = self._encode(event)
+        self._outgoing.append(text)
+        return text
+
+    def data_to_send(self) -> list[str]:
+        """Drain the frames queued by `send()`, in order."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def _client_send_problems(self, event: Mapping[str, Any]) -> list[str]:
+        kind = event.get("type")
+        if self._state is SessionState.CONNECTING:
+            return [f"wait for session.created before sending {kind!r}"]
+        audio = decode_audio(event) if kind == "input_audio_buffer.append" else None
+        problems = []
+        if kind == "response.create" and self._pending_creates and not _out_of_band(event):
+            problems.append("a response.create is already waiting for its response.created")
+        elif kind != "response.cancel":  # a cancel racing response.done is harmless
+            finding = self.conversation.check_client_event(event, audio)
+            if finding is not None:
+                problems.append(finding.message)
+        if not problems or not self.strict:
+            self.conversation.apply_client_event(event, audio)
+            if kind == "response.create" and not _out_of_band(event):
+                event_id = event.get("event_id")
+                self._pending_creates.append(event_id if isinstance(event_id, str) else None)
+        return problems
+
+
+def _out_of_band(event: Mapping[str, Any]) -> bool:
+    response = event.get("response")
+    return isinstance(response, Mapping) and response.get("conversation") == "none"

@@ -1,0 +1,40 @@
+"""Configuration of the mock server: one frozen dataclass, the same names everywhere.
+
+Every field can be given as a keyword argument (`MockConfig(port=0)`), as a CLI flag
+(`--ping-interval 5`) and as a key of a YAML file (`ping_interval: 5`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MockConfig:
+    """Everything that shapes one mock server and the sessions it serves."""
+
+    # --- where and how it listens (the asyncio adapter) ---
+    host: str = "127.0.0.1"
+    port: int = 8765
+    path_prefix: str = ""  # e.g. "/relay" serves /relay/v1/realtime
+    ping_interval: float | None = 20.0  # seconds between server pings; None disables
+    ping_timeout: float | None = 20.0
+    compression: bool = True  # negotiate permessage-deflate as the live server does
+    max_message_size: int | None = 16 * 1024 * 1024  # largest client frame accepted (bytes)
+    record: str | None = None  # directory for per-session JSONL transcripts
+
+    # --- handshake ---
+    api_keys: tuple[str, ...] = ()  # accepted keys; empty = any non-empty key
+    ephemeral_keys: tuple[str, ...] = ()  # accepted `ek_` client secrets; empty = any `ek_` key
+
+    # --- behaviour ---
+    seed: int = 0  # ids and generated content are reproducible from it
+    session_max_duration: float = 3600.0  # seconds; then session_expired + close 1001
+    first_delta_delay: float = 0.0  # seconds from response.created to the first delta
+    text_tokens_per_second: float | None = None  # None = as fast as possible
+    audio_realtime: bool = False  # pace audio deltas in real time instead of at once
+    tokens_per_delta: int = 1  # words per text delta
+    image_tokens: int = 194  # image tokens billed per input_image (documented data point)
+    reply_template: str | None = None  # override the deterministic reply text
+    scenario: str | None = None  # scenario name or file applied to every connection
+    extra: dict[str, object] = field(default_factory=dict)
