@@ -1,0 +1,350 @@
+"""`MockApp`: the mock GA server for one connection, with no I/O.
+
+The driving contract is in `mock_server.actions`. Inside, everything the server will
+send goes through one outbox, a heap ordered by (due time, sequence number):
+
+* default behaviour (`mock_server.behaviour`) queues events and response *streams*;
+* each event, when due, is applied to the protocol core (`Session(SERVER)`, strict, so
+  a mock bug raises instead of reaching a client), offered to the scenario hooks, which
+  may replace it (drop, duplicate, reorder, inject), written to the transcript and
+  turned into a `SendText` action;
+* events a scenario sends itself bypass the core: they are deliberate faults.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from conformance import _json
+from conformance.models import ModelRegistry, load_registry
+from conformance.protocol import Finding, IdFactory, Session, Side
+from conformance.schemas import parse_client_frame
+from conformance.transcript import Transcript
+
+from .actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
+from .behaviour import Behaviour
+from .config import MockConfig
+from .handshake import Rejected, check_handshake
+from .hooks import Hooks, NoHooks, Outgoing, RawFrame
+from .request import ConnectRequest
+from .responder import Pace, Stream
+
+
+@dataclass(slots=True)
+class _Entry:
+    kind: str  # "event" | "hook" | "close" | "drop" | "stream" | "expire" | "call"
+    payload: Any = None
+
+
+class MockApp:
+    """Everything one mock connection does, driven by an I/O adapter."""
+
+    def __init__(
+        self,
+        request: ConnectRequest,
+        config: MockConfig,
+        *,
+        hooks: Hooks | None = None,
+        registry: ModelRegistry | None = None,
+        connection_number: int = 0,
+        started_at: float = 0.0,
+    ) -> None:
+        self.request = request
+        self.config = config
+        self.registry = registry or load_registry()
+        self.hooks: Hooks = hooks or NoHooks()
+        self.ids = IdFactory(f"{config.seed}/{connection_number}")
+        self.started_at = started_at
+        self.session = Session(Side.SERVER, decode=parse_client_frame, encode=_json.dumps)
+        self.session_id = self.ids.new("sess")
+        self.transcript: Transcript = request.new_transcript(config)
+        self.transcript.meta["session_id"] = self.session_id
+        self.control = _Control(self)
+        self.behaviour = Behaviour(self)
+        self.now_ms = 0.0
+        self.ended = False
+        self.stalled = False
+        self.suppress_created = False
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._actions: list[Action] = []
+
+    # ------------------------------------------------------------ driver API
+    def opened(self, now_ms: float) -> None:
+        """The upgrade is done: answer like the live server (session.created or error+close)."""
+        self.now_ms = now_ms
+        outcome = check_handshake(self.request, self.config, self.registry)
+        if isinstance(outcome, Rejected):
+            self.send_error(outcome.finding)
+            self.queue(_Entry("close", (outcome.close_code, outcome.close_reason)))
+            self._flush()
+            return
+        self.behaviour.start(outcome)
+        self.hooks.on_open(self.control, now_ms)
+        self._flush()
+        if self.ended:
+            return
+        if not self.suppress_created:
+            self.behaviour.send_session_created()
+        self.queue(_Entry("expire"), at=self.config.session_max_duration * 1000.0)
+        self.hooks.after_open(self.control, now_ms)
+        self._flush()
+
+    def receive_text(self, text: str, now_ms: float) -> None:
+        """One text frame from the client."""
+        if self.ended:
+            return
+        self.now_ms = now_ms
+        self.session.receive_text(text)
+        received = self.session.events_received()[0]
+        self.transcript.add_text("client", text, now_ms, received.findings)
+        if not self.hooks.on_client_event(self.control, received.event, text, now_ms):
+            if received.findings:
+                self.send_error(received.findings[0])
+            else:
+                self.behaviour.handle(received)
+        self._flush()
+
+    def receive_bytes(self, data: bytes, now_ms: float) -> None:
+        """One binary frame from the client: the live server rejects it, non-fatally."""
+        if self.ended:
+            return
+        self.now_ms = now_ms
+        self.session.receive_bytes(data)
+        received = self.session.events_received()[0]
+        self.transcript.add_binary("client", data, now_ms, received.findings)
+        if not self.hooks.on_client_event(self.control, None, "", now_ms):
+            self.send_error(received.findings[0])
+        self._flush()
+
+    def handle_timer(self, now_ms: float) -> None:
+        """Time has reached `next_timer()`: send what is due."""
+        if self.ended:
+            return
+        self.now_ms = now_ms
+        hook_due = self.hooks.next_timer()
+        if hook_due is not None and hook_due <= now_ms:
+            self.hooks.on_timer(self.control, now_ms)
+        self._flush()
+
+    def next_timer(self) -> float | None:
+        """When `handle_timer` must next be called (ms), or None."""
+        if self.ended:
+            return None
+        dues = [self._heap[0][0]] if self._heap else []
+        hook_due = self.hooks.next_timer()
+        if hook_due is not None:
+            dues.append(hook_due)
+        return min(dues) if dues else None
+
+    def actions_to_perform(self) -> list[Action]:
+        """Drain the actions for the adapter, in order."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def connection_lost(self, code: int | None, reason: str, now_ms: float) -> None:
+        """The socket is gone; record how, and stop."""
+        if not self.ended:
+            self.transcript.add_close("client", code, reason, now_ms)
+        self.ended = True
+        self.session.connection_closed()
+        self._heap.clear()
+
+    # ------------------------------------------------------------ outbox
+    def queue(self, entry: _Entry, *, at: float | None = None, delay_ms: float = 0.0) -> None:
+        """Schedule an outbox entry at an absolute time or after a delay."""
+        due = at if at is not None else self.now_ms + delay_ms
+        heapq.heappush(self._heap, (due, next(self._seq), entry))
+
+    def send_event(self, event: Mapping[str, Any]) -> None:
+        """Queue a default-behaviour server event (goes through the core and the hooks)."""
+        self.queue(_Entry("event", event))
+
+    def send_error(self, finding: Finding) -> None:
+        """Queue a live-shaped `error` event for this finding."""
+        self.send_event({"type": "error", "error": finding.error_body()})
+
+    def start_stream(self, stream: Stream, on_end: Callable[[], None] | None = None) -> None:
+        """Queue a response stream; `on_end` runs after its last event."""
+        self.queue(_Entry("stream", (stream, on_end, None)))
+
+    def _flush(self) -> None:
+        while self._heap and self._heap[0][0] <= self.now_ms and not self.ended:
+            _, _, entry = heapq.heappop(self._heap)
+            self._perform(entry)
+
+    def _perform(self, entry: _Entry) -> None:
+        if entry.kind == "event":
+            self._emit(entry.payload)
+        elif entry.kind == "hook":
+            self._write(entry.payload)
+        elif entry.kind == "stream":
+            self._advance(*entry.payload)
+        elif entry.kind == "close":
+            self._close(*entry.payload)
+        elif entry.kind == "drop":
+            self.transcript.add_drop("server", self.now_ms)
+            self._actions.append(Drop())
+            self.ended = True
+        elif entry.kind == "expire":
+            self.behaviour.expire()
+        elif entry.kind == "call":
+            entry.payload()
+
+    def _advance(
+        self, stream: Stream, on_end: Callable[[], None] | None, pending: Any = None
+    ) -> None:
+        if pending is not None:
+            self._emit(pending)
+        for delay, event in stream:
+            if self.ended:
+                return
+            if delay > 0:
+                self.queue(_Entry("stream", (stream, on_end, event)), delay_ms=delay)
+                return
+            self._emit(event)
+        if on_end is not None and not self.ended:
+            on_end()
+
+    def drain_stream(self, stream: Stream, on_end: Callable[[], None] | None) -> None:
+        """Run a stream to its end now (after a cancel its tail has no delays)."""
+        pending = [e for e in self._heap if _belongs(e[2], stream)]
+        self._heap = [e for e in self._heap if not _belongs(e[2], stream)]
+        heapq.heapify(self._heap)
+        if not pending:
+            return  # not started yet, or already finished
+        first = pending[0][2].payload[2]
+        if first is not None:
+            self._emit(first)
+        for _, event in stream:
+            self._emit(event)
+        if on_end is not None:
+            on_end()
+
+    def _emit(self, event: Mapping[str, Any]) -> None:
+        full = {"type": event["type"], "event_id": self.ids.new("event"), **event}
+        self.behaviour.fill_previous_item(full)
+        self.session.send(full)
+        replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
+        for out in [full] if replacement is None else replacement:
+            self._write(out)
+
+    def _write(self, out: Outgoing) -> None:
+        if self.ended or self.stalled:
+            return
+        if isinstance(out, RawFrame):
+            if isinstance(out.data, bytes):
+                self.transcript.add_binary("server", out.data, self.now_ms)
+                self._actions.append(SendBytes(out.data))
+                return
+            text = out.data
+        else:
+            text = _json.dumps(out)
+        self.transcript.add_text("server", text, self.now_ms)
+        self._actions.append(SendText(text))
+
+    def _close(self, code: int, reason: str) -> None:
+        self.transcript.add_close("server", code, reason, self.now_ms)
+        self._actions.append(Close(code, reason))
+        self.ended = True
+        self.session.connection_closed()
+
+
+def _belongs(entry: _Entry, stream: Stream) -> bool:
+    return entry.kind == "stream" and entry.payload[0] is stream
+
+
+class _Control:
+    """The `hooks.Control` a scenario acts through."""
+
+    def __init__(self, app: MockApp) -> None:
+        self._app = app
+
+    @property
+    def state(self) -> Any:
+        return self._app.behaviour.view
+
+    def new_id(self, prefix: str) -> str:
+        return self._app.ids.new(prefix)
+
+    def send(self, event: Outgoing, *, delay_ms: float = 0.0) -> None:
+        if not isinstance(event, RawFrame):
+            event = {"type": event.get("type"), "event_id": self._app.ids.new("event"), **event}
+        self._app.queue(_Entry("hook", event), delay_ms=delay_ms)
+
+    def close(self, code: int, reason: str = "", *, delay_ms: float = 0.0) -> None:
+        self._app.queue(_Entry("close", (code, reason)), delay_ms=delay_ms)
+
+    def drop(self, *, delay_ms: float = 0.0) -> None:
+        self._app.queue(_Entry("drop"), delay_ms=delay_ms)
+
+    def stall(self, *, pings: bool = True) -> None:
+        self._app.stalled = True
+        self._app._actions.append(Stall(pings=pings))
+
+    def set_ping_answer(self, answer: bool) -> None:
+        self._app._actions.append(SetPingAnswer(answer))
+
+    def suppress_session_created(self) -> None:
+        self._app.suppress_created = True
+
+    def set_reply_text(self, text: str | None) -> None:
+        self._app.behaviour.reply_override = text
+
+    def set_pace(
+        self,
+        *,
+        first_delta_delay: float | None = None,
+        text_tokens_per_second: float | None = None,
+        audio_realtime: bool | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if first_delta_delay is not None:
+            changes["first_delta_delay"] = first_delta_delay
+        if text_tokens_per_second is not None:
+            changes["text_tokens_per_second"] = text_tokens_per_second
+        if audio_realtime is not None:
+            changes["audio_realtime"] = audio_realtime
+        self._app.config = replace(self._app.config, **changes)
+
+    def fail_next_response(self, status_details: Mapping[str, Any]) -> None:
+        self._app.behaviour.pending_failures.append(status_details)
+
+
+def pace_of(config: MockConfig) -> Pace:
+    """The streaming pace a configuration asks for."""
+    tps = config.text_tokens_per_second
+    between = 1000.0 * config.tokens_per_delta / tps if tps else 0.0
+    return Pace(
+        first_delta_ms=config.first_delta_delay * 1000.0,
+        between_deltas_ms=between,
+        audio_realtime=config.audio_realtime,
+    )
+
+
+_connections = itertools.count()
+
+
+def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
+    """The default `AppFactory`: picks the scenario (config, `?scenario=`, header) and builds."""
+    hooks: Hooks | None = None
+    name = request.query.get("scenario") or request.header("x-mock-scenario") or config.scenario
+    if name:
+        from .scenarios import resolve_scenario
+
+        scenario = resolve_scenario(name)
+        if scenario.config:
+            config = replace(config, **dict(scenario.config))
+        config = replace(config, scenario=scenario.id)
+        hooks = scenario.hooks()
+    return MockApp(
+        request, config, hooks=hooks, connection_number=next(_connections), started_at=time.time()
+    )
+
+
+__all__: Sequence[str] = ["MockApp", "make_app", "pace_of"]

@@ -1,0 +1,289 @@
+"""Deterministic responses: what the mock says, in the live event order, and what it bills.
+
+A response is a *plan* (what to say, which modality, which tool call) turned into a
+*stream*: a generator of `(delay_ms, event)` pairs in the order of protocol notes
+§5d (text), §5e (audio) and §5f (function calls). The generator checks `plan.stop`
+before every delta, so a `response.cancel` or a barge-in ends the response early with
+the terminal events the spec describes (§5h), `status: "cancelled"`.
+
+Usage rules (stated here because the live ones for text and images are not published):
+text tokens = ceil(characters / 4) per text, plus 3 per conversation item; image tokens
+= `MockConfig.image_tokens` per `input_image`; input audio 1 token per 100 ms; output
+audio 1 token per 50 ms [docs: realtime-costs]; each output text delta token counts 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .media import synth_pcm16
+
+Stream = Iterator[tuple[float, dict[str, Any]]]
+Counted = Generator[tuple[float, dict[str, Any]], None, tuple[int, int, bool]]
+_WORD = re.compile(r"\S+\s*")
+_NOTE_WORDS = (
+    "layout", "contrast", "legible", "aligned", "crowded", "balanced", "readable",
+    "dense", "clear", "compact", "spacious", "sharp",
+)  # fmt: skip
+AUDIO_MS_PER_WORD = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pace:
+    """How fast a response streams (milliseconds); zeros mean as fast as possible."""
+
+    first_delta_ms: float = 0.0
+    between_deltas_ms: float = 0.0
+    audio_realtime: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class ResponsePlan:
+    """Everything one response will send; `stop` ends it early when set."""
+
+    response_id: str
+    item_id: str
+    conversation_id: str | None
+    modalities: list[str]
+    text: str
+    voice: str
+    output_format: dict[str, Any]
+    max_output_tokens: int | str
+    metadata: Mapping[str, Any] | None
+    input_usage: dict[str, int]
+    call: tuple[str, str, str] | None = None  # (call_id, name, arguments)
+    failure: Mapping[str, Any] | None = None  # status_details of a failed response
+    tokens_per_delta: int = 1
+    seed: int = 0
+    stop: str | None = None  # "client_cancelled" | "turn_detected"
+    output_items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def words(text: str) -> list[str]:
+    """Split text into the tokens the mock streams (a word and its trailing space)."""
+    return _WORD.findall(text) or [text]
+
+
+def reply_text(
+    *,
+    images: Sequence[str],
+    texts: Sequence[str],
+    function_output: tuple[str, str] | None,
+    seed: int,
+    turn: int,
+) -> str:
+    """The deterministic reply: names every image's format, size and digest, and the text."""
+    parts = []
+    for number, image in enumerate(images, 1):
+        parts.append(f"Screenshot {number}: {image}.")
+    if texts:
+        parts.append(f"You wrote: {' '.join(texts)!r}.")
+    if function_output is not None:
+        parts.append(f"The function {function_output[0]} returned {function_output[1]!r}.")
+    if not parts:
+        parts.append("Hello from the realtime-conformance mock server.")
+    first = _NOTE_WORDS[(seed + turn) % len(_NOTE_WORDS)]
+    second = _NOTE_WORDS[(seed * 7 + turn * 3 + 1) % len(_NOTE_WORDS)]
+    parts.append(f"Note {turn}: {first}, {second}.")
+    return " ".join(parts)
+
+
+def sample_arguments(parameters: object) -> str:
+    """Arguments for a tool call: a sample value for every required parameter."""
+    if not isinstance(parameters, Mapping):
+        return "{}"
+    properties = parameters.get("properties")
+    props = properties if isinstance(properties, Mapping) else {}
+    required = parameters.get("required")
+    names = [n for n in required if n in props] if isinstance(required, list) else list(props)
+    samples = {"string": "example", "number": 1.5, "integer": 1, "boolean": True, "array": []}
+    result: dict[str, Any] = {}
+    for name in names:
+        spec = props[name] if isinstance(props[name], Mapping) else {}
+        enum = spec.get("enum")
+        result[name] = (
+            enum[0] if isinstance(enum, list) and enum else samples.get(str(spec.get("type")), {})
+        )
+    return json.dumps(result, separators=(",", ":"))
+
+
+def _response_body(plan: ResponsePlan, status: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "object": "realtime.response",
+        "id": plan.response_id,
+        "status": status,
+        "status_details": None,
+        "output": [],
+        "conversation_id": plan.conversation_id,
+        "output_modalities": plan.modalities,
+        "max_output_tokens": plan.max_output_tokens,
+        "audio": {"output": {"format": plan.output_format, "voice": plan.voice}},
+        "usage": None,
+        "metadata": dict(plan.metadata) if plan.metadata is not None else None,
+    }
+    body.update(extra)
+    return body
+
+
+def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
+    """All events of one response, in live order, each with the delay before it."""
+    yield 0.0, {"type": "response.created", "response": _response_body(plan, "in_progress")}
+    if plan.failure is not None:
+        yield from _finish(plan, "failed", dict(plan.failure), 0, 0)
+        return
+    if plan.call is not None:
+        counts = yield from _function_call(plan, pace)
+    else:
+        counts = yield from _message(plan, pace)
+    if plan.stop is not None:
+        details: dict[str, Any] = {"type": "cancelled", "reason": plan.stop}
+        yield from _finish(plan, "cancelled", details, counts[0], counts[1])
+    elif counts[2]:
+        details = {"type": "incomplete", "reason": "max_output_tokens"}
+        yield from _finish(plan, "incomplete", details, counts[0], counts[1])
+    else:
+        yield from _finish(plan, "completed", None, counts[0], counts[1])
+
+
+def _ids(plan: ResponsePlan, output_index: int = 0) -> dict[str, Any]:
+    return {"response_id": plan.response_id, "item_id": plan.item_id, "output_index": output_index}
+
+
+def _item_events(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
+    yield 0.0, {"type": "response.output_item.added", "response_id": plan.response_id,
+                "output_index": 0, "item": item}  # fmt: skip
+    if plan.conversation_id is not None:
+        yield 0.0, {"type": "conversation.item.added", "item": item}
+
+
+def _end_item(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
+    plan.output_items.append(item)
+    if plan.conversation_id is not None:
+        yield 0.0, {"type": "conversation.item.done", "item": item}
+    yield 0.0, {"type": "response.output_item.done", "response_id": plan.response_id,
+                "output_index": 0, "item": item}  # fmt: skip
+
+
+def _message(plan: ResponsePlan, pace: Pace) -> Counted:
+    audio = "audio" in plan.modalities
+    item = {"id": plan.item_id, "type": "message", "status": "in_progress",
+            "role": "assistant", "content": []}  # fmt: skip
+    yield from _item_events(plan, item)
+    empty = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+    ids = {**_ids(plan), "content_index": 0}
+    yield 0.0, {"type": "response.content_part.added", **ids, "part": empty}
+    tokens = words(plan.text)
+    limit = plan.max_output_tokens if isinstance(plan.max_output_tokens, int) else None
+    truncated = limit is not None and len(tokens) > limit
+    tokens = tokens[:limit] if limit is not None else tokens
+    sent: list[str] = []
+    audio_bytes = 0
+    step = max(1, plan.tokens_per_delta)
+    for start in range(0, len(tokens), step):
+        if plan.stop is not None:
+            break
+        chunk = "".join(tokens[start : start + step])
+        delay = pace.first_delta_ms if start == 0 else pace.between_deltas_ms
+        if audio:
+            pcm = synth_pcm16(AUDIO_MS_PER_WORD * (len(tokens[start : start + step])), seed=start)
+            if pace.audio_realtime and start:
+                delay = max(delay, AUDIO_MS_PER_WORD * step)
+            yield delay, {"type": "response.output_audio_transcript.delta", **ids,
+                          "delta": chunk, "obfuscation": _obfuscation(plan, start)}  # fmt: skip
+            yield 0.0, {"type": "response.output_audio.delta", **ids,
+                        "delta": base64.b64encode(pcm).decode()}  # fmt: skip
+            audio_bytes += len(pcm)
+        else:
+            yield delay, {"type": "response.output_text.delta", **ids, "delta": chunk,
+                          "obfuscation": _obfuscation(plan, start)}  # fmt: skip
+        sent.append(chunk)
+    text = "".join(sent)
+    status = "incomplete" if plan.stop is not None or truncated else "completed"
+    if audio:
+        yield 0.0, {"type": "response.output_audio.done", **ids}
+        yield 0.0, {"type": "response.output_audio_transcript.done", **ids, "transcript": text}
+        done_part = {"type": "audio", "transcript": text}
+        content = [{"type": "output_audio", "transcript": text}]
+    else:
+        yield 0.0, {"type": "response.output_text.done", **ids, "text": text}
+        done_part = {"type": "text", "text": text}
+        content = [{"type": "output_text", "text": text}]
+    yield 0.0, {"type": "response.content_part.done", **ids, "part": done_part}
+    final = {**item, "status": status, "content": content}
+    yield from _end_item(plan, final)
+    text_tokens = len(words(text)) if text else 0
+    return text_tokens, math.ceil(audio_bytes / 48 / 50), truncated and plan.stop is None
+
+
+def _function_call(plan: ResponsePlan, pace: Pace) -> Counted:
+    assert plan.call is not None
+    call_id, name, arguments = plan.call
+    item = {"id": plan.item_id, "type": "function_call", "status": "in_progress",
+            "call_id": call_id, "name": name, "arguments": ""}  # fmt: skip
+    yield from _item_events(plan, item)
+    sent = []
+    for start in range(0, len(arguments), 8):
+        if plan.stop is not None:
+            break
+        delay = pace.first_delta_ms if start == 0 else pace.between_deltas_ms
+        delta = arguments[start : start + 8]
+        yield delay, {"type": "response.function_call_arguments.delta", **_ids(plan),
+                      "call_id": call_id, "delta": delta}  # fmt: skip
+        sent.append(delta)
+    done_args = "".join(sent)
+    yield 0.0, {"type": "response.function_call_arguments.done", **_ids(plan),
+                "call_id": call_id, "name": name, "arguments": done_args}  # fmt: skip
+    status = "incomplete" if plan.stop is not None else "completed"
+    yield from _end_item(plan, {**item, "status": status, "arguments": done_args})
+    return math.ceil(len(done_args) / 4), 0, False
+
+
+def _finish(
+    plan: ResponsePlan,
+    status: str,
+    details: dict[str, Any] | None,
+    text_out: int,
+    audio_out: int,
+) -> Stream:
+    if plan.failure is not None:
+        usage = _usage({"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}, 0, 0)
+    else:
+        usage = _usage(plan.input_usage, text_out, audio_out)
+    body = _response_body(
+        plan, status, status_details=details, output=list(plan.output_items), usage=usage
+    )
+    yield 0.0, {"type": "response.done", "response": body}
+
+
+def _usage(inputs: Mapping[str, int], text_out: int, audio_out: int) -> dict[str, Any]:
+    text_in = inputs.get("text_tokens", 0)
+    audio_in = inputs.get("audio_tokens", 0)
+    image_in = inputs.get("image_tokens", 0)
+    input_tokens = text_in + audio_in + image_in
+    output_tokens = text_out + audio_out
+    zero = {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}
+    return {
+        "total_tokens": input_tokens + output_tokens,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "input_token_details": {
+            "text_tokens": text_in,
+            "audio_tokens": audio_in,
+            "image_tokens": image_in,
+            "cached_tokens": 0,
+            "cached_tokens_details": zero,
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
+
+
+def _obfuscation(plan: ResponsePlan, index: int) -> str:
+    # Live deltas carry a random padding string; ours is derived from the ids.
+    seed = sum(map(ord, plan.response_id)) + index * 31 + plan.seed
+    return "".join("abcdefghijklmnopqrstuvwxyz"[(seed * (k + 3)) % 26] for k in range(8))

@@ -1,0 +1,166 @@
+"""The effective session object: live defaults, and how a `session.update` merges in.
+
+Defaults are the observed `session.created` of a fresh GA connection (protocol notes
+§3.1 and §3.2, key order as on the wire).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_INSTRUCTIONS = (
+    "You are a helpful, witty, and friendly AI. Your voice and personality should be warm "
+    "and engaging. Keep your answers short."
+)
+
+SERVER_VAD_DEFAULTS: dict[str, Any] = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,  # live default (the spec text says 500)
+    "idle_timeout_ms": None,
+    "create_response": True,
+    "interrupt_response": True,
+}
+SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
+PCM = {"type": "audio/pcm", "rate": 24000}
+
+# Keys whose value is replaced whole by an update (objects with a `type`, unions).
+_REPLACED = frozenset(
+    {
+        "format",
+        "transcription",
+        "noise_reduction",
+        "turn_detection",
+        "tracing",
+        "truncation",
+        "prompt",
+        "reasoning",
+        "tool_choice",
+        "tools",
+        "include",
+        "output_modalities",
+        "voice",
+    }
+)
+# Request-only keys that the response schema does not carry (§3.1 parallel_tool_calls).
+_REQUEST_ONLY = frozenset({"parallel_tool_calls"})
+
+
+def realtime_session(
+    *, session_id: str, model: str, expires_at: int, reasoning: bool = False
+) -> dict[str, Any]:
+    """The `session` of a fresh realtime connection."""
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": session_id,
+        "model": model,
+        "output_modalities": ["audio"],
+        "instructions": DEFAULT_INSTRUCTIONS,
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "tracing": None,
+        "truncation": "auto",
+        "prompt": None,
+        "expires_at": expires_at,
+        "audio": {
+            "input": {
+                "format": dict(PCM),
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": dict(SERVER_VAD_DEFAULTS),
+            },
+            "output": {"format": dict(PCM), "voice": "alloy", "speed": 1.0},
+        },
+        "include": None,
+    }
+    if reasoning:
+        session["reasoning"] = {"effort": "low"}
+    return session
+
+
+def transcription_session(*, session_id: str, expires_at: int) -> dict[str, Any]:
+    """The `session` of a fresh `?intent=transcription` connection."""
+    vad = {k: SERVER_VAD_DEFAULTS[k] for k in ("type", "threshold", "prefix_padding_ms")}
+    vad["silence_duration_ms"] = SERVER_VAD_DEFAULTS["silence_duration_ms"]
+    return {
+        "type": "transcription",
+        "object": "realtime.transcription_session",
+        "id": session_id,
+        "expires_at": expires_at,
+        "audio": {
+            "input": {
+                "format": dict(PCM),
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": vad,
+            }
+        },
+        "include": None,
+    }
+
+
+def merge_update(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a validated `session.update` body: only the fields present change.
+
+    `model` cannot change (a no-op, catalog MODEL); objects merge key by key except the
+    union-typed values in `_REPLACED`, which are replaced whole and completed with
+    their defaults.
+    """
+    merged = copy.deepcopy(dict(current))
+    _merge_into(merged, update, top=True)
+    _fill_turn_detection(merged, transcription=merged.get("type") == "transcription")
+    _fill_transcription(merged)
+    return merged
+
+
+def _merge_into(target: dict[str, Any], update: Mapping[str, Any], *, top: bool) -> None:
+    for key, value in update.items():
+        if top and key in ("model", "type", *_REQUEST_ONLY):
+            continue
+        existing = target.get(key)
+        if key not in _REPLACED and isinstance(value, Mapping) and isinstance(existing, dict):
+            _merge_into(existing, value, top=False)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _fill_turn_detection(session: dict[str, Any], *, transcription: bool) -> None:
+    audio_input = session.get("audio", {}).get("input", {})
+    value = audio_input.get("turn_detection")
+    if not isinstance(value, dict):
+        return
+    defaults = SERVER_VAD_DEFAULTS if value.get("type") == "server_vad" else SEMANTIC_VAD_DEFAULTS
+    if transcription:  # the transcription echo has only these keys (§3.2)
+        defaults = {k: SERVER_VAD_DEFAULTS[k] for k in list(SERVER_VAD_DEFAULTS)[:4]}
+    audio_input["turn_detection"] = {**defaults, **value}
+
+
+def _fill_transcription(session: dict[str, Any]) -> None:
+    audio_input = session.get("audio", {}).get("input", {})
+    value = audio_input.get("transcription")
+    if isinstance(value, dict):  # the response echo adds explicit nulls (§3.1)
+        audio_input["transcription"] = {"language": None, "prompt": None, **value}
+
+
+def output_modalities(session: Mapping[str, Any]) -> list[str]:
+    """The session's output modalities (`["audio"]` by default)."""
+    value = session.get("output_modalities")
+    return list(value) if isinstance(value, list) and value else ["audio"]
+
+
+def turn_detection(session: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The effective turn detection object, or None for manual turns."""
+    audio = session.get("audio")
+    audio_input = audio.get("input") if isinstance(audio, Mapping) else None
+    value = audio_input.get("turn_detection") if isinstance(audio_input, Mapping) else None
+    return value if isinstance(value, Mapping) else None
