@@ -331,20 +331,39 @@ _connections = itertools.count()
 
 
 def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
-    """The default `AppFactory`: picks the scenario (config, `?scenario=`, header) and builds."""
-    hooks: Hooks | None = None
-    name = request.query.get("scenario") or request.header("x-mock-scenario") or config.scenario
-    if name:
-        from .scenarios import resolve_scenario
+    """The default `AppFactory`: picks the scenario (config, `?scenario=`, header) and builds.
 
-        scenario = resolve_scenario(name)
-        if scenario.config:
-            config = replace(config, **dict(scenario.config))
-        config = replace(config, scenario=scenario.id)
-        hooks = scenario.hooks()
-    return MockApp(
-        request, config, hooks=hooks, connection_number=next(_connections), started_at=time.time()
-    )
+    A scenario named by the client (query or header) must be a built-in one: a client
+    must not make the server read files. An unknown name is answered in-band, like the
+    live server's request errors: an `error` event, then close 4000.
+    """
+    from .scenarios import ScenarioError, resolve_scenario
+
+    hooks: Hooks | None = None
+    chosen = request.query.get("scenario") or request.header("x-mock-scenario")
+    name = chosen or config.scenario
+    number = next(_connections)
+    if name:
+        try:
+            scenario = resolve_scenario(name, allow_paths=not chosen)
+        except ScenarioError as exc:
+            hooks = _UnknownScenario(str(exc))
+        else:
+            config = replace(scenario.apply_config(config), scenario=scenario.id)
+            hooks = scenario.hooks()
+    return MockApp(request, config, hooks=hooks, connection_number=number, started_at=time.time())
+
+
+class _UnknownScenario(NoHooks):
+    """Tells the client its scenario name is unknown (with the did-you-mean), then closes."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def on_open(self, ctl: Any, now_ms: float) -> None:
+        error = Finding(code="unknown_scenario", message=self.message, param="scenario")
+        ctl.send({"type": "error", "error": error.error_body()})
+        ctl.close(4000, "invalid_request_error.unknown_scenario")
 
 
 __all__: Sequence[str] = ["MockApp", "make_app", "pace_of"]

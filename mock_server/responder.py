@@ -135,7 +135,8 @@ def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
     """All events of one response, in live order, each with the delay before it."""
     yield 0.0, {"type": "response.created", "response": _response_body(plan, "in_progress")}
     if plan.failure is not None:
-        yield from _finish(plan, "failed", dict(plan.failure), 0, 0)
+        status = str(plan.failure.get("type") or "failed")  # failed | incomplete | cancelled
+        yield from _finish(plan, status, dict(plan.failure), 0, 0)
         return
     if plan.call is not None:
         counts = yield from _function_call(plan, pace)

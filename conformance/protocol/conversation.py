@@ -78,16 +78,34 @@ class Response:
 class ItemInfo:
     """What the conversation remembers of an item for later client references."""
 
-    type: str
+    type: str | None
     role: str | None
     has_output_audio: bool = False
     audio_bytes: int = 0
+    call_id: str | None = None
+
+
+def _text(value: object) -> str | None:
+    """A string id or type, or None: JSON from a peer may hold lists or numbers there."""
+    return value if isinstance(value, str) else None
+
+
+def _parts(item: Event) -> list[Any]:
+    content = item.get("content")
+    return content if isinstance(content, list) else []
 
 
 def _item_info(item: Event) -> ItemInfo:
-    content = item.get("content") or ()
-    has_audio = any(isinstance(p, Mapping) and p.get("type") == "output_audio" for p in content)
-    return ItemInfo(type=str(item.get("type")), role=item.get("role"), has_output_audio=has_audio)
+    has_audio = any(
+        isinstance(p, Mapping) and p.get("type") == "output_audio" for p in _parts(item)
+    )
+    call_id = _text(item.get("call_id")) if item.get("type") == "function_call" else None
+    return ItemInfo(
+        type=_text(item.get("type")),
+        role=_text(item.get("role")),
+        has_output_audio=has_audio,
+        call_id=call_id,
+    )
 
 
 class Conversation:
@@ -155,7 +173,8 @@ class Conversation:
     # --------------------------------------------------------- server events
     def apply_server_event(self, event: Event) -> list[str]:
         """Apply one server event; return the ordering rules it broke (empty if none)."""
-        handler = self._handlers.get(str(event.get("type")))
+        kind = _text(event.get("type"))
+        handler = self._handlers.get(kind) if kind is not None else None
         return handler(event) if handler is not None else []
 
     def _on_session(self, event: Event) -> list[str]:
@@ -166,14 +185,19 @@ class Conversation:
 
     def _on_item_added(self, event: Event) -> list[str]:
         item = event.get("item")
-        if not isinstance(item, Mapping):
-            return []
-        item_id = str(item.get("id"))
+        item_id = _text(item.get("id")) if isinstance(item, Mapping) else None
+        if item_id is None or not isinstance(item, Mapping):
+            return []  # not an item with an id: the schema checks report that
+        found = self._find_output_item(item_id)
+        if found is not None and not found[0].in_default_conversation:
+            return [f"out-of-band item {item_id!r} entered the default conversation"]
         problems = self._transition_output_item(event, item_id)
         if item_id in self.items:
             problems.append(f"item {item_id!r} was added to the conversation twice")
             return problems
-        previous = event.get("previous_item_id")
+        previous = _text(event.get("previous_item_id"))
+        if event.get("previous_item_id") is not None and previous is None:
+            problems.append(f"previous_item_id {event['previous_item_id']!r} is not an item id")
         if "previous_item_id" not in event:
             position = len(self.item_ids)  # no position given: appended
         elif previous is None:
@@ -184,22 +208,23 @@ class Conversation:
             problems.append(f"previous_item_id {previous!r} names no item in the conversation")
             position = len(self.item_ids)
         self.item_ids.insert(position, item_id)
-        self.items[item_id] = _item_info(item)
+        info = _item_info(item)
+        self.items[item_id] = info
         self.known_item_ids.add(item_id)
-        if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
-            self.call_ids.add(item["call_id"])
+        if info.call_id is not None:
+            self.call_ids.add(info.call_id)
         return problems
 
     def _on_item_done(self, event: Event) -> list[str]:
         item = event.get("item")
-        item_id = str(item.get("id")) if isinstance(item, Mapping) else None
-        if item_id not in self.items:
+        item_id = _text(item.get("id")) if isinstance(item, Mapping) else None
+        if item_id is None or item_id not in self.items or not isinstance(item, Mapping):
             return [f"conversation.item.done for {item_id!r}, which was never added"]
-        assert item_id is not None
-        if isinstance(item, Mapping):
-            if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
-                self.call_ids.add(item["call_id"])
-            self.items[item_id].has_output_audio |= _item_info(item).has_output_audio
+        info, done_info = self.items[item_id], _item_info(item)
+        info.has_output_audio |= done_info.has_output_audio
+        if done_info.call_id is not None:
+            info.call_id = done_info.call_id
+            self.call_ids.add(done_info.call_id)
         found = self._find_output_item(item_id)
         if found is None:
             return []
@@ -211,26 +236,29 @@ class Conversation:
         return problems
 
     def _on_item_deleted(self, event: Event) -> list[str]:
-        item_id = event.get("item_id")
-        if item_id not in self.items:
-            return [f"conversation.item.deleted for {item_id!r}, which is not in the conversation"]
-        assert isinstance(item_id, str)
+        item_id = _text(event.get("item_id"))
+        if item_id is None or item_id not in self.items:
+            shown = event.get("item_id")
+            return [f"conversation.item.deleted for {shown!r}, which is not in the conversation"]
         self.item_ids.remove(item_id)
-        del self.items[item_id]
+        info = self.items.pop(item_id)
+        if info.call_id is not None:  # output for a deleted call is rejected (catalog 24)
+            self.call_ids.discard(info.call_id)
         return []
 
     def _on_item_retrieved(self, event: Event) -> list[str]:
         item = event.get("item")
-        item_id = item.get("id") if isinstance(item, Mapping) else None
-        if item_id not in self.items:
+        item_id = _text(item.get("id")) if isinstance(item, Mapping) else None
+        if item_id is None or item_id not in self.items:
             return [f"conversation.item.retrieved for {item_id!r}, not in the conversation"]
         return []
 
     def _on_item_truncated(self, event: Event) -> list[str]:
-        item_id = event.get("item_id")
-        info = self.items.get(item_id) if isinstance(item_id, str) else None
+        item_id = _text(event.get("item_id"))
+        info = self.items.get(item_id) if item_id is not None else None
         if info is None:
-            return [f"conversation.item.truncated for {item_id!r}, not in the conversation"]
+            shown = event.get("item_id")
+            return [f"conversation.item.truncated for {shown!r}, not in the conversation"]
         end_ms = event.get("audio_end_ms")
         if isinstance(end_ms, int):
             info.audio_bytes = min(info.audio_bytes, end_ms * self.output_bytes_per_ms)
@@ -239,10 +267,11 @@ class Conversation:
     def _on_committed(self, event: Event) -> list[str]:
         self.audio_buffer_bytes = 0
         problems = []
-        if event.get("item_id") in self.items:
-            problems.append(f"input_audio_buffer.committed reuses item id {event['item_id']!r}")
+        item_id = _text(event.get("item_id"))
+        if item_id is not None and item_id in self.items:
+            problems.append(f"input_audio_buffer.committed reuses item id {item_id!r}")
         previous = event.get("previous_item_id")
-        if previous is not None and previous not in self.items:
+        if previous is not None and (_text(previous) is None or previous not in self.items):
             problems.append(f"previous_item_id {previous!r} names no item in the conversation")
         return problems
 
@@ -251,8 +280,8 @@ class Conversation:
         return []
 
     def _on_transcription(self, event: Event) -> list[str]:
-        item_id = event.get("item_id")
-        if item_id not in self.known_item_ids:
+        item_id = _text(event.get("item_id"))
+        if item_id is None or item_id not in self.known_item_ids:
             return [f"{event['type']} for {item_id!r}, which was never added"]
         return []
 
@@ -260,7 +289,9 @@ class Conversation:
         response = event.get("response")
         if not isinstance(response, Mapping):
             return []
-        response_id = str(response.get("id"))
+        response_id = _text(response.get("id"))
+        if response_id is None:
+            return []  # not a response with an id: the schema checks report that
         if response_id in self.responses:
             return [f"response.created repeats response id {response_id!r}"]
         default = response.get("conversation_id") is not None
@@ -276,10 +307,11 @@ class Conversation:
         return problems
 
     def _response_for(self, event: Event) -> tuple[Response | None, list[str]]:
-        response_id = event.get("response_id")
-        response = self.responses.get(response_id) if isinstance(response_id, str) else None
+        response_id = _text(event.get("response_id"))
+        response = self.responses.get(response_id) if response_id is not None else None
         if response is None:
-            return None, [f"{event['type']} names response {response_id!r}, never created"]
+            shown = event.get("response_id")
+            return None, [f"{event['type']} names response {shown!r}, never created"]
         if response.state is ResponseState.DONE:
             return None, [f"{event['type']} for response {response_id!r} after its response.done"]
         return response, []
@@ -289,7 +321,9 @@ class Conversation:
         item = event.get("item")
         if response is None or not isinstance(item, Mapping):
             return problems
-        item_id = str(item.get("id"))
+        item_id = _text(item.get("id"))
+        if item_id is None:
+            return problems  # not an item with an id: the schema checks report that
         if event.get("output_index") != len(response.items):
             problems.append(
                 f"response.output_item.added has output_index {event.get('output_index')!r}; "
@@ -297,7 +331,7 @@ class Conversation:
             )
         if item_id in self.items or response.item(item_id) is not None:
             problems.append(f"response.output_item.added reuses item id {item_id!r}")
-        response.items.append(OutputItem(id=item_id, type=str(item.get("type"))))
+        response.items.append(OutputItem(id=item_id, type=str(_text(item.get("type")))))
         return problems
 
     def _output_item_for(self, event: Event) -> tuple[OutputItem | None, list[str]]:
@@ -424,10 +458,10 @@ class Conversation:
         body = event.get("response")
         if not isinstance(body, Mapping):
             return []
-        response_id = body.get("id")
-        response = self.responses.get(response_id) if isinstance(response_id, str) else None
+        response_id = _text(body.get("id"))
+        response = self.responses.get(response_id) if response_id is not None else None
         if response is None:
-            return [f"response.done for {response_id!r}, which was never created"]
+            return [f"response.done for {body.get('id')!r}, which was never created"]
         if response.state is ResponseState.DONE:
             return [f"response.done sent twice for {response_id!r}"]
         completed = body.get("status") == "completed"
@@ -456,8 +490,8 @@ class Conversation:
     # --------------------------------------------------------- client events
     def check_client_event(self, event: Event, audio: bytes | None = None) -> Finding | None:
         """The live server's rejection of a schema-valid client event, or None if accepted."""
-        kind = event.get("type")
-        event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        kind = _text(event.get("type"))
+        event_id = _text(event.get("event_id"))
         if kind in ITEM_REFERENCE_ERRORS:
             return self._check_item_reference(event, event_id)
         if kind == "conversation.item.create":
@@ -489,10 +523,10 @@ class Conversation:
 
     def _check_item_reference(self, event: Event, event_id: str | None) -> Finding | None:
         code, verb = ITEM_REFERENCE_ERRORS[str(event["type"])]
-        item_id = str(event.get("item_id"))
-        info = self.items.get(item_id)
+        item_id = _text(event.get("item_id"))
+        info = self.items.get(item_id) if item_id is not None else None
         if info is None:
-            return rules.unknown_item(code, verb, item_id, event_id)
+            return rules.unknown_item(code, verb, str(item_id), event_id)
         if event["type"] != "conversation.item.truncate":
             return None
         if info.role != "assistant" or not info.has_output_audio:
@@ -507,18 +541,18 @@ class Conversation:
         item = event.get("item")
         if not isinstance(item, Mapping):
             return None
-        item_id = item.get("id")
-        if isinstance(item_id, str) and item_id in self.items:
+        item_id = _text(item.get("id"))
+        if item_id is not None and item_id in self.items:
             return rules.duplicate_item(item_id, event_id)
-        previous = event.get("previous_item_id")
+        previous = _text(event.get("previous_item_id"))
         if isinstance(previous, str) and previous != "root" and previous not in self.items:
             return rules.unknown_previous_item(previous, event_id)
         if item.get("type") == "function_call_output":
-            call_id = item.get("call_id")
-            if isinstance(call_id, str) and call_id not in self.call_ids:
+            call_id = _text(item.get("call_id"))
+            if call_id is not None and call_id not in self.call_ids:
                 return rules.unknown_call_id(call_id, event_id)
         if item.get("role") == "assistant":
-            for index, part in enumerate(item.get("content") or ()):
+            for index, part in enumerate(_parts(item)):
                 if isinstance(part, Mapping) and part.get("type") == "output_audio":
                     return rules.assistant_audio_content(index, event_id)
         return None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Protocol
+
+from .errors import UsageError
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_LENGTH = 21  # live ids: `event_`, `item_`, `resp_`, `conv_`, `sess_` + 21 alphanumerics
@@ -56,8 +59,8 @@ class ManualClock:
 
     def advance(self, ms: float) -> None:
         """Move the clock forward by `ms` (never backward)."""
-        if ms < 0:
-            raise ValueError(f"ms={ms!r} must be >= 0: a clock cannot go back")
+        if not math.isfinite(ms) or ms < 0:
+            raise UsageError(f"ms={ms!r} must be a finite number >= 0: a clock cannot go back")
         self._now += ms
 
     def set(self, now_ms: float) -> None:

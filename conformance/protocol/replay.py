@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .conversation import Conversation
-from .session import decode_audio, plain_decode
+from .session import decode_audio, event_type, plain_decode
 from .states import FIRST_SERVER_EVENTS
 
 Direction = Literal["client", "server"]
@@ -33,8 +33,9 @@ def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
     Server frames are checked for ordering (session.created first, response lifecycle,
     item references). Client frames are checked against the conversation as the server
     had it (one active response, the 100 ms commit rule, referenced items exist,
-    nothing before session.created). Frames that are not JSON objects are skipped: the
-    schema checks report those.
+    nothing before session.created; a `response.cancel` with nothing active is a benign
+    race and not reported). Frames that are not JSON objects are skipped: the schema
+    checks report those.
     """
     observer = _Observer()
     problems: list[SequenceProblem] = []
@@ -42,7 +43,7 @@ def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
         event, findings = plain_decode(text)
         if event is None or findings:
             continue
-        kind = event.get("type") if isinstance(event.get("type"), str) else None
+        kind = event_type(event)
         for message, code in observer.observe(direction, event):
             problems.append(
                 SequenceProblem(
@@ -63,13 +64,14 @@ class _Observer:
         return self._client(event)
 
     def _server(self, event: dict[str, Any]) -> list[str]:
-        kind = event.get("type")
+        kind = event_type(event)
         problems = []
         if not self.opened:
             if kind == "session.created":
                 self.opened = True
             elif kind not in FIRST_SERVER_EVENTS:
-                problems.append(f"the first server event must be session.created, not {kind!r}")
+                raw = event.get("type")
+                problems.append(f"the first server event must be session.created, not {raw!r}")
         elif kind == "session.created":
             problems.append("session.created sent twice")
         return problems + self.conversation.apply_server_event(event)
@@ -79,7 +81,7 @@ class _Observer:
             return [(f"{event.get('type')!r} sent before session.created", None)]
         audio = decode_audio(event) if event.get("type") == "input_audio_buffer.append" else None
         finding = self.conversation.check_client_event(event, audio)
-        if finding is not None:
-            return [(finding.message, finding.code)]
+        if finding is not None and finding.code != "response_cancel_not_active":
+            return [(finding.message, finding.code)]  # a cancel racing response.done is benign
         self.conversation.apply_client_event(event, audio)
         return []

@@ -61,7 +61,8 @@ def plain_decode(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        return None, [Finding(code="invalid_json", message=f"Invalid event: {exc}")]
+        message = f"Invalid event: failed to parse JSON value. {exc}."
+        return None, [Finding(code="invalid_json", message=message)]
     if not isinstance(value, dict):
         return None, [Finding(code="invalid_event", message="Expected a JSON object.")]
     return value, []
@@ -115,7 +116,7 @@ class Session:
     # ----------------------------------------------------------------- views
     @property
     def state(self) -> SessionState:
-        """CONNECTING until `session.created`, then OPEN, then CLOSED."""
+        """CONNECTING until `session.created`, then OPEN, then CLOSED (or ERROR, see send)."""
         return self._state
 
     @property
@@ -185,17 +186,19 @@ class Session:
         findings = tuple(
             Finding(type=PROTOCOL_ERROR, code="event_out_of_order", message=p) for p in problems
         )
+        kind = event_type(event)
         for problem in problems:
-            self.errors.append(RemoteProtocolError(problem, index=index, event_type=event["type"]))
+            self.errors.append(RemoteProtocolError(problem, index=index, event_type=kind))
         return Received(index, text, event, findings)
 
     def _lifecycle(self, event: Mapping[str, Any]) -> list[str]:
-        kind = event.get("type")
+        kind = event_type(event)
         if self._state is SessionState.CONNECTING:
             if kind == "session.created":
                 self._state = SessionState.OPEN
             elif kind not in FIRST_SERVER_EVENTS:
-                return [f"the first server event must be session.created, not {kind!r}"]
+                raw = event.get("type")
+                return [f"the first server event must be session.created, not {raw!r}"]
         elif kind == "session.created":
             return ["session.created sent twice"]
         return []
@@ -211,7 +214,7 @@ class Session:
             error = event.get("error")
             failed_id = error.get("event_id") if isinstance(error, Mapping) else None
             code = error.get("code") if isinstance(error, Mapping) else None
-            if failed_id in self._pending_creates:
+            if isinstance(failed_id, str) and failed_id in self._pending_creates:
                 self._pending_creates.remove(failed_id)
             elif code == "conversation_already_has_active_response":
                 self._pending_creates.pop(0)
@@ -223,12 +226,20 @@ class Session:
         Raises:
             LocalProtocolError: `strict` and the event is illegal now (for example a
                 `response.create` while a response is active, or a server event out of
-                order). With `strict=False` the event is sent anyway.
+                order). With `strict=False` the event is sent anyway. A refused client
+                event leaves the state unchanged; a refused server event moves the
+                session to ERROR (it was partly applied), after which every send raises.
         """
-        if self._state is SessionState.CLOSED:
-            raise LocalProtocolError(f"cannot send {event.get('type')!r}: the connection is closed")
+        if self._state in (SessionState.CLOSED, SessionState.ERROR):
+            raise LocalProtocolError(
+                f"cannot send {event.get('type')!r}: the session is {self._state.value}"
+            )
         if self.side is Side.SERVER:
             problems = self._lifecycle(event) + self.conversation.apply_server_event(event)
+            if problems and self.strict:
+                # h11's rule: after our own protocol error the state is not trustworthy
+                # (the event was partly applied), so the session refuses to go on.
+                self._state = SessionState.ERROR
         else:
             problems = self._client_send_problems(event)
         if problems and self.strict:
@@ -243,7 +254,7 @@ class Session:
         return outgoing
 
     def _client_send_problems(self, event: Mapping[str, Any]) -> list[str]:
-        kind = event.get("type")
+        kind = event_type(event)
         if self._state is SessionState.CONNECTING:
             return [f"wait for session.created before sending {kind!r}"]
         audio = decode_audio(event) if kind == "input_audio_buffer.append" else None
@@ -260,6 +271,12 @@ class Session:
                 event_id = event.get("event_id")
                 self._pending_creates.append(event_id if isinstance(event_id, str) else None)
         return problems
+
+
+def event_type(event: Mapping[str, Any]) -> str | None:
+    """The event's `type` if it is a string (JSON from a peer may hold anything)."""
+    kind = event.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def _out_of_band(event: Mapping[str, Any]) -> bool:

@@ -42,6 +42,7 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"  # upgrade done, `session.created` not seen yet
     OPEN = "open"
     CLOSED = "closed"
+    ERROR = "error"  # we sent something illegal (server side): the session refuses to go on
 
 
 # Machine 1: which server events may come first. An `error` first is the live

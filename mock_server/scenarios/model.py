@@ -1,0 +1,126 @@
+"""The parsed, immutable form of a scenario file."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from mock_server.config import MockConfig
+
+from ._vocabulary import AFTER_SESSION_CREATED, BEFORE_SESSION_CREATED, TERMINAL_ACTIONS
+from .matcher import Matcher
+
+if TYPE_CHECKING:
+    from mock_server.hooks import Hooks
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger:
+    """When a rule fires (`when:`); `on` is one of the triggers in docs/scenarios.md."""
+
+    on: str
+    phase: str = AFTER_SESSION_CREATED
+    match: Matcher = field(default_factory=Matcher)
+    min_bytes: int | None = None
+    nth: int = 1
+    every: bool = False
+    after_ms: float = 0.0
+    count: int = 1
+
+    @property
+    def before_session_created(self) -> bool:
+        """True for a connect trigger that runs before `session.created`."""
+        return self.on == "connect" and self.phase == BEFORE_SESSION_CREATED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """One step of a rule's `do:` list; `args` is the validated mapping given in the file."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=_empty)
+    line: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        """True for close, drop and stall: nothing is sent after them."""
+        return self.name in TERMINAL_ACTIONS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """`when` this happens, `do` these actions in order."""
+
+    when: Trigger
+    do: tuple[Action, ...]
+    line: int = 0
+
+    @property
+    def consumes(self) -> bool:
+        """True if the triggering client event gets no default answer."""
+        return any(action.name == "consume" for action in self.do)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expectation:
+    """What a correct client does when it meets the scenario (used by the conformance runner)."""
+
+    client: tuple[str, ...]
+    summary: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectSpec:
+    """The stimulus a test client sends: upgrade headers, query, subprotocols, then events.
+
+    `query` values of None mean "leave this parameter out" (e.g. `model: null`). Each item
+    of `send` is a client event, or `{wait_for: <server event type>}`.
+    """
+
+    headers: Mapping[str, str] = field(default_factory=_empty)
+    query: Mapping[str, str | None] = field(default_factory=_empty)
+    subprotocols: tuple[str, ...] = ()
+    send: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One built-in or user scenario: documentation, expectation and the server's rules."""
+
+    id: str
+    summary: str
+    catalog: str
+    sources: tuple[str, ...]
+    description: str
+    expect: Expectation
+    connect: ConnectSpec = field(default_factory=ConnectSpec)
+    rules: tuple[Rule, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=_empty)
+    path: Path | None = None
+
+    def hooks(self) -> Hooks:
+        """Fresh per-connection hooks that play this scenario (`ScenarioHooks`)."""
+        from .runtime import ScenarioHooks
+
+        return ScenarioHooks(self)
+
+    def apply_config(self, base: MockConfig) -> MockConfig:
+        """`base` with this scenario's `config:` overrides applied."""
+        return dataclasses.replace(base, **dict(self.config)) if self.config else base
+
+    @property
+    def suppresses_session_created(self) -> bool:
+        """True if a rule acts before `session.created` in a way that replaces it."""
+        return any(
+            rule.when.before_session_created
+            and any(a.terminal or a.name == "suppress_session_created" for a in rule.do)
+            for rule in self.rules
+        )
