@@ -22,6 +22,8 @@ class MockConfig:
     compression: bool = True  # negotiate permessage-deflate as the live server does
     max_message_size: int | None = 16 * 1024 * 1024  # largest client frame accepted (bytes)
     record: str | None = None  # directory for per-session JSONL transcripts
+    close_timeout: float = 5.0  # seconds to wait for the peer's close frame, then abort
+    send_timeout: float | None = 30.0  # a peer that reads nothing this long is dropped
 
     # --- handshake ---
     api_keys: tuple[str, ...] = ()  # accepted keys; empty = any non-empty key

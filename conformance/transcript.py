@@ -1,0 +1,424 @@
+"""Transcripts: every frame of one session, in order, as the mock, the runner and the checks see it.
+
+A `Transcript` is written by whoever sees the frames (the mock app, the runner) and read by
+the checks. Appending is cheap: a text frame is stored as a small tuple holding the exact
+frame text (no parsing, no copy) and becomes a `Record` only when `records` is read.
+
+On disk a transcript is JSON Lines: first ``{"kind": "meta", ...}``, then one record per
+line. Secrets never reach a file or `meta`: API keys (``sk-…``, ``ek_…``), bearer tokens,
+``openai-insecure-api-key.<key>`` subprotocols and every registered secret string are
+masked on the way out (see `redact`).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+from conformance import _json
+from conformance.protocol.errors import ConfigError
+from conformance.protocol.findings import Finding
+
+Direction = Literal["client", "server"]
+RecordKind = Literal["text", "binary", "close", "drop"]
+
+REDACTED: Final = "[REDACTED]"
+_UNPARSED: Final = object()
+_MIN_SECRET_LEN: Final = 4  # shorter strings would mask ordinary words
+_TOKEN = r"[^\s,;\"']+"
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# (substring that must be present, pattern): each pattern starts with a literal, so `re`
+# can search for it quickly, and runs only on text holding its trigger.
+_KEY_PATTERNS: Final = (
+    ("sk-", re.compile(r"(sk-)[A-Za-z0-9_-]{8,}")),
+    ("ek_", re.compile(r"(ek_)[A-Za-z0-9_-]{8,}")),
+    ("earer", re.compile(r"(\b[Bb]earer\s+)" + _TOKEN)),
+    ("EARER", re.compile(r"(\bBEARER\s+)" + _TOKEN)),
+    ("insecure-api-key", re.compile(r"(openai-insecure-api-key\.)" + _TOKEN)),
+)
+_SECRET_HEADERS: Final = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+_SECRET_PARAMS: Final = frozenset(
+    {"api-key", "api_key", "key", "token", "access_token", "client_secret"}
+)
+
+_TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
+_Mask = Callable[[str], str]
+_DIRECTIONS: Final = ("client", "server")
+_KINDS: Final = ("text", "binary", "close", "drop")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """One frame (or the end of the connection) in a transcript.
+
+    `index` is the position in the transcript; `direction` is `"client"` for what the
+    client sent and `"server"` for what the server sent; `t_ms` counts milliseconds
+    since the connection opened. `kind` says which of `text` (exact frame text),
+    `data_b64` (binary frame), `code`/`reason` (close frame) are set; `"drop"` means the
+    connection ended without a close frame. `findings` are validation findings about it.
+    """
+
+    index: int
+    direction: Direction
+    t_ms: float
+    kind: RecordKind
+    text: str | None = None
+    data_b64: str | None = None
+    code: int | None = None
+    reason: str | None = None
+    findings: tuple[Finding, ...] = ()
+    _event: object = field(default=_UNPARSED, init=False, repr=False, compare=False)
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        """The text parsed as a JSON object (cached); None if it is not one. Never raises."""
+        cached = self._event
+        if cached is _UNPARSED:
+            cached = _parse_event(self.text)
+            object.__setattr__(self, "_event", cached)
+        return cast("dict[str, Any] | None", cached)
+
+    @property
+    def event_type(self) -> str | None:
+        """The event's `type` if it is a string, else None."""
+        event = self.event
+        value = event.get("type") if event is not None else None
+        return value if isinstance(value, str) else None
+
+
+def _parse_event(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = _json.loads(text)
+    except _json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class Transcript:
+    """The frames of one session in order, plus `meta` about the session.
+
+    Write with `add_text`, `add_binary`, `add_close` and `add_drop`; read `records` or
+    iterate. `meta` holds the request path, redacted query/headers/subprotocols, model,
+    scenario, session id and start time (see `begin`).
+    """
+
+    def __init__(
+        self,
+        meta: Mapping[str, Any] | None = None,
+        records: Iterable[Record] = (),
+        *,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        """Create a transcript (usually through `begin` or `read_jsonl`).
+
+        Args:
+            meta: session facts, stored as given (pass already-redacted values).
+            records: existing records; they are re-indexed by position.
+            secrets: exact strings to mask whenever the transcript is serialised.
+        """
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._entries: list[_TextEntry | Record] = []
+        self._records: list[Record] = []
+        self._secrets: set[str] = set()
+        self.add_secrets(*secrets)
+        for record in records:
+            self._entries.append(_reindexed(record, len(self._entries)))
+
+    @classmethod
+    def begin(
+        cls,
+        *,
+        path: str = "",
+        query: Mapping[str, str] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        subprotocols: Iterable[str] = (),
+        model: str | None = None,
+        scenario: str | None = None,
+        session_id: str | None = None,
+        started_at: str | None = None,
+        secrets: Iterable[str] = (),
+    ) -> Transcript:
+        """Start a transcript for one connection, with redacted connection facts in `meta`.
+
+        Args:
+            path: request path without the query.
+            query: query parameters; secret-bearing ones are masked.
+            headers: request headers as received; `Authorization` and keys are masked.
+            subprotocols: offered subprotocols; `openai-insecure-api-key.<key>` is masked.
+            model: the session model, if known.
+            scenario: the scenario name, if any.
+            session_id: the `sess_…` id, if already known (set `meta["session_id"]` later).
+            started_at: ISO 8601 start time; now (UTC) by default.
+            secrets: exact strings (configured keys, the key used) to mask everywhere.
+        """
+        transcript = cls(secrets=secrets)
+        mask = _masker(transcript._secrets)
+        transcript.meta = {
+            "path": mask(path),
+            "query": {k: _mask_param(k, v, mask) for k, v in (query or {}).items()},
+            "headers": [[k, _mask_header(k, v, mask)] for k, v in headers],
+            "subprotocols": [mask(p) for p in subprotocols],
+            "model": model,
+            "scenario": scenario,
+            "session_id": session_id,
+            "started_at": started_at or datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+        return transcript
+
+    # --- writing (hot path: no parsing, no copying) ---
+
+    def add_text(
+        self, direction: Direction, text: str, t_ms: float, findings: tuple[Finding, ...] = ()
+    ) -> int:
+        """Append one text frame exactly as it crossed the wire; returns its index."""
+        self._entries.append((direction, t_ms, text, findings))
+        return len(self._entries) - 1
+
+    def add_binary(
+        self, direction: Direction, data: bytes, t_ms: float, findings: tuple[Finding, ...] = ()
+    ) -> int:
+        """Append one binary frame; returns its index."""
+        data_b64 = base64.b64encode(data).decode("ascii")
+        return self._add(direction, t_ms, "binary", data_b64=data_b64, findings=findings)
+
+    def add_close(self, direction: Direction, code: int | None, reason: str, t_ms: float) -> int:
+        """Append a close frame sent by `direction` (code None: close frame without code)."""
+        return self._add(direction, t_ms, "close", code=code, reason=reason)
+
+    def add_drop(self, direction: Direction, t_ms: float) -> int:
+        """Append the end of a connection that `direction` dropped without a close frame."""
+        return self._add(direction, t_ms, "drop")
+
+    def add_secrets(self, *secrets: str | None) -> None:
+        """Register exact strings to mask when serialising (shorter than 4 chars: ignored)."""
+        self._secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET_LEN)
+
+    def _add(self, direction: Direction, t_ms: float, kind: RecordKind, **values: Any) -> int:
+        index = len(self._entries)
+        self._entries.append(
+            Record(index=index, direction=direction, t_ms=t_ms, kind=kind, **values)
+        )
+        return index
+
+    # --- reading ---
+
+    @property
+    def records(self) -> list[Record]:
+        """All records in order (the same list object as it grows; do not mutate it)."""
+        records, entries = self._records, self._entries
+        for index in range(len(records), len(entries)):
+            entry = entries[index]
+            if not isinstance(entry, Record):
+                direction, t_ms, text, findings = entry
+                entry = Record(
+                    index=index,
+                    direction=direction,
+                    t_ms=t_ms,
+                    kind="text",
+                    text=text,
+                    findings=findings,
+                )
+            records.append(entry)
+        return records
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def client_events(self) -> Iterator[Record]:
+        """Text records sent by the client (`record.event` is None if not a JSON object)."""
+        return (r for r in self.records if r.direction == "client" and r.kind == "text")
+
+    def server_events(self) -> Iterator[Record]:
+        """Text records sent by the server (`record.event` is None if not a JSON object)."""
+        return (r for r in self.records if r.direction == "server" and r.kind == "text")
+
+    # --- JSON Lines ---
+
+    def redact(self, text: str) -> str:
+        """`text` with this transcript's secrets and every recognisable key masked."""
+        return _masker(self._secrets)(text)
+
+    def to_jsonl(self) -> str:
+        """Serialise as JSON Lines (meta line first), with every secret masked."""
+        mask = _masker(self._secrets)
+        meta = {k: v for k, v in self.meta.items() if k != "kind"}
+        lines = [_json.dumps(_redact_value({"kind": "meta", **meta}, mask))]
+        lines.extend(_json.dumps(_record_to_json(r, mask)) for r in self.records)
+        return "\n".join(lines) + "\n"
+
+    def write_jsonl(self, path: str | Path) -> Path:
+        """Write `to_jsonl()` to `path` (parent folders are created); returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.to_jsonl(), encoding="utf-8")
+        return target
+
+    @classmethod
+    def read_jsonl(cls, path: str | Path) -> Transcript:
+        """Read a file written by `write_jsonl`.
+
+        Raises:
+            ConfigError: unreadable file, or a line that is not a transcript line
+                (the message names the file and line).
+        """
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read transcript: {exc}") from exc
+        return cls.from_jsonl(text, origin=str(path))
+
+    @classmethod
+    def from_jsonl(cls, text: str, *, origin: str = "<string>") -> Transcript:
+        """Parse JSON Lines text (see `read_jsonl`); `origin` names it in errors."""
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if not lines:
+            raise ConfigError(f"{origin}: empty transcript (expected a meta line first)")
+        meta = _load_line(origin, *lines[0])
+        if meta.pop("kind", None) != "meta":
+            raise ConfigError(f'{origin}:{lines[0][0]}: the first line must be {{"kind": "meta"}}')
+        records = [
+            _record_from_json(origin, n, index, _load_line(origin, n, line))
+            for index, (n, line) in enumerate(lines[1:])
+        ]
+        return cls(meta, records)
+
+
+def read_jsonl(path: str | Path) -> Transcript:
+    """Read a transcript file (same as `Transcript.read_jsonl`)."""
+    return Transcript.read_jsonl(path)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask API keys, bearer tokens, key subprotocols and the exact `secrets` in `text`.
+
+    Keys keep their kind so transcripts stay readable: ``sk-[REDACTED]``,
+    ``Bearer [REDACTED]``, ``openai-insecure-api-key.[REDACTED]``.
+    """
+    return _masker(secrets)(text)
+
+
+def _masker(secrets: Iterable[str]) -> _Mask:
+    exact = sorted((s for s in set(secrets) if len(s) >= _MIN_SECRET_LEN), key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        # Substring tests first: scanning a 3 KB audio frame for one needle takes ~2-4 us,
+        # a regex ~50-150 us. Event text rarely holds '-' (base64 never does): a cheap gate.
+        dash = "-" in text
+        for secret in exact:
+            if (dash or "-" not in secret) and secret in text:
+                text = text.replace(secret, REDACTED)
+        for trigger, pattern in _KEY_PATTERNS:
+            if (dash or "-" not in trigger) and trigger in text:
+                text = pattern.sub(_mask_match, text)
+        return text
+
+    return mask
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    start = match.start()
+    if start and match.string[start - 1] in _KEY_CHARS and match.group(1)[0] in "se":
+        return match.group(0)  # "risk-averse", "seek_…": part of a longer word
+    return match.group(1) + REDACTED
+
+
+def _mask_header(name: str, value: str, mask: _Mask) -> str:
+    if name.lower() not in _SECRET_HEADERS:
+        return mask(value)
+    scheme, _, token = value.partition(" ")
+    return f"{scheme} {REDACTED}" if token else REDACTED
+
+
+def _mask_param(name: str, value: str, mask: _Mask) -> str:
+    return REDACTED if name.lower() in _SECRET_PARAMS else mask(value)
+
+
+def _redact_value(value: Any, mask: _Mask) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v, mask) for v in value]
+    return value
+
+
+def _record_to_json(record: Record, mask: _Mask) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "index": record.index,
+        "direction": record.direction,
+        "t_ms": round(record.t_ms, 3),
+        "kind": record.kind,
+    }
+    if record.text is not None:
+        data["text"] = mask(record.text)
+    if record.data_b64 is not None:
+        data["data_b64"] = record.data_b64
+    if record.code is not None:
+        data["code"] = record.code
+    if record.reason is not None:
+        data["reason"] = mask(record.reason)
+    if record.findings:
+        data["findings"] = [
+            _redact_value({**f.error_body(), "hint": f.hint}, mask) for f in record.findings
+        ]
+    return data
+
+
+def _load_line(origin: str, lineno: int, line: str) -> dict[str, Any]:
+    try:
+        value = _json.loads(line)
+    except _json.JSONDecodeError as exc:
+        raise ConfigError(f"{origin}:{lineno}: not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}:{lineno}: expected a JSON object, got {value!r:.60}")
+    return value
+
+
+def _record_from_json(origin: str, lineno: int, index: int, data: dict[str, Any]) -> Record:
+    where = f"{origin}:{lineno}"
+    if data.get("direction") not in _DIRECTIONS or data.get("kind") not in _KINDS:
+        raise ConfigError(
+            f"{where}: expected direction in {_DIRECTIONS} and kind in {_KINDS}, "
+            f"got {data.get('direction')!r} and {data.get('kind')!r}"
+        )
+    try:
+        return Record(
+            index=index,
+            direction=data["direction"],
+            t_ms=float(data["t_ms"]),
+            kind=data["kind"],
+            text=data.get("text"),
+            data_b64=data.get("data_b64"),
+            code=data.get("code"),
+            reason=data.get("reason"),
+            findings=tuple(Finding(**f) for f in data.get("findings", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: not a transcript record: {exc!r}") from exc
+
+
+def _reindexed(record: Record, index: int) -> Record:
+    if record.index == index:
+        return record
+    return Record(
+        index=index,
+        direction=record.direction,
+        t_ms=record.t_ms,
+        kind=record.kind,
+        text=record.text,
+        data_b64=record.data_b64,
+        code=record.code,
+        reason=record.reason,
+        findings=record.findings,
+    )

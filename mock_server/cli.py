@@ -1,0 +1,109 @@
+"""`realtime-mock`: run the mock Realtime server from a shell.
+
+    realtime-mock serve --port 0 --record transcripts/ --no-compression
+    python -m mock_server serve --config mock.yaml
+
+`serve` prints one line with the URL and the `OPENAI_BASE_URL` to use, then serves until
+SIGINT or SIGTERM. Every `MockConfig` field is a flag (`--ping-interval 5`) and a key of
+the `--config` YAML file; flags win over the file, the file over the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from conformance.protocol.errors import ConfigError, UsageError
+from mock_server.config import MockConfig
+from mock_server.interfaces import AppFactory, load_app_factory
+from mock_server.server import MockServer
+from mock_server.settings import add_config_arguments, config_from_namespace
+
+PROG = "realtime-mock"
+EXIT_USAGE = 2
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `realtime-mock` argument parser (subcommands `serve`, `scenarios`)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the mock server until SIGINT/SIGTERM", allow_abbrev=False
+    )
+    add_config_arguments(serve)
+    serve.add_argument(
+        "--app",
+        metavar="MODULE:NAME",
+        help="app factory to use instead of mock_server.app (e.g. mypkg.apps:make_app)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="logging level (default: WARNING)",
+    )
+    serve.set_defaults(handler=_serve_command)
+    # Slot for the scenario catalogue command (listing / showing built-in scenarios).
+    scenarios = commands.add_parser("scenarios", help="list the built-in scenarios")
+    scenarios.set_defaults(handler=_scenarios_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 usage or config error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help")):
+        args.insert(0, "serve")  # `python -m mock_server --port 0` means serve
+    namespace = build_parser().parse_args(args)
+    handler: Command = namespace.handler
+    try:
+        return handler(namespace)
+    except (UsageError, ConfigError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _serve_command(namespace: argparse.Namespace) -> int:
+    logging.basicConfig(level=namespace.log_level, format="%(levelname)s %(name)s: %(message)s")
+    config = config_from_namespace(namespace)
+    factory = load_app_factory(namespace.app) if namespace.app else None
+    asyncio.run(serve_until_signalled(config, factory))
+    return 0
+
+
+async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, printing the URL line first; then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with MockServer(config, app_factory=app_factory) as server:
+            print(
+                f"{PROG} listening on {server.url} (OPENAI_BASE_URL={server.base_url})",
+                flush=True,
+            )
+            if config.record:
+                print(f"{PROG} recording transcripts to {config.record}", file=sys.stderr)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print(f"{PROG} stopped", file=sys.stderr)
+
+
+def _scenarios_command(namespace: argparse.Namespace) -> int:
+    from .scenarios import builtin_scenarios, format_scenario_list
+
+    print(format_scenario_list())
+    print(
+        f"\n{len(builtin_scenarios())} built-in scenarios; use one with "
+        f"`{PROG} serve --scenario ID` or per connection with `?scenario=ID`."
+    )
+    return 0

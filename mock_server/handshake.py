@@ -1,0 +1,209 @@
+"""Pure check of a connect request against the live GA server's rules.
+
+The live server always completes the 101 upgrade and reports a bad request in-band: an
+`error` event, then a close frame in the same millisecond (protocol notes §1.3, §6.3).
+`check_handshake` decides which; the app sends the `error` and the `Close`.
+
+Rules, first match wins:
+
+1. beta header / subprotocol  → `beta_api_shape_disabled`, close 4000
+2. no key                     → code null, close 3000 `invalid_request_error`
+3. key not accepted           → `invalid_api_key`, close 3000
+4. unknown `intent`           → `invalid_value` [INFERRED], close 4000
+5. `intent=transcription` with a `model` → `invalid_model` (transcription mode), close 4000
+6. no `model`, no `intent=transcription`, no `call_id` → `missing_model`, close 4000
+7. `model` not a realtime model → `invalid_model` (realtime mode), close 4000
+
+The relative order of 1 and 2/3 was not observed live [INFERRED: beta first, as the beta
+check needs no account]; 2–3 before 4–7 follows the usual auth-first order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+from conformance.models import ModelRegistry, load_registry
+from conformance.protocol.findings import Finding
+from mock_server.config import MockConfig
+from mock_server.request import ConnectRequest
+
+SessionKind = Literal["realtime", "transcription"]
+KeyKind = Literal["standard", "ephemeral"]
+
+CLOSE_AUTH: Final = 3000
+CLOSE_REQUEST: Final = 4000
+EPHEMERAL_PREFIX: Final = "ek_"
+SUBPROTOCOL: Final = "realtime"
+
+BETA_MESSAGE: Final = (
+    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
+)
+NO_KEY_MESSAGE: Final = "Missing bearer or basic authentication in header"
+BAD_KEY_MESSAGE: Final = (
+    "Incorrect API key provided: {masked}. "
+    "You can find your API key at https://platform.openai.com/account/api-keys."
+)
+MISSING_MODEL_MESSAGE: Final = (
+    "You must provide a model parameter, for example "
+    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5"
+)
+# Live text starts `Model "gpt-nope" is not supported in realtime mode`; the sentence after
+# it is reported as "Supported models are listed at ..." (catalog 11, 29). The URL
+# completing it is [INFERRED].
+REALTIME_MODEL_MESSAGE: Final = (
+    'Model "{model}" is not supported in realtime mode. '
+    "Supported models are listed at https://platform.openai.com/docs/models."
+)
+TRANSCRIPTION_MODEL_MESSAGE: Final = 'Model "{model}" is not supported in transcription mode.'
+INTENTS: Final = ("realtime", "transcription")
+# [INFERRED] worded like the live `invalid_value` messages; not observed for `intent`
+INTENT_MESSAGE: Final = (
+    "Invalid value: '{intent}'. Supported values are: 'realtime' and 'transcription'."
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    """The request may open a session.
+
+    `kind` is the session type, `model` the `?model=` value (None for transcription and
+    sideband sessions), `key_kind` says whether an `ek_` client secret was used and
+    `subprotocol` is what the 101 selected (`"realtime"` when offered).
+    """
+
+    kind: SessionKind
+    model: str | None
+    key_kind: KeyKind
+    subprotocol: str | None
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """The request fails: send `finding` as an `error` event, then close with this code."""
+
+    finding: Finding
+    close_code: int
+    close_reason: str
+
+
+HandshakeResult = Accepted | Rejected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretGrant:
+    """What a minted client secret allows (see `SecretStore`)."""
+
+    expires_at: float | None = None  # unix seconds; None = never
+    session_kind: SessionKind = "realtime"
+    model: str | None = None
+
+
+class SecretStore(Protocol):
+    """Minted `ek_` client secrets (e.g. from a mock `POST /v1/realtime/client_secrets`)."""
+
+    def lookup(self, value: str) -> SecretGrant | None:
+        """The grant of secret `value`, or None if it was never minted."""
+        ...
+
+
+def check_handshake(
+    request: ConnectRequest,
+    config: MockConfig,
+    registry: ModelRegistry | None = None,
+    *,
+    secrets: SecretStore | None = None,
+    now: float | None = None,
+) -> HandshakeResult:
+    """Apply the live connect rules (see the module docstring) to one request.
+
+    Args:
+        request: the upgrade request.
+        config: `api_keys` / `ephemeral_keys` say which keys are accepted.
+        registry: the model registry; the built-in one by default.
+        secrets: minted client secrets, checked for `ek_` keys in addition to
+            `config.ephemeral_keys`.
+        now: unix seconds, to expire minted secrets; None skips expiry.
+
+    Returns:
+        `Accepted`, or `Rejected` carrying the `error` to send and the close to perform.
+    """
+    if request.beta_requested:
+        return _reject("beta_api_shape_disabled", BETA_MESSAGE, CLOSE_REQUEST)
+    key = request.api_key
+    if key is None:
+        return _reject(None, NO_KEY_MESSAGE, CLOSE_AUTH)
+    grant = _grant(key, config, secrets, now)
+    if grant is None:
+        return _reject("invalid_api_key", BAD_KEY_MESSAGE.format(masked=mask_key(key)), CLOSE_AUTH)
+    return _check_target(request, registry or load_registry(), key, grant)
+
+
+def _check_target(
+    request: ConnectRequest, registry: ModelRegistry, key: str, grant: SecretGrant
+) -> HandshakeResult:
+    intent, model, call_id = request.intent, request.model, request.call_id
+    if intent is not None and intent not in INTENTS:
+        message = INTENT_MESSAGE.format(intent=intent)
+        return _reject("invalid_value", message, CLOSE_REQUEST, param="intent")
+    kind: SessionKind = "transcription" if intent == "transcription" else "realtime"
+    if intent is None and key.startswith(EPHEMERAL_PREFIX):
+        kind = grant.session_kind  # the session type comes from the client secret
+    if kind == "transcription":
+        if model is not None:
+            return _reject(
+                "invalid_model", TRANSCRIPTION_MODEL_MESSAGE.format(model=model), CLOSE_REQUEST
+            )
+        return _accept(request, "transcription", None, key)
+    model = model or grant.model
+    if model is None:
+        if call_id is not None:
+            return _accept(request, "realtime", None, key)
+        return _reject("missing_model", MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
+    if not registry.is_realtime_model(model):
+        return _reject("invalid_model", REALTIME_MODEL_MESSAGE.format(model=model), CLOSE_REQUEST)
+    return _accept(request, "realtime", model, key)
+
+
+def _grant(
+    key: str, config: MockConfig, secrets: SecretStore | None, now: float | None
+) -> SecretGrant | None:
+    if key in config.api_keys or key in config.ephemeral_keys:
+        return SecretGrant()
+    if not key.startswith(EPHEMERAL_PREFIX):
+        return None if config.api_keys else SecretGrant()
+    minted = secrets.lookup(key) if secrets is not None else None
+    if minted is not None:
+        # [INFERRED] an expired secret is handled like a bad key (protocol notes §6.3)
+        expired = now is not None and minted.expires_at is not None and now >= minted.expires_at
+        return None if expired else minted
+    if config.ephemeral_keys or secrets is not None:
+        return None
+    return SecretGrant()
+
+
+def _accept(request: ConnectRequest, kind: SessionKind, model: str | None, key: str) -> Accepted:
+    return Accepted(
+        kind=kind,
+        model=model,
+        key_kind="ephemeral" if key.startswith(EPHEMERAL_PREFIX) else "standard",
+        subprotocol=SUBPROTOCOL if SUBPROTOCOL in request.subprotocols else None,
+        call_id=request.call_id,
+    )
+
+
+def _reject(code: str | None, message: str, close_code: int, param: str | None = None) -> Rejected:
+    finding = Finding(code=code, message=message, param=param)
+    reason = f"{finding.type}.{code}" if code else finding.type
+    return Rejected(finding=finding, close_code=close_code, close_reason=reason)
+
+
+def mask_key(key: str) -> str:
+    """Mask a key as OpenAI's error messages do: first 3 chars, `*`s, last 4.
+
+    Keys shorter than 12 characters are masked entirely, so no key is ever shown whole.
+    """
+    if len(key) < 12:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
