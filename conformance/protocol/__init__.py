@@ -19,6 +19,7 @@ from .replay import SequenceProblem, replay
 from .session import (
     BINARY_FRAME,
     PROTOCOL_ERROR,
+    AudioDecoder,
     Decoder,
     Encoder,
     Received,
@@ -26,6 +27,7 @@ from .session import (
     decode_audio,
     plain_decode,
     plain_encode,
+    strict_b64decode,
 )
 from .states import ItemStage, PartState, ResponseState, SessionState, Side
 
@@ -33,6 +35,7 @@ __all__ = [
     "BINARY_FRAME",
     "INVALID_REQUEST_ERROR",
     "PROTOCOL_ERROR",
+    "AudioDecoder",
     "Clock",
     "ConfigError",
     "Conversation",
@@ -59,4 +62,5 @@ __all__ = [
     "plain_decode",
     "plain_encode",
     "replay",
+    "strict_b64decode",
 ]

@@ -492,6 +492,8 @@ class Conversation:
         """The live server's rejection of a schema-valid client event, or None if accepted."""
         kind = _text(event.get("type"))
         event_id = _text(event.get("event_id"))
+        if kind == "input_audio_buffer.append":  # the hot path: ~50 per second of audio
+            return rules.bad_audio(event_id) if audio is None else None
         if kind in ITEM_REFERENCE_ERRORS:
             return self._check_item_reference(event, event_id)
         if kind == "conversation.item.create":
@@ -509,9 +511,6 @@ class Conversation:
         elif kind == "input_audio_buffer.commit":
             if self.audio_buffer_ms < MIN_COMMIT_MS:
                 return rules.commit_empty(self.audio_buffer_ms, event_id)
-        elif kind == "input_audio_buffer.append":
-            if audio is None:
-                return rules.bad_audio(event_id)
         elif kind == "session.update":
             return self._check_session_update(event, event_id)
         return None

@@ -30,6 +30,7 @@ from .states import FIRST_SERVER_EVENTS, SessionState, Side
 
 Decoder = Callable[[str], tuple[dict[str, Any] | None, list[Finding]]]
 Encoder = Callable[[Mapping[str, Any]], str]
+AudioDecoder = Callable[[str], bytes]  # strict base64 -> bytes; raises ValueError if invalid
 
 PROTOCOL_ERROR = "protocol_error"  # Finding.type for ordering rules (ours, not a live type)
 
@@ -79,13 +80,20 @@ BINARY_FRAME = Finding(
 )
 
 
-def decode_audio(event: Mapping[str, Any]) -> bytes | None:
+def strict_b64decode(text: str) -> bytes:
+    """The stdlib's strict base64 decoder; the default `AudioDecoder`."""
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
+def decode_audio(
+    event: Mapping[str, Any], decoder: AudioDecoder = strict_b64decode
+) -> bytes | None:
     """Strictly decode the base64 `audio` of an append; None when it is not valid base64."""
     audio = event.get("audio")
     if not isinstance(audio, str):
         return None
     try:
-        return binascii.a2b_base64(audio, strict_mode=True)
+        return decoder(audio)
     except (binascii.Error, ValueError):
         return None
 
@@ -99,6 +107,7 @@ class Session:
         *,
         decode: Decoder | None = None,
         encode: Encoder | None = None,
+        audio_decoder: AudioDecoder | None = None,
         strict: bool = True,
     ) -> None:
         self.side = side
@@ -107,6 +116,7 @@ class Session:
         self.errors: list[RemoteProtocolError] = []
         self._decode = decode or plain_decode
         self._encode = encode or plain_encode
+        self._audio_decoder = audio_decoder or strict_b64decode
         self._state = SessionState.CONNECTING
         self._received: list[Received] = []
         self._outgoing: list[str] = []
@@ -147,16 +157,22 @@ class Session:
     # ------------------------------------------------------------ peer input
     def receive_text(self, text: str) -> None:
         """Feed one text frame from the peer; then call `events_received()`."""
+        self._received.append(self.receive(text))
+
+    def receive(self, text: str) -> Received:
+        """Judge one text frame from the peer and return it at once (nothing is queued).
+
+        The fast path for adapters that handle each frame as it arrives; the state
+        changes exactly as with `receive_text`.
+        """
         index = self._peer_index
         self._peer_index += 1
         event, findings = self._decode(text)
         if event is None or findings:
-            self._received.append(Received(index, text, event, tuple(findings)))
-            return
+            return Received(index, text, event, tuple(findings))
         if self.side is Side.SERVER:
-            self._received.append(self._judge_client_event(index, text, event))
-        else:
-            self._received.append(self._apply_server_event(index, text, event))
+            return self._judge_client_event(index, text, event)
+        return self._apply_server_event(index, text, event)
 
     def receive_bytes(self, data: bytes) -> None:
         """Feed one binary frame from the peer (always a finding: the API is text-only)."""
@@ -173,7 +189,9 @@ class Session:
         self._state = SessionState.CLOSED
 
     def _judge_client_event(self, index: int, text: str, event: dict[str, Any]) -> Received:
-        audio = decode_audio(event) if event.get("type") == "input_audio_buffer.append" else None
+        audio = None
+        if event.get("type") == "input_audio_buffer.append":
+            audio = decode_audio(event, self._audio_decoder)
         finding = self.conversation.check_client_event(event, audio)
         if finding is not None:
             return Received(index, text, event, (finding,))
@@ -257,7 +275,9 @@ class Session:
         kind = event_type(event)
         if self._state is SessionState.CONNECTING:
             return [f"wait for session.created before sending {kind!r}"]
-        audio = decode_audio(event) if kind == "input_audio_buffer.append" else None
+        audio = None
+        if kind == "input_audio_buffer.append":
+            audio = decode_audio(event, self._audio_decoder)
         problems = []
         if kind == "response.create" and self._pending_creates and not _out_of_band(event):
             problems.append("a response.create is already waiting for its response.created")
