@@ -1,0 +1,83 @@
+"""Scenario expectations (`expect.client` in `fixtures/scenarios/*.yaml`) -> checks.
+
+A scenario states what a correct client does in the words of its catalog entry
+(`surfaces_close_code_and_reason`, `sends_ga_session_shape`, …). Some of those names
+are check names; the others are aliases for the checks that judge the part of the
+expectation a transcript and the client's output can show. An empty tuple marks an
+expectation no check judges (it needs the client's internals or its UI); reports list
+those as "not judged".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from ._registry import CHECKS, Registry
+
+_SCHEMA = "client_event_matches_schema"
+_HANG = "exits_or_recovers_after_close"
+_TIME = "finishes_within_time_limit"
+_RULES = "protocol_rules_hold"
+
+EXPECTATION_CHECKS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "accepts_large_frames": (),
+        "answers_only_known_call_ids": (_RULES,),
+        "avoids_commit_with_server_vad": (_RULES,),
+        "checks_response_done_status": ("surfaces_failed_response",),
+        "clamps_truncate_to_received_audio": (_RULES,),
+        "correlates_error_event_id": (),
+        "deduplicates_events": (),
+        "detects_dropped_connection": (_HANG, "surfaces_close_code_and_reason"),
+        "detects_unanswered_pings": (_TIME,),
+        "does_not_reconnect_on_permanent_close": ("does_not_reconnect_on_permanent_close",),
+        "does_not_send_beta_header": ("does_not_send_beta_header",),
+        "handles_ga_event_names": (),
+        "handles_session_expiry": (_HANG, "surfaces_error_event"),
+        "ignores_unknown_events": (),
+        "limits_client_frame_size": (),
+        "limits_retries_on_server_error": ("reconnects_with_backoff",),
+        "orders_by_ids_not_arrival": (),
+        "reconnects_with_backoff": ("reconnects_with_backoff",),
+        "refreshes_ephemeral_key": ("does_not_reconnect_on_permanent_close",),
+        "sends_ga_session_shape": (_SCHEMA,),
+        "sends_valid_content_parts": (_SCHEMA, "images_are_input_image_data_urls"),
+        "sets_voice_before_audio": (_RULES,),
+        "surfaces_close_code_and_reason": ("surfaces_close_code_and_reason",),
+        "surfaces_error_event": ("surfaces_error_event",),
+        "surfaces_handshake_failure": ("surfaces_error_event", "surfaces_close_code_and_reason"),
+        "surfaces_rate_limits": ("surfaces_failed_response",),
+        "times_out_session_created": (_TIME, _HANG),
+        "times_out_stalled_stream": (_TIME, _HANG),
+        "tracks_response_lifecycle": ("tracks_response_lifecycle",),
+        "treats_error_as_recoverable": (),
+        "uses_supported_model": ("uses_supported_model",),
+        "uses_valid_item_ids": (_RULES,),
+        "waits_for_session_updated": ("waits_for_session_updated",),
+    }
+)
+
+
+def register_aliases(registry: Registry = CHECKS) -> None:
+    """Make every judged expectation that is not itself a check name an alias."""
+    for name, targets in EXPECTATION_CHECKS.items():
+        if targets and name not in registry.names:
+            registry.alias(name, targets)
+
+
+def expected_checks(expect: Mapping[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`(check names, expectations no check judges)` for a scenario's `expect` mapping.
+
+    Unknown expectation names count as not judged (the scenario loader owns that list).
+    """
+    names: Iterable[Any] = (expect or {}).get("client") or ()
+    checks: dict[str, None] = {}
+    unjudged: list[str] = []
+    for name in map(str, names):
+        targets = EXPECTATION_CHECKS.get(name, ())
+        checks.update(dict.fromkeys(targets))
+        if not targets:
+            unjudged.append(name)
+    return tuple(checks), tuple(unjudged)

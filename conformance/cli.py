@@ -1,0 +1,194 @@
+"""`realtime-conformance`: judge OpenAI Realtime (GA) clients.
+
+    realtime-conformance check session.jsonl [more.jsonl ...] [--checks default,-name]
+                               [--as-case NAME] [--junit F] [--json F] [--html F]
+    realtime-conformance check --list-checks
+
+Exit status: 0 when no case FAILED, 1 when one did, 2 for usage or input errors.
+
+Subcommands are `Command` records. `check` lives here; `run`, `demo` and `fuzz` are
+plugged in by modules named `conformance._cli_<name>` that define `COMMAND: Command`
+(`tests/test_layering.py` lets `_cli*` modules import the mock and the reference
+client). A missing module simply leaves its subcommand out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.checks import CHECKS, CheckContext, CheckSettings
+from conformance.protocol.errors import RealtimeError, UsageError
+from conformance.reports import ConsoleProgress, format_summary, write_html, write_json, write_junit
+from conformance.reports.console import use_colour
+from conformance.resources import scenarios_dir
+from conformance.transcript import read_jsonl
+from conformance.verdicts import CaseResult, judge_case, summarize
+
+PLUGGED_COMMANDS: tuple[str, ...] = ("run", "demo", "fuzz")
+"""Subcommands provided by `conformance._cli_<name>` modules, in help order."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """One subcommand: `add_arguments(parser)` declares its options, `run(args)` returns
+    the exit status. `help` is the one-line description shown by `--help`."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def commands() -> list[Command]:
+    """`check` plus every plugged-in subcommand whose module exists."""
+    found = [CHECK]
+    for name in PLUGGED_COMMANDS:
+        module_name = f"conformance._cli_{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            found.append(importlib.import_module(module_name).COMMAND)
+    return found
+
+
+def build_parser(available: Sequence[Command] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="realtime-conformance",
+        description="Mock server, conformance checks and reports for Realtime API clients.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in available if available is not None else commands():
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(child)
+        child.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (default: the process arguments), run the command, return its status."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except RealtimeError as exc:  # a usage or input error, never a finding about a client
+        print(f"realtime-conformance {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# --- check -----------------------------------------------------------------------------
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("transcripts", nargs="*", type=Path, metavar="TRANSCRIPT.jsonl")
+    parser.add_argument(
+        "--checks",
+        default="default",
+        metavar="NAMES",
+        help="comma-separated check names: 'default', 'all', a name, '-name' to drop one",
+    )
+    parser.add_argument(
+        "--as-case",
+        metavar="NAME",
+        help="judge all files as the connections of one case (in the order given)",
+    )
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report")
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=5,
+        metavar="N",
+        help="connections per case before it is a reconnect storm (default 5)",
+    )
+    parser.add_argument(
+        "--list-checks", action="store_true", help="list the checks and aliases, then exit"
+    )
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    if args.list_checks:
+        print(_list_checks(), end="")
+        return 0
+    if not args.transcripts:
+        raise UsageError("give at least one TRANSCRIPT.jsonl (or --list-checks)")
+    CHECKS.select([args.checks])  # fail on an unknown name before reading anything
+    cases = [(cid, paths, [read_jsonl(p) for p in paths]) for cid, paths in _cases(args)]
+    settings = CheckSettings(max_connections=args.max_connections)
+    progress = ConsoleProgress(len(cases))
+    results = []
+    for case_id, paths, transcripts in cases:
+        progress.started(case_id)
+        ctx = CheckContext(
+            transcripts=tuple(transcripts),
+            expect=_scenario_expect(transcripts[0].meta.get("scenario")),
+            settings=settings,
+        )
+        results.append(
+            judge_case(ctx, case_id=case_id, checks=[args.checks], transcript_paths=map(str, paths))
+        )
+        progress.finished(results[-1])
+    summary = summarize(results)
+    print(format_summary(results, summary, colour=use_colour(sys.stdout)), end="")
+    _write_reports(args, results)
+    return summary.exit_status
+
+
+def _write_reports(args: argparse.Namespace, results: list[CaseResult]) -> None:
+    writers = ((write_junit, args.junit), (write_json, args.json), (write_html, args.html))
+    for write, target in writers:
+        if target is not None:
+            print(f"wrote {write(results, target)}", file=sys.stderr)
+
+
+def _cases(args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
+    paths: list[Path] = list(args.transcripts)
+    if args.as_case:
+        return [(args.as_case, paths)]
+    return [(_case_id(p), [p]) for p in paths]
+
+
+def _case_id(path: Path) -> str:
+    """The file name without `.jsonl`; `folder/3` for numbered connection files."""
+    return f"{path.parent.name}/{path.stem}" if path.stem.isdigit() else path.stem
+
+
+def _scenario_expect(scenario: object) -> dict[str, Any]:
+    """The `expect:` of a built-in scenario named in the transcript, or {}."""
+    if not isinstance(scenario, str) or not scenario or "/" in scenario or "\\" in scenario:
+        return {}
+    path = scenarios_dir() / f"{scenario}.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}  # the scenario loader reports broken files; here it only adds context
+    expect = data.get("expect") if isinstance(data, dict) else None
+    return expect if isinstance(expect, dict) else {}
+
+
+def _list_checks() -> str:
+    lines = ["Checks (all in 'default'):"]
+    for c in CHECKS:
+        lines.append(f"  {c.name:<40} {c.severity:<13} {c.applies_to:<10} {c.help}")
+    lines.append("Aliases (scenario expectations):")
+    for name, targets in CHECKS.aliases.items():
+        lines.append(f"  {name:<40} -> {', '.join(targets)}")
+    return "\n".join(lines) + "\n"
+
+
+CHECK = Command(
+    name="check",
+    help="judge transcripts recorded by the mock; exit 1 if any case FAILED",
+    add_arguments=_check_arguments,
+    run=_run_check,
+)

@@ -1,0 +1,227 @@
+"""A self-contained HTML report: one file, inline CSS and JS, nothing loaded from anywhere.
+
+Per case it shows the verdicts, the findings (each linking to the frame that caused it),
+then every connection's frames in order (time, direction arrow, event type, collapsible
+JSON with long strings such as base64 audio cut), the close, and the client's output.
+Frames are untrusted input: every value is HTML-escaped and keys are masked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any, Final
+
+from conformance.checks import Violation
+from conformance.transcript import Record, Transcript
+from conformance.verdicts import CaseResult, Verdict, summarize
+
+from ._display import shorten, shorten_text, tail
+from ._html_assets import CSP, CSS, JS
+
+_AUDIO: Final = frozenset({"input_audio_buffer.append", "response.output_audio.delta"})
+_PREVIEW: Final = 140
+_Flags = dict[tuple[int, int], list[tuple[int, Violation]]]
+
+
+def e(value: object) -> str:
+    """HTML-escaped text of `value` (quotes too, so it is safe in attributes)."""
+    return escape(str(value), quote=True)
+
+
+def html_report(
+    results: Sequence[CaseResult], *, title: str = "Realtime conformance report"
+) -> str:
+    """The whole report as one HTML document."""
+    body = [_header(results, title)]
+    body += [_case(number, result) for number, result in enumerate(results)]
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + body[0]
+        + "<main>\n"
+        + "\n".join(body[1:])
+        + f"\n</main>\n<script>{JS}</script>\n</body></html>\n"
+    )
+
+
+def write_html(results: Sequence[CaseResult], path: str | Path) -> Path:
+    """Write `html_report(results)` to `path` (parent folders are created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html_report(results), encoding="utf-8")
+    return target
+
+
+def _badge(verdict: Verdict, prefix: str = "") -> str:
+    return f'<span class="badge v-{e(verdict)}">{e(prefix)}{e(verdict)}</span>'
+
+
+def _header(results: Sequence[CaseResult], title: str) -> str:
+    rows = "".join(
+        f'<tr><td><a href="#case-{n}">{e(r.case_id)}</a></td><td>{_badge(r.verdict)}</td>'
+        f"<td>{_badge(r.close_verdict)}</td><td>{len(r.violations)}</td></tr>"
+        for n, r in enumerate(results)
+    )
+    return (
+        f'<header><h1>{e(title)}</h1><p class="summary">{e(summarize(results).line())}</p>'
+        '<table class="cases"><thead><tr><th>Case</th><th>Verdict</th><th>Close</th>'
+        f"<th>Violations</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<div class="toolbar"><button id="expand-all" type="button">Expand all JSON</button>'
+        '<label><input id="hide-audio" type="checkbox"> hide audio frames</label></div>'
+        "</header>\n"
+    )
+
+
+def _case(number: int, result: CaseResult) -> str:
+    flags: _Flags = defaultdict(list)
+    for k, violation in enumerate(result.violations):
+        if violation.index is not None:
+            flags[(violation.connection, violation.index)].append((k, violation))
+    parts = [
+        f'<section class="case" id="case-{number}">',
+        f"<h2>{e(result.case_id)} {_badge(result.verdict)} "
+        f"{_badge(result.close_verdict, 'close: ')}</h2>",
+        _facts(result),
+        _violations(number, result),
+    ]
+    for connection, transcript in enumerate(result.transcripts):
+        parts.append(_connection(number, connection, transcript, flags))
+    parts.append(_output(number, result))
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def _facts(result: CaseResult) -> str:
+    facts = [f"scenario: {result.scenario or '—'}", f"connections: {len(result.transcripts)}"]
+    if result.duration_s is not None:
+        facts.append(f"duration: {result.duration_s:.2f} s")
+    lines = [" · ".join(facts)]
+    lines += [f"transcript: {path}" for path in result.transcript_paths]
+    if result.checks_skipped:
+        lines.append("not run without a client run: " + ", ".join(result.checks_skipped))
+    if result.unjudged:
+        lines.append("expectations no check judges: " + ", ".join(result.unjudged))
+    return "".join(f'<p class="meta">{e(line)}</p>' for line in lines)
+
+
+def _target(number: int, violation: Violation) -> tuple[str, str]:
+    if violation.index is not None:
+        anchor = f"c{number}-n{violation.connection}-f{violation.index}"
+        return anchor, f"connection {violation.connection}, frame #{violation.index}"
+    if violation.json_path in ("stdout", "stderr"):
+        return f"c{number}-output", f"client {violation.json_path}"
+    return f"c{number}-n{violation.connection}", f"connection {violation.connection}"
+
+
+def _violations(number: int, result: CaseResult) -> str:
+    if not result.violations:
+        return '<p class="note">No violations.</p>'
+    items = []
+    for k, v in enumerate(result.violations):
+        anchor, label = _target(number, v)
+        more = f" (×{v.occurrences})" if v.occurrences > 1 else ""
+        path = f" <code>{e(v.json_path)}</code>" if v.json_path else ""
+        items.append(
+            f'<li id="c{number}-v{k}"><span class="sev sev-{e(v.severity)}">{e(v.severity)}</span>'
+            f" <b>{e(v.check)}</b>: {e(v.title)}{e(more)} — "
+            f'<a href="#{e(anchor)}">{e(label)}</a>{path}'
+            f'<div class="parts"><b>Expected</b> {e(v.expected)}</div>'
+            f'<div class="parts"><b>Received</b> {e(v.received)}</div>'
+            f'<div class="parts"><b>Fix</b> {e(v.hint or "")}</div></li>'
+        )
+    return f'<h3>Findings</h3><ol class="violations">{"".join(items)}</ol>'
+
+
+def _connection(number: int, connection: int, transcript: Transcript, flags: _Flags) -> str:
+    meta = transcript.meta
+    query = "&".join(f"{k}={v}" for k, v in (meta.get("query") or {}).items())
+    where = f"{meta.get('path') or ''}{'?' + query if query else ''}"
+    heading = f"Connection {connection}: {where} · started {meta.get('started_at') or '?'}"
+    rows = "".join(
+        _row(number, connection, record, transcript, flags.get((connection, record.index), []))
+        for record in transcript.records
+    )
+    return (
+        f'<h3 id="c{number}-n{connection}">{e(heading)}</h3>'
+        '<table class="frames"><thead><tr><th>#</th><th>t (ms)</th><th></th><th>event</th>'
+        f"<th>content</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _row(
+    number: int,
+    connection: int,
+    record: Record,
+    transcript: Transcript,
+    found: list[tuple[int, Violation]],
+) -> str:
+    kind = record.event_type or record.kind
+    classes: list[str] = [record.direction]
+    if record.kind in ("close", "drop"):
+        classes.append("end")
+    if found:
+        classes.append("flagged")
+    elif kind in _AUDIO:
+        classes.append("audio")
+    arrow, tip = (
+        ("→", "client to server") if record.direction == "client" else ("←", "server to client")
+    )
+    notes = "".join(
+        f'<div class="finding sev-{e(v.severity)}"><a href="#c{number}-v{k}">⚠ {e(v.check)}: '
+        f"{e(v.title)}</a></div>"
+        for k, v in found
+    )
+    return (
+        f'<tr id="c{number}-n{connection}-f{record.index}" class="{" ".join(classes)}">'
+        f'<td class="n">{record.index}</td><td class="t">{record.t_ms:.1f}</td>'
+        f'<td class="dir" title="{tip}">{arrow}</td><td class="type">{e(kind)}</td>'
+        f"<td>{_content(record, transcript)}{notes}</td></tr>"
+    )
+
+
+def _content(record: Record, transcript: Transcript) -> str:
+    if record.kind == "close":
+        return f'<span class="mono">close {e(record.code)} {e(repr(record.reason or ""))}</span>'
+    if record.kind == "drop":
+        return '<span class="mono">connection dropped without a close frame (1006)</span>'
+    if record.kind == "binary":
+        size = len(record.data_b64 or "") * 3 // 4
+        return f'<span class="mono">binary frame, about {size:,} bytes</span>'
+    text = transcript.redact(record.text or "")
+    event = record.event
+    if event is None:
+        return f"<pre>{e(shorten_text(text))}</pre>"
+    shown: Any = shorten(_redacted(event, transcript))
+    preview = shorten_text(json.dumps(shown, ensure_ascii=False), _PREVIEW)
+    pretty = json.dumps(shown, ensure_ascii=False, indent=2)
+    return f"<details><summary>{e(preview)}</summary><pre>{e(pretty)}</pre></details>"
+
+
+def _redacted(value: Any, transcript: Transcript) -> Any:
+    if isinstance(value, str):
+        return transcript.redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, transcript) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, transcript) for v in value]
+    return value
+
+
+def _output(number: int, result: CaseResult) -> str:
+    outcome = result.outcome
+    if outcome is None:
+        return ""
+    status = "killed (time limit)" if outcome.timed_out else f"exit status {outcome.exit_code}"
+    parts = [
+        f'<h3 id="c{number}-output">Client output · {e(status)} · {outcome.duration_s:.2f} s</h3>'
+    ]
+    for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
+        shown = tail(text, outcome.secrets) if text else "(empty)"
+        parts.append(f'<p class="meta">{name}</p><pre>{e(shown)}</pre>')
+    return "".join(parts)

@@ -1,0 +1,100 @@
+"""The JSON report: a stable, documented shape for tools.
+
+```
+{
+  "format": "realtime-conformance-report", "version": 1,
+  "summary": {"total": 3, "exit_status": 1, "violations": 4, "duration_s": 2.1,
+              "verdicts": {"OK": 1, "NON-STRICT": 1, "INFORMATIONAL": 0, "FAILED": 1},
+              "close_verdicts": {"OK": 1, ...}},
+  "cases": [{
+    "id": "text-turn", "scenario": "model-not-found-late" | null,
+    "verdict": "FAILED", "close_verdict": "INFORMATIONAL", "duration_s": 1.5 | null,
+    "transcripts": ["path/0.jsonl", ...],        # where the transcripts are, if on disk
+    "connections": 1,                            # how many transcripts the case has
+    "checks_run": [...], "checks_skipped": [...], "unjudged_expectations": [...],
+    "outcome": null | {"exit_code": 1 | null, "timed_out": false, "duration_s": 2.5,
+                       "closed_at_s": [2.0], "stdout_tail": "...", "stderr_tail": "..."},
+    "violations": [{"check", "title", "severity", "message", "expected", "received",
+                    "connection", "index", "direction", "event_type", "json_path",
+                    "hint", "occurrences"}]
+  }]
+}
+```
+
+Keys never disappear (absent values are null); new keys may be added within a version.
+Output tails are redacted (API keys masked).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from conformance.checks import RunOutcome
+from conformance.verdicts import CaseResult, Verdict, summarize
+
+from ._display import tail, violation_dict
+
+FORMAT: Final = "realtime-conformance-report"
+VERSION: Final = 1
+
+
+def report_dict(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """The report as plain data (see the module docstring for the shape)."""
+    summary = summarize(results)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "summary": {
+            "total": summary.total,
+            "exit_status": summary.exit_status,
+            "violations": summary.violations,
+            "duration_s": round(summary.duration_s, 3),
+            "verdicts": {str(v): summary.verdicts.get(v, 0) for v in Verdict},
+            "close_verdicts": {str(v): summary.close_verdicts.get(v, 0) for v in Verdict},
+        },
+        "cases": [_case(r) for r in results],
+    }
+
+
+def _case(result: CaseResult) -> dict[str, Any]:
+    return {
+        "id": result.case_id,
+        "scenario": result.scenario,
+        "verdict": str(result.verdict),
+        "close_verdict": str(result.close_verdict),
+        "duration_s": result.duration_s,
+        "transcripts": list(result.transcript_paths),
+        "connections": len(result.transcripts),
+        "checks_run": list(result.checks_run),
+        "checks_skipped": list(result.checks_skipped),
+        "unjudged_expectations": list(result.unjudged),
+        "outcome": None if result.outcome is None else _outcome(result.outcome),
+        "violations": [violation_dict(v) for v in result.violations],
+    }
+
+
+def _outcome(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "duration_s": outcome.duration_s,
+        "closed_at_s": list(outcome.closed_at_s),
+        "stdout_tail": tail(outcome.stdout, outcome.secrets),
+        "stderr_tail": tail(outcome.stderr, outcome.secrets),
+    }
+
+
+def report_json(results: Sequence[CaseResult]) -> str:
+    """`report_dict(results)` as indented JSON text."""
+    return json.dumps(report_dict(results), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json(results: Sequence[CaseResult], path: str | Path) -> Path:
+    """Write `report_json(results)` to `path` (parent folders are created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report_json(results), encoding="utf-8")
+    return target

@@ -1,0 +1,129 @@
+"""`realtime-conformance check`: summary, exit status, reports, cases and usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conformance import cli
+from conformance.resources import transcripts_dir
+from tests.conformance.checks.helpers import paths
+
+GOLDEN = str(transcripts_dir() / "text-turn.jsonl")
+SCHEMA = str(transcripts_dir() / "violations" / "client_event_matches_schema.jsonl")
+NON_STRICT = str(transcripts_dir() / "violations" / "waits_for_session_updated.jsonl")
+
+
+def test_a_clean_transcript_exits_zero_and_prints_the_summary(capsys):
+    assert cli.main(["check", GOLDEN]) == 0
+    out, err = capsys.readouterr()
+    assert "text-turn  OK" in out
+    assert out.splitlines()[-1].startswith("1 case: 1 OK (0 violations)")
+    assert err == "[1/1] text-turn ... OK\n"
+
+
+def test_a_failed_case_exits_one_and_non_strict_alone_does_not(capsys):
+    assert cli.main(["check", NON_STRICT]) == 0
+    assert cli.main(["check", GOLDEN, SCHEMA]) == 1
+    out = capsys.readouterr().out
+    assert "client_event_matches_schema: FAILED" in out
+    assert "Unknown parameter: 'session.modalities'." in out
+
+
+def test_checks_can_be_deselected(capsys):
+    assert cli.main(["check", SCHEMA, "--checks", "default,-client_event_matches_schema"]) == 0
+    assert cli.main(["check", SCHEMA, "--checks", "sends_ga_session_shape"]) == 1
+
+
+def test_several_files_can_be_the_connections_of_one_case(capsys):
+    files = [str(p) for p in paths("violations/retry-after-3000")]
+    assert cli.main(["check", *files]) == 0  # two separate cases: no retry to see
+    assert cli.main(["check", *files, "--as-case", "retry"]) == 1
+    out = capsys.readouterr().out
+    assert "retry  FAILED   FAILED" in out
+    assert "does_not_reconnect_on_permanent_close" in out
+
+
+def test_numbered_connection_files_are_named_after_their_folder(capsys):
+    files = [str(p) for p in paths("reconnect-backoff")]
+    assert cli.main(["check", files[0], "--max-connections", "2"]) == 0
+    assert "reconnect-backoff/0 ... OK" in capsys.readouterr().err
+
+
+def test_reports_are_written(tmp_path, capsys):
+    junit, report, html = tmp_path / "j.xml", tmp_path / "r.json", tmp_path / "r.html"
+    args = ["check", GOLDEN, SCHEMA, "--junit", str(junit), "--json", str(report)]
+    assert cli.main([*args, "--html", str(html)]) == 1
+    assert ET.parse(junit).getroot().find("testsuite").get("failures") == "1"
+    data = json.loads(report.read_text())
+    assert [c["id"] for c in data["cases"]] == ["text-turn", "client_event_matches_schema"]
+    assert data["cases"][0]["transcripts"] == [GOLDEN]
+    assert "session.modalities" in html.read_text()
+    assert f"wrote {html}" in capsys.readouterr().err
+
+
+def test_scenario_expectations_no_check_judges_are_listed(tmp_path, capsys):
+    benign = str(transcripts_dir() / "cancel-not-active.jsonl")
+    assert cli.main(["check", benign, "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "cancel-not-active: not judged by any check: treats_error_as_recoverable" in out
+    case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
+    assert case["scenario"] == "cancel-not-active"
+    assert case["unjudged_expectations"] == [
+        "treats_error_as_recoverable",
+        "correlates_error_event_id",
+    ]
+
+
+def test_list_checks_shows_names_help_and_aliases(capsys):
+    assert cli.main(["check", "--list-checks"]) == 0
+    out = capsys.readouterr().out
+    assert "images_are_input_image_data_urls" in out
+    assert "Images are input_image parts" in out
+    assert "sends_valid_content_parts" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check"], "give at least one TRANSCRIPT.jsonl"),
+        (
+            ["check", GOLDEN, "--checks", "event_ids_are_uniqe"],
+            "did you mean 'event_ids_are_unique'",
+        ),
+        (["check", "missing.jsonl"], "missing.jsonl: cannot read transcript"),
+    ],
+)
+def test_usage_and_input_errors_exit_two(args, message, capsys):
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plugged_commands_get_their_own_subparser(capsys):
+    seen = []
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--target")
+
+    def run(args: argparse.Namespace) -> int:
+        seen.append(args.target)
+        return 3
+
+    fake = cli.Command(name="run", help="run a client", add_arguments=add, run=run)
+    args = cli.build_parser([cli.CHECK, fake]).parse_args(["run", "--target", "ws://x"])
+    assert args.handler(args) == 3
+    assert seen == ["ws://x"]
+
+
+def test_only_existing_plugin_modules_are_offered(monkeypatch):
+    monkeypatch.setattr(cli, "PLUGGED_COMMANDS", ("nonexistent_command",))
+    assert [c.name for c in cli.commands()] == ["check"]
+
+
+def test_python_dash_m_entry_point_exists():
+    import conformance.__main__ as entry
+
+    assert entry.main is cli.main
