@@ -42,6 +42,22 @@ __all__ = ["ErrorCallback", "RealtimeClient"]
 logger = logging.getLogger(__name__)
 
 ErrorCallback = Callable[[RealtimeAPIError], object]
+_SEEN_IDS_KEPT = 4096  # server event ids remembered to drop duplicated frames
+# Errors the live server sends without the session being hurt (catalog ERROR-FATAL):
+# when they name none of our events they must not fail the response in progress.
+_HARMLESS_CODES = frozenset(
+    {
+        "response_cancel_not_active",
+        "conversation_already_has_active_response",
+        "input_audio_buffer_commit_empty",
+        "item_delete_invalid_item_id",
+        "item_retrieve_invalid_item_id",
+        "item_truncate_invalid_item_id",
+        "cannot_update_voice",
+        "unknown_parameter",
+        "invalid_value",
+    }
+)
 _DELTA_EVENTS = frozenset({"response.output_text.delta", "response.output_audio_transcript.delta"})
 _DONE_TEXT = {
     "response.output_text.done": "text",
@@ -94,6 +110,7 @@ class RealtimeClient(Lifecycle):
         self._item_waiters: dict[str, str] = {}  # item id (or "delete:" + id) -> event id
         self._fire_and_forget: dict[str, str] = {}  # event id -> what it was (cancel, …)
         self._responses = ResponseQueue()
+        self._seen_ids: dict[str, None] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.errors: deque[RealtimeAPIError] = deque(maxlen=100)
         """Server errors that no call, callback or response claimed (also logged)."""
@@ -287,6 +304,8 @@ class RealtimeClient(Lifecycle):
 
     # ------------------------------------------------------------- dispatch
     async def _dispatch(self, event: dict[str, Any]) -> None:
+        if self._is_repeat(event):
+            return
         kind = event.get("type")
         if isinstance(kind, str) and kind.startswith("response."):
             self._touch_streams()
@@ -346,6 +365,19 @@ class RealtimeClient(Lifecycle):
         else:
             self._unclaimed(error)
 
+    def _is_repeat(self, event: dict[str, Any]) -> bool:
+        """True for an event whose `event_id` was already seen (a duplicated frame)."""
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str):
+            return False
+        if event_id in self._seen_ids:
+            logger.warning("dropped a repeated server event %s (%s)", event_id, event.get("type"))
+            return True
+        self._seen_ids[event_id] = None
+        if len(self._seen_ids) > _SEEN_IDS_KEPT:
+            del self._seen_ids[next(iter(self._seen_ids))]
+        return False
+
     def _unclaimed(self, error: RealtimeAPIError) -> None:
         self.errors.append(error)
         if self._on_error is not None:
@@ -354,9 +386,13 @@ class RealtimeClient(Lifecycle):
             except Exception:
                 logger.exception("on_error callback raised while handling %s", error)
             return
-        if active := self._responses.current():
+        active = self._responses.current()
+        ours = error.event_id is not None  # answers one of our events: never harmless
+        if active is not None and (ours or error.code not in _HARMLESS_CODES):
             active._fail(error)
         else:
+            # A harmless error (catalog ERROR-FATAL) must not throw away a response the
+            # server is still finishing; it stays in `client.errors`.
             logger.warning("server error not tied to any request: %s", error)
 
     # ------------------------------------------------------- response queue

@@ -339,7 +339,9 @@ class RealtimeConnection:
             self._session.connection_closed()
             if exc.rcvd is not None:
                 code, reason = exc.rcvd.code, exc.rcvd.reason
-            elif self._closing and exc.sent is not None:
+            elif exc.sent is not None:
+                # Our close (or websockets' own: 1009 frame too big, 1011 ping timeout)
+                # says why the connection ended; 1006 would hide that.
                 code, reason = exc.sent.code, exc.sent.reason
             else:
                 code, reason = 1006, ""
