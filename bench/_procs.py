@@ -1,0 +1,150 @@
+"""Server subprocesses for the benchmarks: start, find the URL, read CPU and RSS, stop by PID.
+
+Every process started here is registered in `_LIVE` and stopped by its own PID in
+`ServerProcess.stop()` (SIGTERM, then SIGKILL after a bounded wait); `stop_all()` is
+called from `bench_mock.py`'s `finally` and from an atexit hook, so none is left running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_URL = re.compile(r"ws://127\.0\.0\.1:\d+/v1/realtime")
+_LIVE: dict[int, ServerProcess] = {}
+
+
+def _cpus_set(cpus: set[int] | None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+class ServerProcess:
+    """One server process (the mock or the raw baseline) on 127.0.0.1."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cpus: set[int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        # Closed in stop(); the server writes into them for its whole life.
+        self._out = tempfile.NamedTemporaryFile(prefix="bench-srv-", suffix=".out", delete=False)  # noqa: SIM115
+        self._err = tempfile.NamedTemporaryFile(prefix="bench-srv-", suffix=".err", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            cwd=ROOT,
+            env=env,
+            preexec_fn=(lambda: _cpus_set(cpus)) if cpus else None,
+        )
+        self.pid = self.proc.pid
+        _LIVE[self.pid] = self
+        self.url = ""
+
+    def wait_url(self, timeout: float = 20.0) -> str:
+        """Wait (bounded) for the 'listening on ws://…' line; returns the URL."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = Path(self._out.name).read_text(errors="replace")
+            found = _URL.search(text)
+            if found:
+                self.url = found.group(0)
+                return self.url
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError(
+            f"{self.name} did not start (exit {self.proc.poll()}): {self.stderr_tail()}"
+        )
+
+    def stderr_tail(self, chars: int = 2000) -> str:
+        try:
+            return Path(self._err.name).read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def cpu_ns(self) -> int:
+        """CPU time of every thread of the process so far (schedstat, ns)."""
+        total = 0
+        task_dir = f"/proc/{self.pid}/task"
+        for tid in os.listdir(task_dir):
+            try:
+                with open(f"{task_dir}/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that just ended
+        return total
+
+    def rss_kb(self) -> int:
+        """VmRSS from /proc/PID/status (kB)."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no VmRSS for {self.pid}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait (bounded), then SIGKILL; always by this process's PID."""
+        try:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.pid, signal.SIGKILL)
+                    self.proc.wait(5)
+        finally:
+            _LIVE.pop(self.pid, None)
+            for f in (self._out, self._err):
+                f.close()
+                with contextlib.suppress(OSError):
+                    os.unlink(f.name)
+
+
+def stop_all() -> None:
+    """Stop every server still registered (by PID)."""
+    for server in list(_LIVE.values()):
+        with contextlib.suppress(Exception):
+            server.stop(timeout=3.0)
+
+
+atexit.register(stop_all)
+
+
+def mock_argv(compression: bool, extra: Sequence[str] = ()) -> list[str]:
+    """`realtime-mock serve --port 0 …` (through `python -m mock_server`, the same `main`)."""
+    argv = [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--host", "127.0.0.1"]
+    if not compression:
+        argv.append("--no-compression")
+    return [*argv, *extra]
+
+
+def raw_argv(compression: bool, extra: Sequence[str] = ()) -> list[str]:
+    """The raw websockets baseline server (`bench/_raw_server.py`)."""
+    script = str(Path(__file__).resolve().parent / "_raw_server.py")
+    return [
+        sys.executable,
+        script,
+        "--compression",
+        "deflate" if compression else "none",
+        *extra,
+    ]

@@ -1,0 +1,185 @@
+"""`realtime-conformance run`: run a client command against the mock, one case per scenario.
+
+    realtime-conformance run --client "node hud.js" [--cases PATTERN] [--jobs N]
+        [--timeout S] [--out DIR] [--junit F] [--json F] [--html F] [--checks NAMES]
+    realtime-conformance run --list-cases
+
+The client gets its URL, key, screenshot and prompt from environment variables
+(docs/runner.md). Exit status: 0 when no case FAILED, 1 when one did, 2 for usage errors.
+This module wires the adapters (`mock_server`) into `conformance.runner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from conformance.checks import CheckSettings
+from conformance.cli import Command
+from conformance.protocol.errors import UsageError
+from conformance.reports import ConsoleProgress, format_summary, write_html, write_json, write_junit
+from conformance.reports.console import use_colour
+from conformance.runner import (
+    DEFAULT_CASE,
+    DEFAULT_OUT_DIR,
+    DEFAULT_TIMEOUT_S,
+    Case,
+    MockHandle,
+    RunConfig,
+    SuiteResult,
+    run_suite,
+    scenario_case,
+    select_cases,
+)
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def builtin_cases() -> list[Case]:
+    """`default` (no scenario) then every built-in scenario, sorted by id."""
+    from mock_server.scenarios import builtin_scenarios
+
+    return [DEFAULT_CASE] + [
+        scenario_case(
+            s.id, client=s.expect.client, expect_summary=s.expect.summary, summary=s.summary
+        )
+        for s in builtin_scenarios()
+    ]
+
+
+def serve_mock(
+    *, scenario: str | None, api_keys: tuple[str, ...]
+) -> AbstractAsyncContextManager[MockHandle]:
+    """A `mock_server` on 127.0.0.1 (any free port) accepting only `api_keys`."""
+    from mock_server import serve
+
+    return serve(host="127.0.0.1", port=0, scenario=scenario, api_keys=api_keys)
+
+
+def default_jobs() -> int:
+    """Cases at a time when `--jobs` is not given: up to 4, never more than the CPUs."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `run`."""
+    parser.add_argument("--client", metavar="CMD", help="the client command (run by /bin/sh)")
+    parser.add_argument("--cases", metavar="PATTERN", help="case ids or globs, comma-separated")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N", help=_JOBS)
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help=_TIMEOUT
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR", help=_OUT)
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="JSON report (DIR/report.json)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="HTML report (DIR/report.html)")
+    parser.add_argument("--checks", metavar="NAMES", help=_CHECKS)
+    parser.add_argument(
+        "--max-connections", type=int, default=5, metavar="N", help="reconnect storm bound (5)"
+    )
+    parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
+
+
+_JOBS = "cases run at the same time (default: up to 4)"
+_TIMEOUT = "the client's time limit per case; then its process group is killed (%(default)s)"
+_OUT = "inputs, transcripts, client output and reports (default: ./%(default)s/)"
+_CHECKS = "check selection: 'default', 'all', names, '-name' (default: default + expectations)"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite from parsed arguments; returns the exit status."""
+    cases = builtin_cases()
+    if args.list_cases:
+        sys.stdout.write(format_case_list(cases))
+        return 0
+    if not args.client:
+        raise UsageError("give the client command: --client 'CMD ...' (or --list-cases)")
+    chosen = select_cases(cases, args.cases)
+    config = RunConfig(
+        client=args.client,
+        timeout_s=args.timeout,
+        jobs=args.jobs,
+        out_dir=args.out,
+        checks=(args.checks,) if args.checks else None,
+        settings=CheckSettings(max_connections=args.max_connections),
+    )
+    say(f"Running {len(chosen)} case(s) against: {args.client}", err=True)
+    suite = execute(chosen, config)
+    if suite is None:
+        return EXIT_INTERRUPTED
+    sys.stdout.write(format_summary(suite.results, suite.summary, colour=use_colour(sys.stdout)))
+    write_reports(suite, json=args.json, html=args.html, junit=args.junit)
+    return suite.exit_status
+
+
+def execute(
+    cases: Sequence[Case], config: RunConfig, *, label: str | None = None
+) -> SuiteResult | None:
+    """`run_suite` with console progress on stderr; None when interrupted (Ctrl-C).
+
+    Raises:
+        UsageError: a mock could not start or the client's shell could not run.
+    """
+    # Parallel cases: whole lines only (a terminal's half-written line would interleave).
+    progress = ConsoleProgress(len(cases), colour=False if config.jobs > 1 else None)
+    if label:
+        say(label, err=True)
+    try:
+        return asyncio.run(run_suite(cases, config, mock=serve_mock, progress=progress))
+    except KeyboardInterrupt:
+        say("interrupted; every client process was stopped", err=True)
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot run the suite: {exc}") from exc
+
+
+def write_reports(
+    suite: SuiteResult,
+    *,
+    json: Path | None = None,
+    html: Path | None = None,
+    junit: Path | None = None,
+    announce: bool = True,
+) -> dict[str, Path]:
+    """Write JSON and HTML (by default into the output folder) and JUnit if asked.
+
+    With `announce`, the paths are printed on stderr.
+    """
+    results = list(suite.results)
+    written = {
+        "json": write_json(results, json or suite.out_dir / "report.json"),
+        "html": write_html(results, html or suite.out_dir / "report.html"),
+    }
+    if junit is not None:
+        written["junit"] = write_junit(results, junit)
+    if announce:
+        for path in written.values():
+            say(f"wrote {path}", err=True)
+        say(f"transcripts and client output: {suite.out_dir / 'cases'}", err=True)
+    return written
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Write one line to stdout (or stderr with `err`)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
+def format_case_list(cases: Sequence[Case]) -> str:
+    """One line per case: id and summary."""
+    width = max(len(c.id) for c in cases)
+    return "".join(f"{c.id:<{width}}  {c.summary}\n" for c in cases)
+
+
+COMMAND = Command(
+    name="run",
+    help="run a client command against the mock, one case per scenario; exit 1 if any FAILED",
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -1,0 +1,81 @@
+"""Cases: what one run of the client is judged against (a scenario, or the plain happy path).
+
+The runner itself knows no scenario files: the CLI turns the built-in scenarios into
+`Case`s (`mock_server` is an adapter `conformance` never imports), and `select_cases`
+filters them by the user's `--cases` pattern::
+
+    chosen = select_cases(cases, "beta-*,default")
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from conformance.protocol.errors import UsageError
+
+DEFAULT_CASE_ID: Final = "default"
+_WILDCARDS: Final = frozenset("*?[")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    """One case: the mock plays `scenario` (None: no scenario, the happy path).
+
+    `expect` is the scenario's `expect:` mapping (`client` names and `summary`), handed
+    to the checks; `summary` is a one-line description for listings.
+    """
+
+    id: str
+    scenario: str | None = None
+    expect: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    summary: str = ""
+
+
+DEFAULT_CASE: Final = Case(
+    id=DEFAULT_CASE_ID, summary="No scenario: the happy path (one screenshot, one reply)"
+)
+
+
+def scenario_case(
+    scenario_id: str, *, client: Iterable[str] = (), expect_summary: str = "", summary: str = ""
+) -> Case:
+    """A case playing one scenario, with its expectation (`expect.client`, `expect.summary`)."""
+    expect = MappingProxyType({"client": tuple(client), "summary": expect_summary})
+    return Case(id=scenario_id, scenario=scenario_id, expect=expect, summary=summary)
+
+
+def select_cases(cases: Sequence[Case], pattern: str | None) -> list[Case]:
+    """The cases matching `pattern`, in the order of `cases`.
+
+    Args:
+        cases: every known case.
+        pattern: None or empty for all; otherwise comma-separated case ids and globs
+            (`beta-*`, `*-model`, `default,session-expired`).
+
+    Raises:
+        UsageError: a name matches no case (with a did-you-mean), or nothing is selected.
+    """
+    tokens = [t.strip() for t in (pattern or "").split(",") if t.strip()]
+    if not tokens:
+        return list(cases)
+    ids = [case.id for case in cases]
+    wanted: set[str] = set()
+    for token in tokens:
+        matched = (
+            fnmatch.filter(ids, token) if _WILDCARDS & set(token) else ids.count(token) * [token]
+        )
+        if not matched:
+            raise UsageError(f"no case matches {token!r}{_did_you_mean(token, ids)}")
+        wanted.update(matched)
+    return [case for case in cases if case.id in wanted]
+
+
+def _did_you_mean(token: str, ids: Sequence[str]) -> str:
+    close = difflib.get_close_matches(token, ids, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (`realtime-conformance run --list-cases` lists them)"

@@ -1,0 +1,137 @@
+"""What the client under test is given: a test key, a screenshot, a prompt, the environment.
+
+The environment contract (docs/runner.md) is the only interface between the runner and a
+client written in any language::
+
+    inputs = make_inputs(out_dir / "inputs")
+    env = client_env(inputs, url=server.url, base_url=server.base_url, case_id="default")
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from conformance.transcript import redact
+
+MODEL: Final = "gpt-realtime-1.5"
+PROMPT: Final = (
+    "You are a heads-up display. Write terse notes about the screenshot: what is on "
+    "screen and anything that needs attention. No preamble, at most five short lines."
+)
+SCREENSHOT_SIZE: Final = (320, 200)
+# The variables a client under test gets; everything else is inherited from the runner.
+CONTRACT: Final = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_REALTIME_URL",
+    "REALTIME_MODEL",
+    "REALTIME_SCREENSHOT",
+    "REALTIME_PROMPT",
+    "REALTIME_PROMPT_TEXT",
+    "REALTIME_CASE",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunInputs:
+    """The files and the key one run hands every client (the key never shows in `repr`)."""
+
+    api_key: str = field(repr=False)
+    screenshot: Path
+    prompt_file: Path
+    prompt: str
+    model: str = MODEL
+
+    def redact(self, text: str) -> str:
+        """`text` with the test key (and anything key-shaped) masked."""
+        return redact(text, [self.api_key])
+
+
+def new_test_key() -> str:
+    """A fresh `sk-test-…` key: accepted by the mock, useless anywhere else."""
+    return "sk-test-" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
+
+
+def make_inputs(directory: Path, *, prompt: str = PROMPT, model: str = MODEL) -> RunInputs:
+    """Write the test screenshot and the prompt file into `directory`; pick a new key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    screenshot = directory / "screenshot.png"
+    screenshot.write_bytes(screenshot_png(*SCREENSHOT_SIZE))
+    prompt_file = directory / "prompt.txt"
+    prompt_file.write_text(prompt + "\n", encoding="utf-8")
+    return RunInputs(
+        api_key=new_test_key(),
+        screenshot=screenshot.resolve(),
+        prompt_file=prompt_file.resolve(),
+        prompt=prompt,
+        model=model,
+    )
+
+
+def client_env(
+    inputs: RunInputs,
+    *,
+    url: str,
+    base_url: str,
+    case_id: str,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of one client process: `base` (default `os.environ`) + the contract.
+
+    `PYTHONUNBUFFERED=1` is set too, so a Python client killed at the time limit still
+    leaves its output.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(
+        OPENAI_API_KEY=inputs.api_key,
+        OPENAI_BASE_URL=base_url,
+        OPENAI_REALTIME_URL=url,
+        REALTIME_MODEL=inputs.model,
+        REALTIME_SCREENSHOT=str(inputs.screenshot),
+        REALTIME_PROMPT=str(inputs.prompt_file),
+        REALTIME_PROMPT_TEXT=inputs.prompt,
+        REALTIME_CASE=case_id,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def screenshot_png(width: int, height: int) -> bytes:
+    """A deterministic RGB PNG that looks like a window: title bar, sidebar, text lines."""
+    rows = b"".join(b"\x00" + _row(y, width, height) for y in range(height))
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+            _chunk(b"IDAT", zlib.compress(rows, 9)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _row(y: int, width: int, height: int) -> bytes:
+    if y < height // 10:
+        return bytes((40, 44, 52)) * width  # title bar
+    sidebar = width // 5
+    line = (y // 8) % 2 == 0 and y % 8 < 3 and y < height - height // 8
+    pixels = bytearray()
+    for x in range(width):
+        if x < sidebar:
+            pixels += bytes((230, 232, 236))
+        elif line and x < width - (y * 7) % (width // 3) - 16:
+            pixels += bytes((60, 60, 60))  # a line of "text"
+        else:
+            pixels += bytes((255, 255, 255))
+    return bytes(pixels)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)

@@ -1,0 +1,252 @@
+"""Run a client command against one mock per case and judge each case.
+
+    config = RunConfig(client="node hud.js", jobs=2)
+    suite = await run_suite(cases, config, mock=serve)     # mock_server.serve fits
+    sys.exit(suite.summary.exit_status)
+
+For each case: start a mock playing the case's scenario, run the client with the
+environment contract (`conformance.runner.inputs`), bound its run time, let the mock's
+sessions end (bounded), write the transcripts and the client's output under
+`out_dir/cases/<case>/`, and judge the case with the scenario's expectation. Cases run
+`jobs` at a time; results come back in case order whatever the parallelism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+from conformance.checks import CheckContext, CheckSettings, RunOutcome, expected_checks
+from conformance.checks._helpers import span_s
+from conformance.protocol.errors import UsageError
+from conformance.transcript import Transcript
+from conformance.verdicts import CaseResult, Summary, judge_case, summarize
+
+from .cases import Case
+from .checks import runner_registry
+from .inputs import RunInputs, client_env, make_inputs
+from .mock import MockFactory, MockHandle
+from .process import ClientProcess, run_client
+
+DEFAULT_OUT_DIR: Final = Path("realtime-conformance-report")
+DEFAULT_TIMEOUT_S: Final = 20.0
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """How to run the client for every case.
+
+    Attributes:
+        client: the command, run by `/bin/sh -c` in its own process group.
+        timeout_s: the client's time limit per case; then its process group is killed.
+        jobs: cases run at the same time.
+        out_dir: where inputs, transcripts, client output (and reports) go.
+        checks: a check selection (`default`, `-name`, …); None: default plus the
+            scenario's expectations.
+        settle_s: after the client exits, how long the mock's sessions may take to end.
+        settings: the bounds the checks judge against.
+        cwd: the client's working directory (None: the runner's).
+        env: the environment the contract is added to (None: the runner's).
+    """
+
+    client: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    jobs: int = 1
+    out_dir: Path = DEFAULT_OUT_DIR
+    checks: tuple[str, ...] | None = None
+    settle_s: float = 2.0
+    settings: CheckSettings = field(default_factory=CheckSettings)
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client.strip():
+            raise UsageError("the client command is empty")
+        if not self.timeout_s > 0:
+            raise UsageError(f"timeout {self.timeout_s!r} must be a positive number of seconds")
+        if self.jobs < 1:
+            raise UsageError(f"jobs {self.jobs!r} must be at least 1")
+        if self.settle_s < 0:
+            raise UsageError(f"settle time {self.settle_s!r} must not be negative")
+        if self.checks is not None:
+            runner_registry().select(self.checks)  # an unknown name fails before any run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuiteResult:
+    """Every case's result (in case order), the summary, and where the files went."""
+
+    results: tuple[CaseResult, ...]
+    summary: Summary
+    out_dir: Path
+    inputs: RunInputs
+    wall_s: float
+
+    @property
+    def exit_status(self) -> int:
+        """1 when any case FAILED, else 0 (the CI gate)."""
+        return self.summary.exit_status
+
+
+class Progress(Protocol):
+    """Told when each case starts and ends (`conformance.reports.ConsoleProgress` fits)."""
+
+    def started(self, case_id: str) -> None:
+        """A case is about to run."""
+
+    def finished(self, result: CaseResult) -> None:
+        """A case has its verdict."""
+
+
+async def run_suite(
+    cases: Sequence[Case],
+    config: RunConfig,
+    *,
+    mock: MockFactory,
+    progress: Progress | None = None,
+) -> SuiteResult:
+    """Run and judge every case, `config.jobs` at a time.
+
+    Raises:
+        UsageError: no cases.
+        OSError: a mock cannot bind, or the client's shell cannot start.
+    """
+    if not cases:
+        raise UsageError("no cases to run")
+    t0 = time.monotonic()
+    inputs = await asyncio.to_thread(make_inputs, config.out_dir / "inputs")
+    gate = asyncio.Semaphore(config.jobs)
+
+    async def one(case: Case) -> CaseResult:
+        async with gate:
+            if progress is not None:
+                progress.started(case.id)
+            result = await run_case(case, config, inputs, mock=mock)
+            if progress is not None:
+                progress.finished(result)
+            return result
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(case)) for case in cases]
+    except ExceptionGroup as failed:  # the first harness error, as itself (the rest: its kin)
+        raise failed.exceptions[0] from None
+    results = tuple(task.result() for task in tasks)
+    wall = time.monotonic() - t0
+    summary = dataclasses.replace(summarize(results), duration_s=wall)
+    return SuiteResult(
+        results=results, summary=summary, out_dir=config.out_dir, inputs=inputs, wall_s=wall
+    )
+
+
+async def run_case(
+    case: Case, config: RunConfig, inputs: RunInputs, *, mock: MockFactory
+) -> CaseResult:
+    """Run the client once against a fresh mock playing `case`, and judge it."""
+    t0 = time.monotonic()
+    async with mock(scenario=case.scenario, api_keys=(inputs.api_key,)) as server:
+        env = client_env(
+            inputs, url=server.url, base_url=server.base_url, case_id=case.id, base=config.env
+        )
+        run = await run_client(config.client, env=env, timeout_s=config.timeout_s, cwd=config.cwd)
+        await _settle(server, config.settle_s)
+    transcripts = tuple(server.transcripts)  # the mock has stopped: they are complete
+    for transcript in transcripts:
+        transcript.add_secrets(inputs.api_key)
+    paths = await asyncio.to_thread(
+        _write_case_files, config.out_dir, case, transcripts, run, inputs
+    )
+    ctx = CheckContext(
+        transcripts=transcripts,
+        outcome=_outcome(run, transcripts, inputs),
+        expect=case.expect,
+        settings=config.settings,
+    )
+    # On a thread: judging takes a while on long transcripts, and the other cases' mocks
+    # and clocks share this event loop.
+    result = await asyncio.to_thread(
+        judge_case,
+        ctx,
+        case_id=case.id,
+        scenario=case.scenario,
+        checks=config.checks or ("default", *expected_checks(case.expect)[0]),
+        transcript_paths=paths,
+        duration_s=time.monotonic() - t0,
+        registry=runner_registry(),
+    )
+    return _redacted(result, inputs)
+
+
+async def _settle(server: MockHandle, seconds: float) -> None:
+    """Wait (bounded) until every session the client opened has ended."""
+    opened = len(server.transcripts)
+    if opened:
+        with contextlib.suppress(TimeoutError):
+            await server.wait_for_sessions(opened, timeout=seconds, ended=True)
+
+
+def _outcome(
+    run: ClientProcess, transcripts: Sequence[Transcript], inputs: RunInputs
+) -> RunOutcome:
+    return RunOutcome(
+        exit_code=run.exit_code,
+        timed_out=run.timed_out,
+        duration_s=run.duration_s,
+        stdout=run.stdout,
+        stderr=run.stderr,
+        closed_at_s=tuple(closed_at_s(t, run.started_at) for t in transcripts),
+        secrets=(inputs.api_key,),
+    )
+
+
+def closed_at_s(transcript: Transcript, process_started_at: float) -> float | None:
+    """When the connection ended (its last record), in seconds after the process started."""
+    span = span_s(transcript)
+    return None if span is None else round(span[1] - process_started_at, 3)
+
+
+def case_dir(out_dir: Path, case_id: str) -> Path:
+    """`out_dir/cases/<case id>` (unsafe characters replaced)."""
+    return out_dir / "cases" / _UNSAFE.sub("_", case_id)
+
+
+def _write_case_files(
+    out_dir: Path,
+    case: Case,
+    transcripts: Sequence[Transcript],
+    run: ClientProcess,
+    inputs: RunInputs,
+) -> list[str]:
+    """Write `connection-N.jsonl` per connection and the client's output (keys masked)."""
+    folder = case_dir(out_dir, case.id)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "stdout.txt").write_text(inputs.redact(run.stdout), encoding="utf-8")
+    (folder / "stderr.txt").write_text(inputs.redact(run.stderr), encoding="utf-8")
+    return [str(t.write_jsonl(folder / f"connection-{n}.jsonl")) for n, t in enumerate(transcripts)]
+
+
+def _redacted(result: CaseResult, inputs: RunInputs) -> CaseResult:
+    """The result with the test key masked in the client's output and in the findings."""
+    mask = inputs.redact
+    violations = tuple(
+        dataclasses.replace(
+            v, message=mask(v.message), received=mask(v.received), expected=mask(v.expected)
+        )
+        for v in result.violations
+    )
+    outcome = result.outcome
+    if outcome is not None:
+        outcome = dataclasses.replace(
+            outcome, stdout=mask(outcome.stdout), stderr=mask(outcome.stderr)
+        )
+    return dataclasses.replace(result, violations=violations, outcome=outcome)

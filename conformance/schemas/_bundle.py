@@ -1,0 +1,71 @@
+"""Runtime access to the committed bundle in `fixtures/schemas/` (read lazily, cached)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any, Literal
+
+import jsonschema_rs
+
+from conformance import _json
+from conformance.protocol.errors import UsageError
+from conformance.resources import schemas_dir
+
+Side = Literal["client", "server"]
+SIDES: tuple[Side, Side] = ("client", "server")
+IsValid = Callable[[Any], bool]
+
+
+@cache
+def index() -> Mapping[str, Any]:
+    """The parsed `index.json` of the bundle."""
+    data: Mapping[str, Any] = _json.loads((schemas_dir() / "index.json").read_bytes())
+    return data
+
+
+def event_types(side: Side) -> tuple[str, ...]:
+    """The GA event types of `side`, in the order of the spec's union."""
+    return tuple(index()[f"{side}_types"])
+
+
+@cache
+def schema(side: Side, event_type: str) -> dict[str, Any]:
+    """The bundle schema of one event type (shared and cached: never mutate it)."""
+    files: Mapping[str, str] = index()[side]
+    if event_type not in files:
+        raise UsageError(_unknown_type_message(side, event_type))
+    data: dict[str, Any] = _json.loads((schemas_dir() / files[event_type]).read_bytes())
+    return data
+
+
+@cache
+def is_valid_function(side: Side, event_type: str) -> IsValid:
+    """The compiled jsonschema-rs `is_valid` of one event type (formats are not asserted)."""
+    validator = jsonschema_rs.Draft202012Validator(schema(side, event_type), validate_formats=False)
+    check: IsValid = validator.is_valid
+    return check
+
+
+def first_error_message(side: Side, event_type: str, instance: Any) -> str | None:
+    """jsonschema-rs's own message for the first error, or None when the instance is valid."""
+    validator = jsonschema_rs.Draft202012Validator(schema(side, event_type), validate_formats=False)
+    for error in validator.iter_errors(instance):
+        return str(error.message)
+    return None
+
+
+def _unknown_type_message(side: Side, event_type: str) -> str:
+    close = difflib.get_close_matches(event_type, event_types(side), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{event_type!r} is not a GA {side} event type{hint}"
+
+
+def check_side(side: str) -> Side:
+    """`side` itself if it is 'client' or 'server'; raises UsageError otherwise."""
+    if side == "client":
+        return "client"
+    if side == "server":
+        return "server"
+    raise UsageError(f"side={side!r} must be 'client' or 'server'")
