@@ -64,7 +64,7 @@ class MockApp:
         self.started_at = started_at
         self.session = Session(
             Side.SERVER,
-            decode=parse_client_frame,
+            decode=_parse_websocket_frame,
             encode=_json.dumps,
             audio_decoder=_b64decode,
         )
@@ -259,6 +259,11 @@ class MockApp:
         self._actions.append(Close(code, reason))
         self.ended = True
         self.session.connection_closed()
+
+
+def _parse_websocket_frame(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
+    # The WebSocket endpoint refuses the WebRTC/SIP-only output_audio_buffer.clear.
+    return parse_client_frame(text, websocket=True)
 
 
 def _b64decode(text: str) -> bytes:
