@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,13 @@ class ServerProcess:
         self.pid = self.proc.pid
         _LIVE[self.pid] = self
         self.url = ""
+        # Called by a workload around its measured phase ("stream", True/False); goal 3
+        # uses it to profile only the streaming phase with --py-spy.
+        self.phase_hook: Callable[[str, bool], None] | None = None
+
+    def phase(self, name: str, started: bool) -> None:
+        if self.phase_hook is not None:
+            self.phase_hook(name, started)
 
     def wait_url(self, timeout: float = 20.0) -> str:
         """Wait (bounded) for the 'listening on ws://…' line; returns the URL."""

@@ -512,6 +512,7 @@ async def fleet_run(
             open_s = time.perf_counter() - t0
             await asyncio.sleep(1.0)
             rss1 = server.rss_kb()
+            server.phase("stream", True)
             result = await stream_all(
                 conns,
                 user_text=user_text,
@@ -522,6 +523,7 @@ async def fleet_run(
                 server=server,
                 readers=readers,
             )
+            server.phase("stream", False)
             result.idle_kb_per_session = (rss1 - rss0) / sessions
             result.rss_before_mb = rss0 / 1024
             result.rss_idle_mb = rss1 / 1024

@@ -65,7 +65,7 @@ LATENCY_TARGET_MS = 50.0
 USER_TEXT = (
     "Please describe the layout of this settings page and tell me whether the buttons "
     "look aligned, whether the text is legible and what you would change first."
-)  # 26 words -> a 32-delta reply
+)  # 26 words -> a 33-delta reply (raw server: 33 too)
 
 
 # ----------------------------------------------------------------------------- running
@@ -92,9 +92,22 @@ class Bench:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 self.spy_count += 1
                 out = out_dir / f"{self.goal}-{label.replace('/', '-')}-{self.spy_count}.txt"
-                spy = PySpy(server.pid, out)
-                time.sleep(0.3)  # let py-spy attach
+                if self.goal == "goal3":  # profile the streaming phase only
+                    spies: list[PySpy] = []
+
+                    def hook(name: str, started: bool, out: Path = out) -> None:
+                        if started:
+                            spies.append(PySpy(server.pid, out))
+                        elif spies:
+                            spies[-1].stop()
+
+                    server.phase_hook = hook
+                else:
+                    spy = PySpy(server.pid, out)
+                    time.sleep(0.3)  # let py-spy attach
             result = asyncio.run(work(server))
+            if self.args.py_spy and self.goal == "goal3" and label.startswith("mock"):
+                print(summarise(out, top=18), flush=True)
             if spy is not None:
                 spy.stop()
                 print(summarise(spy.out, top=18), flush=True)

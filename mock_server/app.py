@@ -78,6 +78,7 @@ class MockApp:
         self.stalled = False
         self.suppress_created = False
         self._heap: list[tuple[float, int, _Entry]] = []
+        self._due: float | None = None  # due time of the outbox entry being performed
         self._seq = itertools.count()
         self._actions: list[Action] = []
 
@@ -181,8 +182,10 @@ class MockApp:
 
     def _flush(self) -> None:
         while self._heap and self._heap[0][0] <= self.now_ms and not self.ended:
-            _, _, entry = heapq.heappop(self._heap)
+            due, _, entry = heapq.heappop(self._heap)
+            self._due = due
             self._perform(entry)
+        self._due = None
 
     def _perform(self, entry: _Entry) -> None:
         if entry.kind == "event":
@@ -207,11 +210,14 @@ class MockApp:
     ) -> None:
         if pending is not None:
             self._emit(pending)
+        # Pace from when this step was *due*, not when the timer fired: timers fire a
+        # little late, and counting from `now` would add that to every later delta.
+        start = self._due if self._due is not None else self.now_ms
         for delay, event in stream:
             if self.ended:
                 return
             if delay > 0:
-                self.queue(_Entry("stream", (stream, on_end, event)), delay_ms=delay)
+                self.queue(_Entry("stream", (stream, on_end, event)), at=start + delay)
                 return
             self._emit(event)
         if on_end is not None and not self.ended:
@@ -235,9 +241,13 @@ class MockApp:
     def _emit(self, event: Mapping[str, Any]) -> None:
         full = {"type": event["type"], "event_id": self.ids.new("event"), **event}
         self.behaviour.fill_previous_item(full)
-        self.session.send(full)
+        text = self.session.send(full)
+        self.session.data_to_send()  # the text is written below; nothing may pile up
         replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
-        for out in [full] if replacement is None else replacement:
+        if replacement is None:
+            self._write_text(text)
+            return
+        for out in replacement:
             self._write(out)
 
     def _write(self, out: Outgoing) -> None:
@@ -251,6 +261,11 @@ class MockApp:
             text = out.data
         else:
             text = _json.dumps(out)
+        self._write_text(text)
+
+    def _write_text(self, text: str) -> None:
+        if self.ended or self.stalled:
+            return
         self.transcript.add_text("server", text, self.now_ms)
         self._actions.append(SendText(text))
 
