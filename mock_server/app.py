@@ -60,6 +60,7 @@ class MockApp:
         self.config = config
         self.registry = registry or load_registry()
         self.hooks: Hooks = hooks or NoHooks()
+        self._hooked = hooks is not None and not isinstance(hooks, NoHooks)
         self.ids = IdFactory(f"{config.seed}/{connection_number}")
         self.started_at = started_at
         self.session = Session(
@@ -110,7 +111,10 @@ class MockApp:
         self.now_ms = now_ms
         received = self.session.receive(text)
         self.transcript.add_text("client", text, now_ms, received.findings)
-        if not self.hooks.on_client_event(self.control, received.event, text, now_ms):
+        hooked = self._hooked and self.hooks.on_client_event(
+            self.control, received.event, text, now_ms
+        )
+        if not hooked:
             if received.findings:
                 self.send_error(received.findings[0])
             else:

@@ -3,7 +3,7 @@
 Positions are milliseconds of audio appended since the session began (not wall time),
 so a test that appends the same audio always gets the same events. A 10 ms frame is
 speech when the peak amplitude of every 4th sample exceeds `threshold` x 20% of full
-scale (threshold 0.5 -> about 6,400), judged on the samples' high bytes alone with one
+scale (threshold 0.5 -> about 3,100), judged on the samples' high bytes alone with one
 `bytes.translate` per frame: about 1.5 us per 40 ms append instead of 20 us for a
 Python-level peak scan.
 """
