@@ -1,0 +1,394 @@
+"""One connection's driver: client frames into the sans-I/O app, its actions out to the socket.
+
+The hot paths run synchronously: a client frame is handed to the app by the read loop,
+the app's timer fires as a plain `loop.call_at` callback, and the `SendText` / `SendBytes`
+actions they produce are framed by the websockets protocol and written with one
+`transport.write` per batch, with no task, coroutine or lock per event. Only what must
+wait (a close handshake, a peer that stopped reading, a socket being torn down) goes to
+one backlog task per connection; while it runs, every later action queues behind it, so
+frames from one connection never reorder and batches go out whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.exceptions import ConnectionClosed, ProtocolError
+from websockets.frames import Close as CloseFrame
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from conformance.protocol.errors import UsageError
+from mock_server.actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
+from mock_server.config import MockConfig
+from mock_server.interfaces import App
+
+logger = logging.getLogger("mock_server.server")
+
+_OPEN: Final = State.OPEN
+
+
+_SHORT: Final = struct.Struct("!BB").pack
+_MEDIUM: Final = struct.Struct("!BBH").pack
+_LONG: Final = struct.Struct("!BBQ").pack
+
+
+def _header(first: int, size: int) -> bytes:
+    """An unmasked frame header: FIN and opcode in `first`, then the payload length."""
+    if size < 126:
+        return _SHORT(first, size)
+    if size < 65536:
+        return _MEDIUM(first, 126, size)
+    return _LONG(first, 127, size)
+
+
+class _Fail:
+    """Backlog marker: close with 1011 once everything before it is performed."""
+
+
+_FAIL: Final = _Fail()
+
+
+class Connection(ServerConnection):
+    """A server connection with switchable pong answers and a bound on stuck writes.
+
+    `answer_pings` False leaves the peer's pings unanswered; a peer that reads nothing
+    for `send_timeout` seconds while we write is dropped.
+    """
+
+    def __init__(self, protocol: ServerProtocol, server: Server, **kwargs: Any) -> None:
+        super().__init__(protocol, server, **kwargs)
+        self.answer_pings = True
+        self.send_timeout: float | None = None
+        self._stuck: asyncio.TimerHandle | None = None
+        send_frame = protocol.send_frame
+
+        def send_unless_muted_pong(frame: Frame) -> None:
+            # The sans-I/O protocol queues a pong for every ping it parses; Stall(pings=False)
+            # and SetPingAnswer(False) need it not to.
+            if frame.opcode is not Opcode.PONG or self.answer_pings:
+                send_frame(frame)
+
+        protocol.send_frame = send_unless_muted_pong  # type: ignore[method-assign]
+
+    # Flow control: asyncio pauses writing when the peer stops reading. Every wait on the
+    # peer (sends, pings, closing) then blocks; bound them all here, at no cost per send.
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.send_timeout is not None and self._stuck is None:
+            self._stuck = self.loop.call_later(self.send_timeout, self._give_up)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stuck is not None:
+            self._stuck.cancel()
+            self._stuck = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stuck is not None:
+            self._stuck.cancel()
+            self._stuck = None
+        super().connection_lost(exc)
+
+    def _give_up(self) -> None:
+        self._stuck = None
+        logger.warning("peer read nothing for %s s; dropping it", self.send_timeout)
+        self.transport.abort()
+
+
+class Driver:
+    """Moves one connection's frames into its app and performs the actions it returns.
+
+    Actions are performed inline while the socket takes them; the first one that has to
+    wait (Close, a paused or closing transport) and everything after it go to a backlog
+    task, in order. Timers are not handled while that task runs (like a timer waiting
+    for the previous batch); it re-arms when done. One `TimerHandle` is armed for
+    `app.next_timer()` and replaced only when that changes.
+    """
+
+    def __init__(self, connection: Connection, app: App, config: MockConfig) -> None:
+        self._ws = connection
+        self._app = app
+        connection.send_timeout = config.send_timeout
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self._last_ms = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_ms: float | None = None
+        self._backlog: deque[Action | _Fail] = deque()
+        self._task: asyncio.Task[None] | None = None  # performing the backlog
+        self._stalled = False  # Stall: keep the socket, send nothing more
+        self._finished = False  # Close or Drop performed, or the app failed
+
+    def _now(self) -> float:
+        now = (self._loop.time() - self._t0) * 1000.0
+        if now < self._last_ms:
+            return self._last_ms  # monotonic even after a timer passed its own deadline
+        self._last_ms = now
+        return now
+
+    async def run(self) -> None:
+        """Drive the app until the connection is gone, then report `connection_lost`."""
+        try:
+            if self._call(self._app.opened):
+                await self._settled()
+                self._rearm()
+                await self._read_loop()
+            else:
+                await self._settled()
+        finally:
+            self._disarm()
+            task = self._task
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+            self._lost()
+
+    async def _read_loop(self) -> None:
+        # The hot path (every client frame): no coroutine, no lock, no star-args unless
+        # the app asked for something or the socket must be waited for.
+        recv, now, rearm, submit = self._ws.recv, self._now, self._rearm, self._submit
+        app = self._app
+        receive_text, receive_bytes, drain = (
+            app.receive_text,
+            app.receive_bytes,
+            app.actions_to_perform,
+        )
+        while True:
+            try:
+                message = await recv()
+            except ConnectionClosed:
+                return
+            try:
+                if isinstance(message, str):
+                    receive_text(message, now())
+                else:
+                    receive_bytes(message, now())
+                actions = drain()
+            except Exception:
+                logger.exception("mock app failed; closing with 1011")
+                self._enqueue([_FAIL])
+                await self._settled()
+                return
+            if actions:
+                submit(actions)
+                if self._task is not None:
+                    await self._settled()
+            rearm()
+
+    async def _settled(self) -> None:
+        """Wait until the backlog is performed (without cancelling it if we are)."""
+        while (task := self._task) is not None:
+            await asyncio.wait([task])
+
+    def _call(self, method: Callable[[float], None]) -> bool:
+        """Call `method(now_ms)` (opened, handle_timer) and perform; False if it raised."""
+        try:
+            method(self._now())
+            actions = self._app.actions_to_perform()
+        except Exception:
+            logger.exception("mock app failed; closing with 1011")
+            self._enqueue([_FAIL])
+            return False
+        if actions:
+            self._submit(actions)
+        return True
+
+    def _on_timer(self) -> None:
+        self._timer, self._armed_ms = None, None
+        if self._task is not None or self._stalled or self._finished:
+            return  # the backlog task re-arms when it is done
+        deadline = self._app.next_timer()
+        if deadline is None or self._now() + 0.001 < deadline:
+            self._rearm()  # fired a hair early, or the deadline moved
+            return
+        if deadline > self._last_ms:
+            self._last_ms = deadline
+        if self._call(self._app.handle_timer):
+            self._rearm()
+
+    # --- performing actions ---
+
+    def _submit(self, actions: list[Action]) -> None:
+        """Perform `actions` now as far as the socket allows; queue the rest in order."""
+        if self._task is not None:
+            self._backlog.extend(actions)
+            return
+        ws = self._ws
+        protocol = ws.protocol
+        transport = ws.transport
+        # Without extensions (permessage-deflate) a frame is a header and the payload:
+        # build it here rather than through websockets' Frame.serialize (same bytes).
+        raw = not protocol.extensions and not protocol.debug
+        out: list[bytes] = []  # frames not yet written
+        for index, action in enumerate(actions):  # noqa: B007 - used after a break
+            if self._stalled or self._finished:
+                break  # whatever follows Stall, Close or Drop is discarded
+            if isinstance(action, (SendText, SendBytes)):
+                if (
+                    protocol.state is not _OPEN
+                    or ws.paused
+                    or ws.send_in_progress is not None
+                    or transport.is_closing()
+                ):
+                    break  # must wait: the backlog task takes it from here
+                if isinstance(action, SendText):
+                    try:
+                        data = action.text.encode()
+                    except UnicodeEncodeError:
+                        break  # let websockets report it, as it always did
+                    if raw:
+                        out.append(_header(0x81, len(data)))
+                        out.append(data)
+                    else:
+                        protocol.send_text(data)
+                        out.extend(protocol.data_to_send())
+                else:
+                    data = bytes(action.data)
+                    if raw:
+                        out.append(_header(0x82, len(data)))
+                        out.append(data)
+                    else:
+                        protocol.send_binary(data)
+                        out.extend(protocol.data_to_send())
+                continue
+            if out:
+                transport.write(b"".join(out))
+                out = []
+            if isinstance(action, SetPingAnswer):
+                ws.answer_pings = action.answer
+            elif isinstance(action, Stall):
+                self._stall(action.pings)
+            elif isinstance(action, Drop):
+                self._drop()
+            elif isinstance(action, Close):
+                break
+            else:
+                logger.error(
+                    "mock app asked for something impossible: %r; closing with 1011", action
+                )
+                self._enqueue([_FAIL])
+                return
+        else:
+            if out:
+                transport.write(b"".join(out))
+            return
+        if out:
+            transport.write(b"".join(out))
+        if not (self._stalled or self._finished):
+            self._enqueue(actions[index:])
+
+    def _enqueue(self, items: list[Action] | list[_Fail]) -> None:
+        self._backlog.extend(items)
+        if self._task is None:
+            self._task = self._loop.create_task(self._perform_backlog())
+
+    async def _perform_backlog(self) -> None:
+        backlog = self._backlog
+        try:
+            while backlog:
+                item = backlog.popleft()
+                if isinstance(item, _Fail):
+                    await self._close_with_error()
+                elif not (self._stalled or self._finished):
+                    await self._perform_one(item)
+        finally:
+            self._task = None
+        if self._stalled or self._finished:
+            backlog.clear()
+        else:
+            self._rearm()
+
+    async def _perform_one(self, action: Action) -> None:
+        ws = self._ws
+        try:
+            if isinstance(action, SendText):
+                await ws.send(action.text)
+            elif isinstance(action, SendBytes):
+                await ws.send(action.data)
+            elif isinstance(action, Close):
+                await self._close(action.code, action.reason)
+            elif isinstance(action, Drop):
+                self._drop()
+            elif isinstance(action, Stall):
+                self._stall(action.pings)
+            elif isinstance(action, SetPingAnswer):
+                ws.answer_pings = action.answer
+            else:
+                raise UsageError(f"unknown action {action!r} from the mock app")
+        except ConnectionClosed:
+            self._finished = True
+        except UsageError:
+            logger.exception("mock app asked for something impossible; closing with 1011")
+            await self._close_with_error()
+
+    async def _close(self, code: int, reason: str) -> None:
+        reason = reason.encode()[:123].decode(errors="ignore")  # control frames: 125 bytes
+        try:
+            CloseFrame(code, reason).check()
+        except ProtocolError:
+            logger.warning("close code %s cannot be sent; dropping the connection instead", code)
+            self._drop()
+            return
+        self._finished = True
+        self._disarm()
+        await self._ws.close(code, reason)  # bounded by close_timeout
+
+    def _drop(self) -> None:
+        self._finished = True
+        self._disarm()
+        self._ws.transport.abort()
+
+    def _stall(self, pings: bool) -> None:
+        self._stalled = True
+        self._disarm()
+        if not pings:
+            self._ws.answer_pings = False
+            if self._ws.keepalive_task is not None:
+                self._ws.keepalive_task.cancel()
+
+    async def _close_with_error(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._disarm()
+        try:
+            await self._ws.close(1011, "mock app error")
+        except Exception:  # the socket may already be gone; nothing else to do
+            self._ws.transport.abort()
+
+    # --- the app's timer ---
+
+    def _rearm(self) -> None:
+        if self._stalled or self._finished or self._task is not None:
+            return
+        when = self._app.next_timer()
+        if when == self._armed_ms:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed_ms = when
+        if when is not None:
+            self._timer = self._loop.call_at(self._t0 + when / 1000.0, self._on_timer)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._armed_ms = None, None
+
+    def _lost(self) -> None:
+        received = self._ws.protocol.close_rcvd
+        code, reason = (received.code, received.reason) if received else (None, "")
+        try:
+            self._app.connection_lost(code, reason, self._now())
+            self._app.actions_to_perform()  # nothing can be sent any more
+        except Exception:
+            logger.exception("mock app failed in connection_lost")
