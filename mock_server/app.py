@@ -39,7 +39,7 @@ from .responder import Pace, Stream
 
 @dataclass(slots=True)
 class _Entry:
-    kind: str  # "event" | "hook" | "close" | "drop" | "stream" | "expire" | "call"
+    kind: str  # "event" | "hook" | "close" | "drop" | "stall" | "stream" | "expire" | "call"
     payload: Any = None
 
 
@@ -101,6 +101,7 @@ class MockApp:
         if not self.suppress_created:
             self.behaviour.send_session_created()
         self.queue(_Entry("expire"), at=self.config.session_max_duration * 1000.0)
+        self._flush()  # session.created is out before a rule can close, drop or stall
         self.hooks.after_open(self.control, now_ms)
         self._flush()
 
@@ -204,6 +205,9 @@ class MockApp:
             self.transcript.add_drop("server", self.now_ms)
             self._actions.append(Drop())
             self.ended = True
+        elif entry.kind == "stall":
+            self.stalled = True
+            self._actions.append(Stall(pings=entry.payload))
         elif entry.kind == "expire":
             self.behaviour.expire()
         elif entry.kind == "call":
@@ -320,8 +324,8 @@ class _Control:
         self._app.queue(_Entry("drop"), delay_ms=delay_ms)
 
     def stall(self, *, pings: bool = True) -> None:
-        self._app.stalled = True
-        self._app._actions.append(Stall(pings=pings))
+        # Queued like close and drop, so what was queued before it still goes out.
+        self._app.queue(_Entry("stall", pings))
 
     def set_ping_answer(self, answer: bool) -> None:
         self._app._actions.append(SetPingAnswer(answer))

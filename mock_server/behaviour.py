@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .app import MockApp
     from .handshake import Accepted
 
+_ITEMS_WITH_STATUS = frozenset({"message", "function_call", "function_call_output"})
 LIVE_WS_TYPES = (
     "session.update", "session.close", "input_audio_buffer.append",
     "session.input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
@@ -325,7 +326,8 @@ class Behaviour:
                     return
                 images.append(decoded)
         item = {"id": item_id, **{k: v for k, v in item.items() if k != "id"}}
-        item.setdefault("status", "completed")
+        if item.get("type") in _ITEMS_WITH_STATUS:  # MCP items have no status field
+            item.setdefault("status", "completed")
         self.items[item_id] = item
         self.images[item_id] = images
         previous = event.get("previous_item_id")
@@ -343,6 +345,9 @@ class Behaviour:
 
     def _item_delete(self, event: dict[str, Any], received: Received) -> None:
         self.items.pop(event["item_id"], None)
+        for plan, _, _ in self.streams.values():
+            if plan.item_id == event["item_id"]:
+                plan.item_deleted = True
         self.app.send_event({"type": "conversation.item.deleted", "item_id": event["item_id"]})
 
     def _item_truncate(self, event: dict[str, Any], received: Received) -> None:

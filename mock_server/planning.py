@@ -125,7 +125,7 @@ def plan_response(
         conversation_id=None if conversation == "none" else b.conversation_id,
         modalities=list(modalities),
         text=text,
-        voice=str(audio_params.get("voice", output.get("voice", "alloy"))),
+        voice=sc.voice_name(audio_params.get("voice", output.get("voice", "alloy"))),
         output_format=dict(audio_params.get("format", output.get("format", sc.PCM))),
         max_output_tokens=params.get(
             "max_output_tokens", b.session.get("max_output_tokens", "inf")

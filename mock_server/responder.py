@@ -62,6 +62,7 @@ class ResponsePlan:
     tokens_per_delta: int = 1
     seed: int = 0
     stop: str | None = None  # "client_cancelled" | "turn_detected"
+    item_deleted: bool = False  # the client deleted the item while it was being written
     output_items: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -165,7 +166,9 @@ def _item_events(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
 
 def _end_item(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
     plan.output_items.append(item)
-    if plan.conversation_id is not None:
+    if plan.conversation_id is not None and not plan.item_deleted:
+        # A deleted item has left the conversation: no conversation.item.done for it;
+        # the response's own events still describe it.
         yield 0.0, {"type": "conversation.item.done", "item": item}
     yield 0.0, {"type": "response.output_item.done", "response_id": plan.response_id,
                 "output_index": 0, "item": item}  # fmt: skip

@@ -52,6 +52,7 @@ _REPLACED = frozenset(
 )
 # Request-only keys that the response schema does not carry (§3.1 parallel_tool_calls).
 _REQUEST_ONLY = frozenset({"parallel_tool_calls"})
+_TRANSCRIPTION_REQUEST_ONLY = frozenset({"keywords", "delay"})
 
 
 def realtime_session(
@@ -120,6 +121,7 @@ def merge_update(current: Mapping[str, Any], update: Mapping[str, Any]) -> dict[
     _merge_into(merged, update, top=True)
     _fill_turn_detection(merged, transcription=merged.get("type") == "transcription")
     _fill_transcription(merged)
+    _fill_voice(merged)
     return merged
 
 
@@ -149,7 +151,27 @@ def _fill_transcription(session: dict[str, Any]) -> None:
     audio_input = session.get("audio", {}).get("input", {})
     value = audio_input.get("transcription")
     if isinstance(value, dict):  # the response echo adds explicit nulls (§3.1)
-        audio_input["transcription"] = {"language": None, "prompt": None, **value}
+        # `keywords` and `delay` are request-only: `AudioTranscriptionResponse` has
+        # neither, so the echo leaves them out.
+        echoed = {k: v for k, v in value.items() if k not in _TRANSCRIPTION_REQUEST_ONLY}
+        audio_input["transcription"] = {"language": None, "prompt": None, **echoed}
+
+
+def _fill_voice(session: dict[str, Any]) -> None:
+    audio_output = session.get("audio", {}).get("output")
+    if isinstance(audio_output, dict) and "voice" in audio_output:
+        audio_output["voice"] = voice_name(audio_output["voice"])
+
+
+def voice_name(value: Any) -> str:
+    """The voice as the server echoes it: a custom `{"id": "voice_..."}` becomes its id.
+
+    The response schemas (`VoiceIdsShared`) carry a string only; the id is what a
+    client would recognise.
+    """
+    if isinstance(value, Mapping):
+        return str(value.get("id", ""))
+    return str(value)
 
 
 def output_modalities(session: Mapping[str, Any]) -> list[str]:

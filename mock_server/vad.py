@@ -46,6 +46,8 @@ class ServerVad:
         silence_duration_ms: int = 200,
         bytes_per_ms: int = 48,
     ) -> None:
+        # The schema does not bound `threshold`; the documented range is 0.0-1.0.
+        threshold = min(max(float(threshold), 0.0), 1.0)
         high = max(1, min(127, int(threshold * 0.2 * _FULL_SCALE) >> 8))
         # High bytes of quiet samples: 0..high-1 and (as signed) -high..-1.
         self._quiet = bytes(range(high)) + bytes(range(256 - high, 256))
