@@ -17,11 +17,16 @@ notes, like a heads-up display would. It talks raw `websockets`, with these faul
                     without it (the "fall back to GA" hack)
     double-response a second response.create before the first response.done
     print-key       prints the API key in a debug line
+    unknown-event   dispatches on an exact table of event types and crashes on any
+                    other (a new server event type, as `realtime-conformance fuzz` sends)
+    strip-deltas    prints each text delta stripped of spaces (the reply is garbled
+                    whenever the server splits it next to a space)
 
 `BROKEN_CLIENT_BUG` picks them: unset or `all` = beta-header, early-event, beta-session,
 image-field and swallow-errors (the demo's broken client); a name or a comma list = only
 those, the rest of the flow being correct GA (one planted bug, for fuzzing the checks);
-`none` = a correct client. Unknown names exit with status 2.
+`none` = a correct client. Unknown names exit with status 2. `unknown-event` and
+`strip-deltas` only show on some server streams: `realtime-conformance fuzz` finds them.
 """
 
 from __future__ import annotations
@@ -46,9 +51,29 @@ BUGS = (
     "swallow-errors",
     "double-response",
     "print-key",
+    "unknown-event",
+    "strip-deltas",
 )
 DEFAULT_BUGS = frozenset(
     {"beta-header", "early-event", "beta-session", "image-field", "swallow-errors"}
+)
+# The server event types this client was written against (with `unknown-event` it has a
+# handler for these only, and a new type raises KeyError like an exact-match dispatch).
+HANDLED_EVENTS = frozenset(
+    {
+        "error",
+        "session.created",
+        "session.updated",
+        "rate_limits.updated",
+        *(f"conversation.item.{name}" for name in ("added", "done", "deleted", "retrieved")),
+        *(f"input_audio_buffer.{name}" for name in ("committed", "cleared")),
+        *(f"response.{name}" for name in ("created", "done", "output_item.added")),
+        *(f"response.{name}" for name in ("output_item.done", "content_part.added")),
+        *(f"response.{name}" for name in ("content_part.done", "output_text.delta")),
+        *(f"response.{name}" for name in ("output_text.done", "output_audio_transcript.delta")),
+        *(f"response.{name}" for name in ("output_audio_transcript.done", "output_audio.delta")),
+        "response.output_audio.done",
+    }
 )
 READ_TIMEOUT_S = 10.0
 SWALLOWED = -1  # a failure this client hides: it exits 0
@@ -137,8 +162,11 @@ async def wait_for(ws: ClientConnection, bugs: frozenset[str], *types: str) -> d
     """Read events (printing text deltas) until one of `types` arrives."""
     while True:
         event = await next_event(ws, bugs)
+        if "unknown-event" in bugs and event.get("type") not in HANDLED_EVENTS:
+            raise KeyError(f"no handler for server event {event.get('type')!r}")
         if event.get("type") == "response.output_text.delta":
-            print(event.get("delta", ""), end="", flush=True)
+            delta = str(event.get("delta", ""))
+            print(delta.strip() if "strip-deltas" in bugs else delta, end="", flush=True)
         if event.get("type") in types:
             return event
 

@@ -1,0 +1,160 @@
+"""`realtime-conformance fuzz`: generated server streams and faults against a client command.
+
+    realtime-conformance fuzz --client "node hud.js" [--examples N] [--seed S] [--out DIR]
+        [--timeout S] [--faults error,close,drop,stall] [--max-faults N] [--responses N]
+        [--max-runs N] [--checks NAMES] [--no-database]
+    realtime-conformance fuzz --client "node hud.js" --replay DIR/fuzz-….yaml
+
+Each example is a stream a correct server could send (responses with deltas split
+anywhere, `rate_limits.updated`, unknown event types and fields) with faults at arbitrary
+points, played by a fresh mock as a scenario. The client runs with the runner's
+environment contract (docs/runner.md) and is judged by the checks. The first FAILED case
+is shrunk by Hypothesis and saved as a scenario file that replays it. Exit status: 0 when
+nothing failed, 1 when a failure was found (or replayed), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance.cli import Command
+from conformance.protocol.errors import UsageError
+
+_FAULTS = ("error", "close", "drop", "stall")
+EXIT_INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `fuzz`."""
+    parser.add_argument("--client", metavar="CMD", help="the client command (run by /bin/sh)")
+    parser.add_argument("--examples", type=int, default=25, metavar="N", help=_EXAMPLES)
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
+    parser.add_argument("--out", type=Path, default=Path("realtime-conformance-fuzz"),
+                        metavar="DIR", help=_OUT)  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="S", help=_TIMEOUT)
+    parser.add_argument("--faults", default=",".join(_FAULTS), metavar="KINDS", help=_KINDS)
+    parser.add_argument("--max-faults", type=int, default=1, metavar="N", help="per case (1)")
+    parser.add_argument("--responses", type=int, default=1, metavar="N", help=_RESPONSES)
+    parser.add_argument("--max-runs", type=int, default=150, metavar="N", help=_RUNS)
+    parser.add_argument("--checks", metavar="NAMES", help=_CHECKS)
+    parser.add_argument("--no-database", action="store_true", help=_DATABASE)
+    parser.add_argument("--replay", type=Path, metavar="FILE", help="run one saved scenario")
+
+
+_EXAMPLES = "generated cases at most before giving up (%(default)s)"
+_OUT = "scenarios, transcripts and client output (default: ./%(default)s/)"
+_TIMEOUT = "the client's time limit per run (%(default)s s); a stall costs the client's own wait"
+_KINDS = "faults to generate: error, close, drop, stall, or none (default: all)"
+_RESPONSES = "generated responses per case; later response.create get the mock's own (1)"
+_RUNS = "client runs in all, shrinking included (%(default)s)"
+_CHECKS = "check selection (default: default + expectations; add prints_streamed_text "
+_CHECKS += "for a client that prints its replies)"
+_DATABASE = "do not keep Hypothesis's example database under --out"
+
+
+def _fault_kinds(value: str) -> tuple[Any, ...]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if names == ["none"]:
+        return ()
+    unknown = sorted(set(names) - set(_FAULTS))
+    if unknown:
+        raise UsageError(f"unknown fault kinds {unknown!r}; expected some of {_FAULTS!r} or none")
+    return tuple(dict.fromkeys(names))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fuzz (or replay) from parsed arguments; returns the exit status."""
+    if not args.client:
+        raise UsageError("give the client command: --client 'CMD ...'")
+    fuzzing = _fuzzing()
+    from conformance._cli_run import serve_mock
+
+    config = _config(args, fuzzing.FuzzConfig)
+    if args.replay is not None:
+        result = fuzzing.replay_scenario(args.replay, config, mock=serve_mock)
+        _say(f"{args.replay}: {result.verdict}")
+        _violations(result)
+        return 1 if result.verdict == "FAILED" else 0
+    _say(f"Fuzzing {args.client!r}: {args.examples} cases at most (seed {args.seed})", err=True)
+    try:
+        report = fuzzing.fuzz_client(config, mock=serve_mock, progress=_dot)
+    except KeyboardInterrupt:
+        _say("\ninterrupted; every client process was stopped", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        raise UsageError(f"cannot run the client or a mock: {exc}") from exc
+    sys.stderr.write("\n")
+    return _report(report, args.client)
+
+
+def _fuzzing() -> Any:
+    """`conformance.fuzzing`, or a usage error naming what to install."""
+    try:
+        import conformance.fuzzing
+    except ModuleNotFoundError as exc:  # Hypothesis comes with the test extras only
+        if exc.name != "hypothesis":
+            raise
+        raise UsageError("fuzz needs Hypothesis: pip install hypothesis") from None
+    return conformance.fuzzing
+
+
+def _config(args: argparse.Namespace, config_type: Any) -> Any:
+    return config_type(
+        client=args.client,
+        examples=args.examples,
+        seed=args.seed,
+        out_dir=args.out,
+        timeout_s=args.timeout,
+        fault_kinds=_fault_kinds(args.faults),
+        max_faults=args.max_faults,
+        max_responses=args.responses,
+        max_runs=args.max_runs,
+        checks=(args.checks,) if args.checks else None,
+        database=not args.no_database,
+    )
+
+
+def _report(report: Any, client: str) -> int:
+    failure = report.failure
+    where = f"{report.runs} runs ({report.cases} cases) in {report.wall_s:.1f} s"
+    if failure is None:
+        _say(f"No failure found: {where}")
+        return 0
+    kinds = ", ".join(failure.case.fault_kinds()) or "none"
+    _say(f"FAILED: {where}; shrunk to {failure.case.event_count} event(s), faults: {kinds}")
+    _violations(failure.result)
+    again = "FAILED again" if failure.reproduced else f"{failure.replayed.verdict} (flaky?)"
+    _say(f"\nSaved {failure.scenario_path} (replayed: {again})")
+    _say(f"--- {failure.scenario_path.name} ---\n{failure.scenario_text.rstrip()}\n---")
+    replay = f"--client {shlex.quote(client)} --replay {shlex.quote(str(failure.scenario_path))}"
+    _say(f"Replay: realtime-conformance fuzz {replay}")
+    return 1
+
+
+def _violations(result: Any) -> None:
+    for violation in result.violations:
+        if violation.severity == "FAILED":
+            _say(str(violation))
+
+
+def _dot(mark: str) -> None:
+    sys.stderr.write(mark)
+    sys.stderr.flush()
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
+COMMAND = Command(
+    name="fuzz",
+    help="drive a client command through generated streams and faults; shrink a failure",
+    add_arguments=add_arguments,
+    run=run,
+)

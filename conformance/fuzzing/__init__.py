@@ -1,0 +1,45 @@
+"""Fuzzing clients with generated server streams and faults (`realtime-conformance fuzz`).
+
+The strategies behind it are public in `conformance.strategies` (docs/strategies.md);
+this package holds their building blocks and the search engine:
+
+    from conformance._cli_run import serve_mock
+    from conformance.fuzzing import FuzzConfig, fuzz_client
+
+    report = fuzz_client(FuzzConfig(client="python my_client.py", examples=30), mock=serve_mock)
+    if report.failure is not None:
+        print(report.failure.scenario_text)      # the shrunk case, as a scenario file
+
+`conformance` never imports the mock: the caller passes a `MockFactory`.
+"""
+
+from ._checks import FUZZ_CHECKS, TEXT_CHECK, fuzz_registry, server_trouble
+from ._scenario import scenario_data, scenario_id, scenario_yaml
+from .engine import (
+    DEFAULT_FUZZ_OUT,
+    FuzzConfig,
+    FuzzFailure,
+    FuzzReport,
+    add_checks,
+    fuzz_client,
+    replay_scenario,
+    split_checks,
+)
+
+__all__ = [
+    "DEFAULT_FUZZ_OUT",
+    "FUZZ_CHECKS",
+    "TEXT_CHECK",
+    "FuzzConfig",
+    "FuzzFailure",
+    "FuzzReport",
+    "add_checks",
+    "fuzz_client",
+    "fuzz_registry",
+    "replay_scenario",
+    "scenario_data",
+    "scenario_id",
+    "scenario_yaml",
+    "server_trouble",
+    "split_checks",
+]

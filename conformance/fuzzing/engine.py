@@ -1,0 +1,320 @@
+"""Fuzz a client command: generated streams and faults, each judged; shrink the failure.
+
+    report = fuzz_client(FuzzConfig(client="python my_client.py"), mock=serve_mock)
+    if report.failure:
+        print(report.failure.scenario_path)       # a scenario file that replays it
+
+Each example is a `FuzzCase` written as scenario YAML and played by a fresh mock through
+the runner's case machinery (`conformance.runner.run_case`: the environment contract,
+the time limit, the transcripts), then judged with the runner's checks plus the fuzz
+checks (`fuzz_registry`). Hypothesis drives the search (`hypothesis.find`): it stops at
+the first FAILED case and shrinks it. Results are cached by scenario text, so the search
+sees a deterministic target even if the client is timing-sensitive, and `max_runs`
+bounds how many times the client runs in all (shrinking included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import yaml
+
+from conformance.checks import CheckContext, Violation, expected_checks, run_checks
+from conformance.protocol.errors import UsageError
+from conformance.runner import (
+    DEFAULT_TIMEOUT_S,
+    Case,
+    MockFactory,
+    RunConfig,
+    RunInputs,
+    make_inputs,
+    run_case,
+    runner_registry,
+)
+from conformance.verdicts import CaseResult, Verdict, case_verdict
+
+from ._cases import FuzzCase
+from ._checks import fuzz_registry
+from ._scenario import expectations, scenario_id, scenario_yaml
+from ._streams import FAULT_KINDS, FaultKind
+
+DEFAULT_FUZZ_OUT: Final = Path("realtime-conformance-fuzz")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FuzzConfig:
+    """How to fuzz one client command (the `realtime-conformance fuzz` options).
+
+    Attributes:
+        client: the command, run by `/bin/sh -c` with the runner's environment contract.
+        examples: generated cases at most (shrinking runs come on top).
+        seed: the random seed: the same seed, the same cases.
+        out_dir: where scenarios, transcripts, client output and the database go.
+        timeout_s: the client's time limit per run.
+        fault_kinds: the faults to generate (`error`, `close`, `drop`, `stall`).
+        max_faults: faults per case at most.
+        max_responses: generated responses per case at most (the k-th answers the
+            client's k-th `response.create`; later ones get the mock's own answer).
+        max_runs: client runs in all, shrinking included; then the search stops.
+        checks: a check selection (default: default + each case's expectations).
+        database: keep Hypothesis's example database under `out_dir` (a re-run tries
+            the last failure first).
+        env: the environment the contract is added to (None: this process's).
+    """
+
+    client: str
+    examples: int = 25
+    seed: int = 0
+    out_dir: Path = DEFAULT_FUZZ_OUT
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    fault_kinds: tuple[FaultKind, ...] = FAULT_KINDS
+    max_faults: int = 1
+    max_responses: int = 1
+    max_runs: int = 150
+    checks: tuple[str, ...] | None = None
+    database: bool = True
+    env: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.examples < 1 or self.max_runs < 1:
+            raise UsageError(f"examples={self.examples!r} and max_runs must be at least 1")
+        if self.max_faults < 0 or self.max_responses < 0:
+            raise UsageError("max_faults and max_responses must not be negative")
+        unknown = sorted(set(self.fault_kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise UsageError(f"unknown fault kinds {unknown!r}; expected some of {FAULT_KINDS!r}")
+        if self.checks is not None:
+            fuzz_registry().select(self.checks)  # an unknown name fails before any run
+        RunConfig(client=self.client, timeout_s=self.timeout_s)  # validates both
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FuzzFailure:
+    """The smallest failing case found, saved as a scenario, and whether it replays."""
+
+    case: FuzzCase
+    result: CaseResult
+    scenario_path: Path
+    scenario_text: str
+    replayed: CaseResult
+
+    @property
+    def reproduced(self) -> bool:
+        """A fresh run of the saved scenario FAILED again."""
+        return self.replayed.verdict is Verdict.FAILED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FuzzReport:
+    """What one fuzz session did: runs, distinct cases, the failure (if any), time."""
+
+    runs: int
+    cases: int
+    failure: FuzzFailure | None
+    wall_s: float
+
+    @property
+    def exit_status(self) -> int:
+        """1 when a failure was found, else 0."""
+        return 1 if self.failure is not None else 0
+
+
+class _Search:
+    """Runs and judges cases for Hypothesis, with a cache and a budget of client runs."""
+
+    def __init__(
+        self,
+        config: FuzzConfig,
+        mock: MockFactory,
+        loop: asyncio.Runner,
+        inputs: RunInputs,
+        progress: Progress,
+    ) -> None:
+        self.config, self.mock, self.loop = config, mock, loop
+        self.inputs, self.progress = inputs, progress
+        self.work = config.out_dir / "work"
+        self.cache: dict[str, CaseResult] = {}
+        self.runs = 0
+        self.shrinking = False
+
+    def failed(self, case: FuzzCase) -> bool:
+        """The Hypothesis condition: did the client FAIL on this case?"""
+        text = scenario_yaml(case)
+        found = self.cache.get(text)
+        if found is None:
+            if self.runs >= self.config.max_runs:
+                return False  # out of budget: shrinking stops at the smallest case so far
+            found = self.cache[text] = self.run(case, text, self.work, "current")
+            failed = found.verdict is Verdict.FAILED
+            self.progress("F" if failed else ".")
+            if failed and not self.shrinking:
+                self.shrinking = True
+                self.progress(f" after {self.runs} run(s); shrinking ")
+        return found.verdict is Verdict.FAILED
+
+    def run(self, case: FuzzCase, text: str, folder: Path, case_id: str) -> CaseResult:
+        """Run the client once against the case's scenario and judge it."""
+        self.runs += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{scenario_id(case)}.yaml"
+        path.write_text(text, encoding="utf-8")
+        expect = {"client": tuple(expectations(case)), "summary": "fuzzed stream"}
+        try:
+            return self.run_file(path, expect, case_id, folder)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def run_file(
+        self, path: Path, expect: Mapping[str, Any], case_id: str, folder: Path
+    ) -> CaseResult:
+        """Run the client once against a scenario file and judge it with the fuzz checks."""
+        runner_checks, fuzz_checks = split_checks(self.config.checks, expect)
+        run_config = RunConfig(
+            client=self.config.client,
+            timeout_s=self.config.timeout_s,
+            out_dir=folder,
+            checks=runner_checks,
+            settle_s=2.0,
+            env=self.config.env,
+        )
+        case = Case(id=case_id, scenario=str(path), expect=MappingProxyType(dict(expect)))
+        result = self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
+        return add_checks(result, fuzz_checks, expect)
+
+
+def split_checks(
+    checks: tuple[str, ...] | None, expect: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A selection (default: default + the expectations) as (runner checks, fuzz checks).
+
+    The runner judges its own checks while it still sees the client's unmasked output (the
+    test key must be caught if printed); the fuzz checks are added afterwards.
+    """
+    selected = fuzz_registry().select(checks or ("default", *expected_checks(expect)[0]))
+    known = set(runner_registry().names)
+    runner = tuple(c.name for c in selected if c.name in known)
+    return runner, tuple(c.name for c in selected if c.name not in known)
+
+
+def add_checks(result: CaseResult, names: tuple[str, ...], expect: Mapping[str, Any]) -> CaseResult:
+    """`result` with the fuzz checks `names` run too, and its verdict updated."""
+    if not names or result.outcome is None:
+        return result
+    ctx = CheckContext(transcripts=result.transcripts, outcome=result.outcome, expect=expect)
+    found = run_checks(ctx, names, registry=fuzz_registry())
+    violations = tuple(sorted((*result.violations, *found), key=_order))
+    return dataclasses.replace(
+        result,
+        violations=violations,
+        verdict=case_verdict(violations),
+        checks_run=(*result.checks_run, *names),
+    )
+
+
+def _order(violation: Violation) -> tuple[int, int, int, str]:
+    index = -1 if violation.index is None else violation.index
+    return (violation.severity.rank, violation.connection, index, violation.check)
+
+
+def fuzz_client(
+    config: FuzzConfig, *, mock: MockFactory, progress: Progress | None = None
+) -> FuzzReport:
+    """Search for a stream or fault the client fails on; shrink it and save it.
+
+    Args:
+        config: the command and the search budget.
+        mock: starts a mock playing a scenario (`conformance._cli_run.serve_mock` fits).
+        progress: called with `.` (OK) or `F` (FAILED) after each run, and with a note
+            when the first failure starts the shrinking.
+
+    Returns:
+        The report; `report.failure.scenario_path` replays the smallest failure found.
+
+    Raises:
+        OSError: a mock cannot bind, or the client's shell cannot start.
+    """
+    started = time.monotonic()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = make_inputs(config.out_dir / "inputs")
+    with asyncio.Runner() as loop:
+        search = _Search(config, mock, loop, inputs, progress or (lambda _: None))
+        case = _find(search, config)
+        failure = None if case is None else _save(search, case)
+    return FuzzReport(
+        runs=search.runs,
+        cases=len(search.cache),
+        failure=failure,
+        wall_s=time.monotonic() - started,
+    )
+
+
+def _find(search: _Search, config: FuzzConfig) -> FuzzCase | None:
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    from hypothesis.errors import NoSuchExample
+
+    from conformance.strategies import fuzz_cases
+
+    database = DirectoryBasedExampleDatabase(config.out_dir / ".hypothesis")
+    chosen = settings(
+        max_examples=config.examples,
+        deadline=None,
+        database=database if config.database else None,
+        phases=[Phase.reuse, Phase.generate, Phase.shrink] if config.database else
+        [Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )  # fmt: skip
+    strategy = fuzz_cases(
+        max_responses=config.max_responses,
+        fault_kinds=config.fault_kinds,
+        max_faults=config.max_faults,
+    )
+    seeded = random.Random(config.seed)  # a fixed seed: reproducible, and the database works
+    key = f"realtime-conformance fuzz {config.client}".encode()
+    try:
+        return find(strategy, search.failed, settings=chosen, random=seeded, database_key=key)
+    except NoSuchExample:
+        return None
+
+
+def _save(search: _Search, case: FuzzCase) -> FuzzFailure:
+    result = search.cache[scenario_yaml(case)]
+    failed = [v for v in result.violations if v.severity.value == "FAILED"]
+    note = "The client FAILED: " + "; ".join(f"{v.check} ({v.title})" for v in failed)
+    text = scenario_yaml(case, note=note, failed=[v.check for v in failed])
+    name = scenario_id(case)
+    path = search.config.out_dir / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    expect = {"client": tuple(expectations(case)), "summary": "fuzzed stream"}
+    replayed = search.run_file(path, expect, name, search.config.out_dir)
+    return FuzzFailure(
+        case=case, result=result, scenario_path=path, scenario_text=text, replayed=replayed
+    )
+
+
+def replay_scenario(path: Path, config: FuzzConfig, *, mock: MockFactory) -> CaseResult:
+    """Run the client once against a saved scenario file and judge it like `fuzz` does.
+
+    Raises:
+        UsageError: the file cannot be read.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read scenario {path}: {exc}") from None
+    expect = data.get("expect") if isinstance(data, dict) else None
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = make_inputs(config.out_dir / "inputs")
+    with asyncio.Runner() as loop:
+        search = _Search(config, mock, loop, inputs, lambda _: None)
+        return search.run_file(path, expect or {}, path.stem, config.out_dir)
