@@ -121,7 +121,7 @@ def judge_case(
         transcript_paths=tuple(transcript_paths),
         checks_run=tuple(c.name for c in ran),
         checks_skipped=tuple(c.name for c in selected if c not in ran),
-        unjudged=expected_checks(ctx.expect)[1],
+        unjudged=expected_checks(ctx.expect, registry)[1],
     )
 
 

@@ -5,7 +5,9 @@ A scenario states what a correct client does in the words of its catalog entry
 are check names; the others are aliases for the checks that judge the part of the
 expectation a transcript and the client's output can show. An empty tuple marks an
 expectation no check judges (it needs the client's internals or its UI); reports list
-those as "not judged".
+those as "not judged". A target may be a check only some registries hold (the runner's
+`succeeds_when_the_server_does` needs the client's exit status): where it is missing,
+the expectation is not judged.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ _SCHEMA = "client_event_matches_schema"
 _HANG = "exits_or_recovers_after_close"
 _TIME = "finishes_within_time_limit"
 _RULES = "protocol_rules_hold"
+_SUCCEEDS = "succeeds_when_the_server_does"  # runner registry only
 
 EXPECTATION_CHECKS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
-        "accepts_large_frames": (),
+        "accepts_large_frames": (_SUCCEEDS,),
         "answers_only_known_call_ids": (_RULES,),
         "avoids_commit_with_server_vad": (_RULES,),
         "checks_response_done_status": ("surfaces_failed_response",),
@@ -34,9 +37,9 @@ EXPECTATION_CHECKS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "detects_unanswered_pings": (_TIME,),
         "does_not_reconnect_on_permanent_close": ("does_not_reconnect_on_permanent_close",),
         "does_not_send_beta_header": ("does_not_send_beta_header",),
-        "handles_ga_event_names": (),
+        "handles_ga_event_names": (_SUCCEEDS,),
         "handles_session_expiry": (_HANG, "surfaces_error_event"),
-        "ignores_unknown_events": (),
+        "ignores_unknown_events": (_SUCCEEDS,),
         "limits_client_frame_size": (),
         "limits_retries_on_server_error": ("reconnects_with_backoff",),
         "orders_by_ids_not_arrival": (),
@@ -60,23 +63,32 @@ EXPECTATION_CHECKS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )
 
 
+def _held(targets: tuple[str, ...], registry: Registry) -> tuple[str, ...]:
+    names = registry.names
+    return tuple(t for t in targets if t in names)
+
+
 def register_aliases(registry: Registry = CHECKS) -> None:
-    """Make every judged expectation that is not itself a check name an alias."""
+    """Make every expectation the registry can judge (and is not a check name) an alias."""
     for name, targets in EXPECTATION_CHECKS.items():
-        if targets and name not in registry.names:
-            registry.alias(name, targets)
+        held = _held(targets, registry)
+        if held and name not in registry.names and name not in registry.aliases:
+            registry.alias(name, held)
 
 
-def expected_checks(expect: Mapping[str, Any] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def expected_checks(
+    expect: Mapping[str, Any] | None, registry: Registry = CHECKS
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """`(check names, expectations no check judges)` for a scenario's `expect` mapping.
 
-    Unknown expectation names count as not judged (the scenario loader owns that list).
+    Only checks `registry` holds count. Unknown expectation names count as not judged
+    (the scenario loader owns that list).
     """
     names: Iterable[Any] = (expect or {}).get("client") or ()
     checks: dict[str, None] = {}
     unjudged: list[str] = []
     for name in map(str, names):
-        targets = EXPECTATION_CHECKS.get(name, ())
+        targets = _held(EXPECTATION_CHECKS.get(name, ()), registry)
         checks.update(dict.fromkeys(targets))
         if not targets:
             unjudged.append(name)

@@ -178,7 +178,7 @@ async def run_case(
         ctx,
         case_id=case.id,
         scenario=case.scenario,
-        checks=config.checks or ("default", *expected_checks(case.expect)[0]),
+        checks=config.checks or ("default", *expected_checks(case.expect, runner_registry())[0]),
         transcript_paths=paths,
         duration_s=time.monotonic() - t0,
         registry=runner_registry(),

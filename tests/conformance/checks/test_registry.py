@@ -83,8 +83,15 @@ def test_every_check_has_help_text_and_a_property_name():
 def test_every_scenario_expectation_is_mapped_to_known_checks():
     schema = json.loads(SCENARIO_SCHEMA.read_text())
     assert set(schema["$defs"]["expectation"]["enum"]) == set(EXPECTATION_CHECKS)
+    from conformance.runner import runner_registry
+
     for targets in EXPECTATION_CHECKS.values():
-        assert set(targets) <= set(CHECKS.names)
+        assert set(targets) <= set(runner_registry().names)
+
+
+def test_an_expectation_only_the_runner_judges_is_unjudged_on_a_transcript_alone():
+    expect = {"client": ["ignores_unknown_events", "surfaces_error_event"]}
+    assert expected_checks(expect) == (("surfaces_error_event",), ("ignores_unknown_events",))
 
 
 def test_expectations_split_into_checks_and_unjudged_names():
