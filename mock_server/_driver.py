@@ -1,9 +1,10 @@
 """One connection's driver: client frames into the sans-I/O app, its actions out to the socket.
 
-The hot paths run synchronously: a client frame is handed to the app by the read loop,
-the app's timer fires as a plain `loop.call_at` callback, and the `SendText` / `SendBytes`
-actions they produce are framed by the websockets protocol and written with one
-`transport.write` per batch, with no task, coroutine or lock per event. Only what must
+The hot paths run synchronously: a client message is handed to the app from the
+protocol's `data_received` callback (no `recv()`, no future or task switch per message),
+the app's timer fires as a plain `loop.call_at` callback, and the `SendText` /
+`SendBytes` actions they produce are framed by the websockets protocol and written with
+one `transport.write` per batch, with no task, coroutine or lock per event. Only what must
 wait (a close handshake, a peer that stopped reading, a socket being torn down) goes to
 one backlog task per connection; while it runs, every later action queues behind it, so
 frames from one connection never reorder and batches go out whole.
@@ -21,7 +22,7 @@ from typing import Any, Final
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed, ProtocolError
 from websockets.frames import Close as CloseFrame
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -33,6 +34,11 @@ from mock_server.interfaces import App
 logger = logging.getLogger("mock_server.server")
 
 _OPEN: Final = State.OPEN
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CONT: Final = Opcode.CONT
+_PONG: Final = Opcode.PONG
+_MAX_FRAGMENTS: Final = 1024  # a message in more pieces is refused (1009), as websockets does
 
 
 _SHORT: Final = struct.Struct("!BB").pack
@@ -77,6 +83,61 @@ class Connection(ServerConnection):
                 send_frame(frame)
 
         protocol.send_frame = send_unless_muted_pong  # type: ignore[method-assign]
+        # Messages go straight to `on_message` (set by the driver) instead of websockets'
+        # assembler and `recv()`; until the driver attaches, they wait in `_early`.
+        self.on_message: Callable[[str | bytes], None] | None = None
+        self._early: list[str | bytes] | None = []
+        self._fragments: list[Frame] = []
+
+    def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
+        """Deliver every later message to `on_message`; return those that came before."""
+        early, self._early = self._early or [], None
+        self.on_message = on_message
+        return early
+
+    def process_event(self, event: Any) -> None:
+        if type(event) is not Frame:
+            super().process_event(event)  # the handshake request
+            return
+        frame: Frame = event
+        opcode = frame.opcode
+        if opcode is _PONG:
+            self.acknowledge_pings(bytes(frame.data))
+            return
+        if opcode is not _TEXT and opcode is not _BINARY and opcode is not _CONT:
+            return  # ping, close: handled by the protocol
+        if not frame.fin or self._fragments:
+            self._fragments.append(frame)
+            if len(self._fragments) > _MAX_FRAGMENTS:
+                self._fragments.clear()
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                return
+            if not frame.fin:
+                return
+            first = self._fragments[0]
+            data: bytes | bytearray | memoryview = b"".join(f.data for f in self._fragments)
+            opcode = first.opcode
+            self._fragments.clear()
+        else:
+            data = frame.data
+        message: str | bytes
+        if opcode is _TEXT:
+            try:
+                message = bytes(data).decode() if isinstance(data, memoryview) else data.decode()
+            except UnicodeDecodeError as exc:
+                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        else:
+            message = bytes(data)
+        if self.on_message is not None:
+            self.on_message(message)
+        elif self._early is not None:
+            self._early.append(message)
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        if self.protocol.state is _OPEN:
+            self.protocol.fail(code, reason)
+            self.send_data()
 
     # Flow control: asyncio pauses writing when the peer stops reading. Every wait on the
     # peer (sends, pings, closing) then blocks; bound them all here, at no cost per send.
@@ -126,6 +187,8 @@ class Driver:
         self._task: asyncio.Task[None] | None = None  # performing the backlog
         self._stalled = False  # Stall: keep the socket, send nothing more
         self._finished = False  # Close or Drop performed, or the app failed
+        self._failed = False  # the app raised: nothing more goes into it
+        self._reading_paused = False
 
     def _now(self) -> float:
         now = (self._loop.time() - self._t0) * 1000.0
@@ -140,10 +203,13 @@ class Driver:
             if self._call(self._app.opened):
                 await self._settled()
                 self._rearm()
-                await self._read_loop()
+                for message in self._ws.attach(self._on_message):
+                    self._on_message(message)
+                await asyncio.shield(self._ws.connection_lost_waiter)
             else:
                 await self._settled()
         finally:
+            self._ws.on_message = None
             self._disarm()
             task = self._task
             if task is not None:
@@ -151,37 +217,27 @@ class Driver:
                 await asyncio.wait([task])
             self._lost()
 
-    async def _read_loop(self) -> None:
-        # The hot path (every client frame): no coroutine, no lock, no star-args unless
-        # the app asked for something or the socket must be waited for.
-        recv, now, rearm, submit = self._ws.recv, self._now, self._rearm, self._submit
+    def _on_message(self, message: str | bytes) -> None:
+        """One client message (from `data_received`): into the app, actions out."""
+        # The hot path: no coroutine, no lock, no star-args unless the app asked for
+        # something or the socket must be waited for.
+        if self._failed:
+            return
         app = self._app
-        receive_text, receive_bytes, drain = (
-            app.receive_text,
-            app.receive_bytes,
-            app.actions_to_perform,
-        )
-        while True:
-            try:
-                message = await recv()
-            except ConnectionClosed:
-                return
-            try:
-                if isinstance(message, str):
-                    receive_text(message, now())
-                else:
-                    receive_bytes(message, now())
-                actions = drain()
-            except Exception:
-                logger.exception("mock app failed; closing with 1011")
-                self._enqueue([_FAIL])
-                await self._settled()
-                return
-            if actions:
-                submit(actions)
-                if self._task is not None:
-                    await self._settled()
-            rearm()
+        try:
+            if isinstance(message, str):
+                app.receive_text(message, self._now())
+            else:
+                app.receive_bytes(message, self._now())
+            actions = app.actions_to_perform()
+        except Exception:
+            logger.exception("mock app failed; closing with 1011")
+            self._failed = True
+            self._enqueue([_FAIL])
+            return
+        if actions:
+            self._submit(actions)
+        self._rearm()
 
     async def _settled(self) -> None:
         """Wait until the backlog is performed (without cancelling it if we are)."""
@@ -288,6 +344,12 @@ class Driver:
     def _enqueue(self, items: list[Action] | list[_Fail]) -> None:
         self._backlog.extend(items)
         if self._task is None:
+            if self._ws.paused:
+                # The peer reads nothing: read nothing from it either until the backlog
+                # is out, or what its frames make would pile up behind it. (Not for a
+                # close: its handshake must read the peer's close frame.)
+                self._ws.transport.pause_reading()
+                self._reading_paused = True
             self._task = self._loop.create_task(self._perform_backlog())
 
     async def _perform_backlog(self) -> None:
@@ -301,6 +363,9 @@ class Driver:
                     await self._perform_one(item)
         finally:
             self._task = None
+            if self._reading_paused:
+                self._reading_paused = False
+                self._ws.transport.resume_reading()
         if self._stalled or self._finished:
             backlog.clear()
         else:

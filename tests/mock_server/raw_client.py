@@ -31,6 +31,7 @@ class RawClient:
         subprotocols: Iterable[str] = (),
         *,
         answer_pings: bool = True,
+        early: Iterable[str] = (),
     ) -> None:
         self.url = url
         self.headers = list(headers)
@@ -38,6 +39,7 @@ class RawClient:
             parse_uri(url), subprotocols=[Subprotocol(s) for s in subprotocols] or None
         )
         self.answer_pings = answer_pings
+        self.early = list(early)  # text frames written with the upgrade request itself
         self.response: Response | None = None
         self._frames: list[Frame] = []
         self._reader: asyncio.StreamReader | None = None
@@ -53,6 +55,10 @@ class RawClient:
         for name, value in self.headers:
             request.headers[name] = value
         self.protocol.send_request(request)
+        for text in self.early:
+            frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=True, extensions=[])
+            assert self._writer is not None
+            self._writer.write(b"".join(self.protocol.data_to_send()) + frame)
         await self._flush()
         async with asyncio.timeout(TIMEOUT):
             while self.response is None:
@@ -112,6 +118,10 @@ class RawClient:
                 self.response = event
             elif isinstance(event, Frame):
                 self._frames.append(event)
+        await self._flush()
+
+    async def flush(self) -> None:
+        """Write what the protocol has queued (after `protocol.send_frame(...)`)."""
         await self._flush()
 
     async def _flush(self) -> None:

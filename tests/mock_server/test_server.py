@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.frames import Opcode
+from websockets.frames import Close, Frame, Opcode
 
 from conformance import _json
 from conformance.protocol.errors import UsageError
@@ -366,6 +366,52 @@ async def test_binary_frames_go_both_ways() -> None:
         [transcript] = await server.wait_for_sessions(1)
     binary = [(r.direction, r.data_b64) for r in transcript if r.kind == "binary"]
     assert binary == [("client", "AQI="), ("server", "AAE=")]
+
+
+async def test_fragmented_messages_are_joined_before_the_app_sees_them() -> None:
+    async with running() as server, client(realtime_url(server)) as ws:
+        await receive(ws)
+        await ws.send(iter(["hel", "lo ", "wörld"]))  # one text message in three frames
+        await ws.send(iter([b"\x01", b"\x02"]))
+        echo = await receive(ws)
+        assert (echo["type"], echo["text"]) == ("echo", "hello wörld")
+        await ws.close()
+        [transcript] = await server.wait_for_sessions(1)
+    assert [r.data_b64 for r in transcript if r.kind == "binary"] == ["AQI="]
+
+
+async def test_a_message_in_too_many_fragments_closes_with_1009() -> None:
+    async with running() as server, client(realtime_url(server)) as ws:
+        await receive(ws)
+        await ws.send(iter(["a"] * 1100))
+        closed = await closed_by_server(ws)
+        assert closed.rcvd is not None
+        assert (closed.rcvd.code, closed.rcvd.reason) == (1009, "too many fragments")
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007() -> None:
+    async with running() as server, RawClient(realtime_url(server), _auth()) as raw:
+        assert (await raw.next_frame()) is not None  # session.created
+        raw.protocol.send_frame(Frame(Opcode.TEXT, b"\xff\xfe"))
+        await raw.flush()
+        close = await raw.next_of(Opcode.CLOSE)
+        assert close is not None
+        assert Close.parse(close.data).code == 1007
+
+
+async def test_messages_sent_before_session_created_reach_the_app_after_it() -> None:
+    # Written with the upgrade request: they arrive before the app has opened.
+    early = ["first", "second"]
+    async with running() as server, RawClient(realtime_url(server), _auth(), early=early) as raw:
+        texts = [(await raw.next_of(Opcode.TEXT)) for _ in range(3)]
+    kinds = [_json.loads(bytes(f.data))["type"] for f in texts if f is not None]
+    echoed = [_json.loads(bytes(f.data)).get("text") for f in texts if f is not None]
+    assert kinds == ["session.created", "echo", "echo"]
+    assert echoed[1:] == ["first", "second"]
+
+
+def _auth() -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {KEY}")]
 
 
 class FailingApp(StubApp):
