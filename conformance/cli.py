@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from conformance.checks import CHECKS, CheckContext, CheckSettings
+from conformance.checks import CHECKS, CheckContext, CheckSettings, RunOutcome, expected_checks
 from conformance.protocol.errors import RealtimeError, UsageError
 from conformance.reports import ConsoleProgress, format_summary, write_html, write_json, write_junit
 from conformance.reports.console import use_colour
@@ -110,6 +110,20 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
         help="connections per case before it is a reconnect storm (default 5)",
     )
     parser.add_argument(
+        "--exit-code",
+        type=int,
+        metavar="N",
+        help="the client's exit status: also run the checks that judge the client's run "
+        "(errors and closes surfaced, no key printed, exit 0 when nothing went wrong)",
+    )
+    parser.add_argument("--stdout", type=Path, metavar="FILE", help="the client's stdout")
+    parser.add_argument("--stderr", type=Path, metavar="FILE", help="the client's stderr")
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the key the client was given; FAILED if its output shows it (never printed)",
+    )
+    parser.add_argument(
         "--list-checks", action="store_true", help="list the checks and aliases, then exit"
     )
 
@@ -120,26 +134,59 @@ def _run_check(args: argparse.Namespace) -> int:
         return 0
     if not args.transcripts:
         raise UsageError("give at least one TRANSCRIPT.jsonl (or --list-checks)")
-    CHECKS.select([args.checks])  # fail on an unknown name before reading anything
+    outcome = _outcome(args)
+    registry = CHECKS
+    if outcome is not None:
+        from conformance.runner.checks import runner_registry
+
+        registry = runner_registry()
+    registry.select([args.checks])  # fail on an unknown name before reading anything
     cases = [(cid, paths, [read_jsonl(p) for p in paths]) for cid, paths in _cases(args)]
+    if outcome is not None and len(cases) > 1:
+        raise UsageError(
+            "--exit-code/--stdout/--stderr describe one client run: judge its transcripts "
+            "as one case with --as-case NAME"
+        )
     settings = CheckSettings(max_connections=args.max_connections)
     progress = ConsoleProgress(len(cases))
     results = []
     for case_id, paths, transcripts in cases:
         progress.started(case_id)
+        expect = _scenario_expect(transcripts[0].meta.get("scenario"))
         ctx = CheckContext(
-            transcripts=tuple(transcripts),
-            expect=_scenario_expect(transcripts[0].meta.get("scenario")),
-            settings=settings,
+            transcripts=tuple(transcripts), expect=expect, settings=settings, outcome=outcome
         )
-        results.append(
-            judge_case(ctx, case_id=case_id, checks=[args.checks], transcript_paths=map(str, paths))
+        checks = [args.checks, *expected_checks(expect, registry)[0]]
+        result = judge_case(
+            ctx,
+            case_id=case_id,
+            checks=checks,
+            transcript_paths=map(str, paths),
+            registry=registry,
         )
+        results.append(result)
         progress.finished(results[-1])
     summary = summarize(results)
     print(format_summary(results, summary, colour=use_colour(sys.stdout)), end="")
     _write_reports(args, results)
     return summary.exit_status
+
+
+def _outcome(args: argparse.Namespace) -> RunOutcome | None:
+    """The client's run, when the command line describes one (`--exit-code` at least)."""
+    given = [args.stdout, args.stderr, args.api_key]
+    if args.exit_code is None:
+        if any(v is not None for v in given):
+            raise UsageError("--stdout, --stderr and --api-key need --exit-code N as well")
+        return None
+    texts = []
+    for path in (args.stdout, args.stderr):
+        try:
+            texts.append(path.read_text(encoding="utf-8", errors="replace") if path else "")
+        except OSError as exc:
+            raise UsageError(f"cannot read the client's output {path}: {exc.strerror}") from None
+    secrets = (args.api_key,) if args.api_key else ()
+    return RunOutcome(exit_code=args.exit_code, stdout=texts[0], stderr=texts[1], secrets=secrets)
 
 
 def _write_reports(args: argparse.Namespace, results: list[CaseResult]) -> None:

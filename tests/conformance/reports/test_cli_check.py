@@ -127,3 +127,42 @@ def test_python_dash_m_entry_point_exists():
     import conformance.__main__ as entry
 
     assert entry.main is cli.main
+
+
+EXPIRED = str(transcripts_dir() / "session-expired.jsonl")
+
+
+def test_the_client_run_adds_the_checks_that_judge_its_output(tmp_path, capsys):
+    silent, told = tmp_path / "silent.txt", tmp_path / "told.txt"
+    silent.write_text("all done\n")
+    told.write_text("error session_expired: Your session hit the maximum duration\n")
+    assert cli.main(["check", EXPIRED]) == 0  # transcript alone: nothing to say about output
+    assert cli.main(["check", EXPIRED, "--exit-code", "0", "--stdout", str(silent)]) == 1
+    out = capsys.readouterr().out
+    assert "surfaces_error_event" in out
+    args = ["check", EXPIRED, "--exit-code", "1", "--stderr", str(told)]
+    assert cli.main(args) == 0
+
+
+def test_a_client_that_prints_its_key_fails_and_the_key_is_not_shown(tmp_path, capsys):
+    key = "sk-test-cli-check-0123456789abcdef"
+    printed = tmp_path / "out.txt"
+    printed.write_text(f"using key {key}\nsession_expired\n")
+    args = ["check", EXPIRED, "--exit-code", "1", "--stdout", str(printed), "--api-key", key]
+    assert cli.main(args) == 1
+    out, err = capsys.readouterr()
+    assert "does_not_print_api_key" in out
+    assert key not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", GOLDEN, "--stdout", "x.txt"], "need --exit-code N"),
+        (["check", GOLDEN, SCHEMA, "--exit-code", "0"], "--as-case NAME"),
+        (["check", GOLDEN, "--exit-code", "0", "--stdout", "nope.txt"], "cannot read"),
+    ],
+)
+def test_client_run_options_are_checked(args, message, capsys):
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
