@@ -78,7 +78,9 @@ class SchemaStrategies:
         if not props:
             extra = node.get("additionalProperties", True)
             values = self.build(extra) if isinstance(extra, Mapping) else TEXT
-            return st.dictionaries(TEXT, values, max_size=2)
+            names = node.get("propertyNames")
+            keys = _string(names) if isinstance(names, Mapping) else TEXT
+            return st.dictionaries(keys, values, max_size=min(2, node.get("maxProperties", 2)))
         required = set(node.get("required", ()))
         return st.fixed_dictionaries(
             {key: self.build(value) for key, value in props.items() if key in required},

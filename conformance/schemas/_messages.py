@@ -162,6 +162,24 @@ def array_length(param: str, limit: int, length: int, *, above: bool) -> tuple[s
     )
 
 
+def too_many_properties(param: str, limit: int, count: int) -> tuple[str, str]:
+    """Too many keys in a map (`metadata`: at most 16). Code and wording inferred."""
+    return (
+        "object_above_max_properties",
+        f"Invalid '{param}': too many properties. Expected an object with at most {limit} "
+        f"properties, but got an object with {count} properties instead.",
+    )
+
+
+def key_length(param: str, limit: int, length: int) -> tuple[str, str]:
+    """A map key that is too long (`metadata` keys: at most 64). Wording inferred."""
+    return (
+        "string_above_max_length",
+        f"Invalid '{param}': key too long. Expected a key with maximum length {limit}, "
+        f"but got a key with length {length} instead.",
+    )
+
+
 def pattern_mismatch(param: str, pattern: str) -> tuple[str, str]:
     """`Invalid 'item.id': string does not match pattern. Expected a string that ...` (cat. 23)."""
     return (

@@ -7,8 +7,8 @@ together and reports what the live server would say, in the order it would say i
 2. `anyOf`, choosing the branch: by JSON type, then by a tag property (`type`, `role`, any
    property that is a single-valued `const`/`enum` in at least two branches), then the
    branch with the fewest (then deepest) problems;
-3. objects: unknown keys (instance order), missing required keys (schema order), then each
-   property's value (instance order);
+3. objects: unknown keys (instance order), missing required keys (schema order), too many
+   keys, then each key's length and value (instance order);
 4. arrays: `minItems`/`maxItems`, then every element; strings: `minLength`/`maxLength`, then
    `pattern`; numbers: `minimum`/`maximum`.
 
@@ -29,7 +29,8 @@ from conformance.schemas import _messages as msg
 SUPPORTED_KEYWORDS = frozenset(
     {
         "$schema", "$defs", "$ref", "type", "enum", "const", "anyOf", "allOf",
-        "properties", "additionalProperties", "required", "items", "minItems", "maxItems",
+        "properties", "additionalProperties", "required", "maxProperties", "propertyNames",
+        "items", "minItems", "maxItems",
         "minLength", "maxLength", "pattern", "minimum", "maximum",
         "default", "format",  # annotations only: format is not asserted (as in jsonschema-rs)
     }
@@ -212,7 +213,15 @@ class Walker:
                         msg.missing_required(msg.param_of((*path, name)) or name),
                     )
                 )
+        limit = schema.get("maxProperties")
+        if limit is not None and len(value) > limit:
+            param = msg.param_of(path) or ""
+            out.append(_issue(path, value, msg.too_many_properties(param, limit, len(value))))
+        names = schema.get("propertyNames", {}).get("maxLength")
         for key, item in value.items():
+            if names is not None and len(key) > names:
+                param = msg.param_of((*path, key)) or key
+                out.append(_issue((*path, key), key, msg.key_length(param, names, len(key))))
             if key in props:
                 self._walk(props[key], item, (*path, key), out)
             elif isinstance(extra, dict):

@@ -98,3 +98,22 @@ def test_allow_null_appends_to_a_bare_union_and_wraps_anything_else() -> None:
         "default": None,
         "anyOf": [{"type": "object"}, {"type": "null"}],
     }
+
+
+def _metadata(metadata: dict[str, str]) -> list[tuple[str, str | None, str]]:
+    event = {"type": "response.create", "response": {"metadata": metadata}}
+    return [(f.code, f.param, f.message) for f in validate_client_event(event)]
+
+
+def test_metadata_limits_from_the_spec_prose_are_enforced() -> None:
+    assert _metadata({f"k{i}": "v" for i in range(16)}) == []
+    assert _metadata({"k" * 64: "v" * 512}) == []
+    [(code, param, message)] = _metadata({f"k{i}": "v" for i in range(17)})
+    assert (code, param) == ("object_above_max_properties", "response.metadata")
+    assert "at most 16 properties, but got an object with 17" in message
+    [(code, param, message)] = _metadata({"k" * 65: "v"})
+    assert (code, param) == ("string_above_max_length", "response.metadata." + "k" * 65)
+    assert "key with maximum length 64, but got a key with length 65" in message
+    [(code, param, message)] = _metadata({"note": "v" * 513})
+    assert (code, param) == ("string_above_max_length", "response.metadata.note")
+    assert "maximum length 512, but got a string with length 513" in message
