@@ -31,6 +31,11 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from conformance.protocol.errors import UsageError
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
 from mock_server.actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
 from mock_server.config import MockConfig
 from mock_server.interfaces import App
@@ -43,6 +48,8 @@ _BINARY: Final = Opcode.BINARY
 _CONT: Final = Opcode.CONT
 _PONG: Final = Opcode.PONG
 _MAX_FRAGMENTS: Final = 1024  # a message in more pieces is refused (1009), as websockets does
+_U16: Final = struct.Struct("!H").unpack_from
+_U64: Final = struct.Struct("!Q").unpack_from
 
 
 _SHORT: Final = struct.Struct("!BB").pack
@@ -57,6 +64,35 @@ def _header(first: int, size: int) -> bytes:
     if size < 65536:
         return _MEDIUM(first, 126, size)
     return _LONG(first, 127, size)
+
+
+def frame_bounds(
+    buf: bytes | bytearray, pos: int, end: int, limit: int | None
+) -> tuple[int, bool, int, int] | None:
+    """The frame starting at `buf[pos]`, if all of it is in `buf[:end]`.
+
+    Returns `(first byte, masked, head, stop)`: the payload is `buf[head + 4 : stop]`
+    after a 4-byte mask at `buf[head : head + 4]` when masked, else `buf[head:stop]`.
+    None while the frame is incomplete; `stop` is -1 as soon as the header says the
+    payload is longer than `limit` (RFC 6455 §5.2 framing; nothing else is checked here).
+    """
+    if end - pos < 2:
+        return None
+    first, second = buf[pos], buf[pos + 1]
+    length, head = second & 0x7F, pos + 2
+    if length == 126:
+        if end - head < 2:
+            return None
+        (length,), head = _U16(buf, head), head + 2
+    elif length == 127:
+        if end - head < 8:
+            return None
+        (length,), head = _U64(buf, head), head + 8
+    masked = bool(second & 0x80)
+    if limit is not None and length > limit:
+        return first, masked, head, -1
+    stop = head + (4 if masked else 0) + length
+    return (first, masked, head, stop) if stop <= end else None
 
 
 class _Fail:
@@ -92,12 +128,66 @@ class Connection(ServerConnection):
         self.on_message: Callable[[str | bytes], None] | None = None
         self._early: list[str | bytes] | None = []
         self._fragments: list[Frame] = []
+        self._fast = True  # `data_received` parses plain data frames itself
+        self._pending = bytearray()  # bytes of a frame not complete yet (fast path)
 
     def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
         """Deliver every later message to `on_message`; return those that came before."""
         early, self._early = self._early or [], None
         self.on_message = on_message
         return early
+
+    def data_received(self, data: bytes) -> None:
+        """Parse whole, masked, unfragmented text and binary frames here; the rest as usual.
+
+        Without extensions, once open, complete data frames are unmasked and handed to
+        `_deliver` directly: websockets' generator-based parser costs more than the rest
+        of an `input_audio_buffer.append`. Every other frame (control frames, fragments,
+        reserved bits, an unmasked frame) goes, whole and in order, to websockets'
+        protocol, which handles and checks it as always; a frame over `max_size` and
+        everything after it too, so it fails with 1009 exactly as before.
+        """
+        protocol = self.protocol
+        if (
+            not self._fast
+            or protocol.state is not _OPEN
+            or protocol.extensions
+            or protocol.reader.buffer
+        ):
+            if self._pending:
+                data, self._pending = bytes(self._pending) + data, bytearray()
+            super().data_received(data)
+            return
+        buf = self._pending + data if self._pending else data
+        view = memoryview(buf)  # payloads are unmasked from it without a copy first
+        pos, end = 0, len(buf)
+        limit = protocol.max_message_size
+        while (bounds := frame_bounds(buf, pos, end, limit)) is not None:
+            first, masked, head, stop = bounds
+            if stop < 0:
+                self._fast = False  # websockets refuses it (1009) and what follows
+                self._pending = bytearray()
+                super().data_received(bytes(buf[pos:]))
+                return
+            opcode = first & 0x0F
+            if first & 0xF0 == 0x80 and masked and opcode in (1, 2) and not self._fragments:
+                payload = apply_mask(view[head + 4 : stop], buf[head : head + 4])
+                self._deliver(_TEXT if opcode == 1 else _BINARY, payload)
+                if protocol.state is not _OPEN:  # the message failed the connection (1007)
+                    self._fast = False
+                    self._pending = bytearray()
+                    return
+            else:
+                super().data_received(bytes(buf[pos:stop]))
+                if protocol.state is not _OPEN or protocol.reader.buffer:
+                    # Closing, or failed: websockets takes over from here.
+                    self._fast = False
+                    self._pending = bytearray()
+                    if stop < end:
+                        super().data_received(bytes(buf[stop:]))
+                    return
+            pos = stop
+        self._pending = bytearray(buf[pos:]) if pos < end else bytearray()
 
     def process_event(self, event: Any) -> None:
         if type(event) is not Frame:
@@ -124,6 +214,9 @@ class Connection(ServerConnection):
             self._fragments.clear()
         else:
             data = frame.data
+        self._deliver(opcode, data)
+
+    def _deliver(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> None:
         message: str | bytes
         if opcode is _TEXT:
             try:

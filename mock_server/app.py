@@ -13,6 +13,7 @@ send goes through one outbox, a heap ordered by (due time, sequence number):
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import time
@@ -148,11 +149,13 @@ class MockApp:
         """When `handle_timer` must next be called (ms), or None."""
         if self.ended:
             return None
-        dues = [self._heap[0][0]] if self._heap else []
+        due = self._heap[0][0] if self._heap else None
+        if not self._hooked:
+            return due
         hook_due = self.hooks.next_timer()
-        if hook_due is not None:
-            dues.append(hook_due)
-        return min(dues) if dues else None
+        if hook_due is None or (due is not None and due <= hook_due):
+            return due
+        return hook_due
 
     def actions_to_perform(self) -> list[Action]:
         """Drain the actions for the adapter, in order."""
@@ -284,15 +287,14 @@ class MockApp:
         self.session.connection_closed()
 
 
-def _parse_websocket_frame(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
-    # The WebSocket endpoint refuses the WebRTC/SIP-only output_audio_buffer.clear.
-    return parse_client_frame(text, websocket=True)
+# The WebSocket endpoint refuses the WebRTC/SIP-only output_audio_buffer.clear. (Partials,
+# not wrapper functions: one Python call less on every client frame.)
+_parse_websocket_frame = functools.partial(parse_client_frame, websocket=True)
 
 
-def _b64decode(text: str) -> bytes:
-    # SIMD base64: 1.6 us instead of 10.9 us (stdlib strict) per 40 ms append, and it
-    # also refuses the stray padding the stdlib's strict mode lets through.
-    return pybase64.b64decode(text, validate=True)
+# SIMD base64: 1.6 us instead of 10.9 us (stdlib strict) per 40 ms append, and it also
+# refuses the stray padding the stdlib's strict mode lets through.
+_b64decode = functools.partial(pybase64.b64decode, validate=True)
 
 
 def _belongs(entry: _Entry, stream: Stream) -> bool:

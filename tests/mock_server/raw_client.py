@@ -120,6 +120,12 @@ class RawClient:
                 self._frames.append(event)
         await self._flush()
 
+    async def write_raw(self, data: bytes) -> None:
+        """Write bytes as they are (frames built by the test, split where it likes)."""
+        assert self._writer is not None
+        self._writer.write(data)
+        await self._writer.drain()
+
     async def flush(self) -> None:
         """Write what the protocol has queued (after `protocol.send_frame(...)`)."""
         await self._flush()
