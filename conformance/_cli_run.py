@@ -1,7 +1,8 @@
 """`realtime-conformance run`: run a client command against the mock, one case per scenario.
 
     realtime-conformance run --client "node hud.js" [--cases PATTERN] [--jobs N]
-        [--timeout S] [--out DIR] [--junit F] [--json F] [--html F] [--checks NAMES]
+        [--scenario FILE|DIR ...] [--timeout S] [--out DIR] [--junit F] [--json F]
+        [--html F] [--checks NAMES]
     realtime-conformance run --list-cases
 
 The client gets its URL, key, screenshot and prompt from environment variables
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -52,6 +54,44 @@ def builtin_cases() -> list[Case]:
     ]
 
 
+def file_cases(paths: Sequence[Path]) -> list[Case]:
+    """One case per scenario file (a folder stands for its `*.yaml` files, sorted).
+
+    Each file is loaded (and checked) here, so a typo is reported with its file and line
+    before any client runs.
+
+    Raises:
+        UsageError: a path that does not exist, a folder without scenarios, two files with
+            the same scenario id, or a scenario file that does not load.
+    """
+    from mock_server.scenarios import load_scenario
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                raise UsageError(f"--scenario {path}: no *.yaml scenario files in this folder")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"--scenario {path}: no such file or folder")
+    cases: list[Case] = []
+    for file in files:
+        scenario = load_scenario(file)
+        if any(case.id == scenario.id for case in cases):
+            raise UsageError(f"--scenario {file}: a second scenario with the id {scenario.id!r}")
+        case = scenario_case(
+            scenario.id,
+            client=scenario.expect.client,
+            expect_summary=scenario.expect.summary,
+            summary=scenario.summary,
+        )
+        cases.append(dataclasses.replace(case, scenario=str(file.resolve())))
+    return cases
+
+
 def serve_mock(
     *, scenario: str | None, api_keys: tuple[str, ...]
 ) -> AbstractAsyncContextManager[MockHandle]:
@@ -70,6 +110,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `run`."""
     parser.add_argument("--client", metavar="CMD", help="the client command (run by /bin/sh)")
     parser.add_argument("--cases", metavar="PATTERN", help="case ids or globs, comma-separated")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE|DIR",
+        help="run these scenario files (a folder: its *.yaml) instead of the built-in "
+        "catalog; repeat to add more",
+    )
     parser.add_argument("--jobs", type=int, default=default_jobs(), metavar="N", help=_JOBS)
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S", help=_TIMEOUT
@@ -93,7 +142,7 @@ _CHECKS = "check selection: 'default', 'all', names, '-name' (default: default +
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite from parsed arguments; returns the exit status."""
-    cases = builtin_cases()
+    cases = file_cases(args.scenario) if args.scenario else builtin_cases()
     if args.list_cases:
         sys.stdout.write(format_case_list(cases))
         return 0

@@ -9,7 +9,7 @@ import pytest
 from conformance.cli import main
 from mock_server.scenarios import builtin_scenarios
 
-from .support import BROKEN, BROKEN_FINDINGS, CASES, REFERENCE, read_json
+from .support import BROKEN, BROKEN_FINDINGS, CASES, REFERENCE, ROOT, read_json
 
 
 def test_broken_client_fails_with_the_expected_findings(tmp_path, capsys):
@@ -78,3 +78,52 @@ def test_list_cases(capsys):
     assert lines[0].startswith("default ")
     assert len(lines) == len(builtin_scenarios()) + 1
     assert any(line.startswith("stalled-stream ") for line in lines)
+
+
+REGRESSIONS = ROOT / "fixtures" / "regressions"
+UNKNOWN_EVENT = REGRESSIONS / "fuzz-644490adec.yaml"
+
+
+def test_scenario_files_replace_the_catalog_and_judge_with_their_expectations(tmp_path, capsys):
+    status = main(["run", "--client", REFERENCE, "--scenario", str(REGRESSIONS), *_out(tmp_path)])
+    assert status == 0, capsys.readouterr().out
+    ids = [case["id"] for case in read_json(tmp_path / "report.json")["cases"]]
+    assert ids == sorted(p.stem for p in REGRESSIONS.glob("*.yaml"))
+
+
+def test_a_fuzz_regression_still_catches_the_bug_it_was_found_with(tmp_path, capsys):
+    client = f"BROKEN_CLIENT_BUG=unknown-event {BROKEN}"
+    status = main(["run", "--client", client, "--scenario", str(UNKNOWN_EVENT), *_out(tmp_path)])
+    assert status == 1
+    [case] = read_json(tmp_path / "report.json")["cases"]
+    assert "succeeds_when_the_server_does" in {v["check"] for v in case["violations"]}
+
+
+def test_list_cases_shows_the_scenario_files(capsys):
+    assert main(["run", "--list-cases", "--scenario", str(UNKNOWN_EVENT)]) == 0
+    assert capsys.readouterr().out.startswith("fuzz-644490adec  Fuzzed stream")
+
+
+def test_bad_scenario_paths_and_files_are_usage_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        UNKNOWN_EVENT.read_text().replace("inject_unknown_event", "inject_unknwn_event")
+    )
+    for path, message in [
+        (tmp_path / "nope.yaml", "no such file or folder"),
+        (tmp_path / "empty", "no *.yaml scenario files"),
+        (typo, "typo.yaml:"),
+    ]:
+        assert main(["run", "--client", "true", "--scenario", str(path)]) == 2
+        assert message in capsys.readouterr().err
+    assert "did you mean 'inject_unknown_event'" in _last_err(typo, capsys)
+
+
+def _last_err(path, capsys):
+    main(["run", "--client", "true", "--scenario", str(path)])
+    return capsys.readouterr().err
+
+
+def _out(tmp_path):
+    return ["--out", str(tmp_path), "--jobs", "2"]
