@@ -65,6 +65,10 @@ _DONE_TEXT = {
 }
 
 
+# status_details of a response cancelled before its response.create was sent.
+_CANCELLED_LOCALLY = {"type": "cancelled", "reason": "client_cancelled"}
+
+
 class RealtimeClient(Lifecycle):
     """A GA Realtime session for screenshots and streamed text notes.
 
@@ -262,6 +266,22 @@ class RealtimeClient(Lifecycle):
         await self._pump()
         return stream
 
+    async def cancel(self, stream: ResponseStream) -> None:
+        """Stop a response you asked for; its stream then ends with status `"cancelled"`.
+
+        A queued response is dropped before its `response.create` is sent. One the server
+        is working on gets a `response.cancel`: the server ends it with `response.done`
+        (`status: "cancelled"`), and `await stream.done()` returns the text so far. A
+        response that has already finished is left alone. For a heads-up display: cancel
+        the note being written when a newer screenshot makes it stale.
+        """
+        if stream.finished:
+            return
+        if not stream.sent:
+            stream._finish({"status": "cancelled", "status_details": _CANCELLED_LOCALLY})
+            return
+        await self._cancel(stream.response_id, why="response.cancel")
+
     # ------------------------------------------------------- requests, acks
     async def _request(
         self, event: dict[str, Any], *, what: str, item_key: str | None = None
@@ -415,14 +435,15 @@ class RealtimeClient(Lifecycle):
 
     def _stream_timed_out(self, stream: ResponseStream) -> None:
         if stream.sent:
-            self._spawn(self._cancel(stream.response_id))
+            self._spawn(self._cancel(stream.response_id, why="response.cancel after a timeout"))
 
-    async def _cancel(self, response_id: str | None) -> None:
+    async def _cancel(self, response_id: str | None, *, why: str) -> None:
         conn = self._conn
         if conn is None:
             return
         event = ev.response_cancel(event_id=self._ids.next(), response_id=response_id)
-        self._fire_and_forget[event["event_id"]] = "response.cancel after a timeout"
+        # If the response ended meanwhile, the server answers response_cancel_not_active.
+        self._fire_and_forget[event["event_id"]] = why
         try:
             await conn.send(event)
         except (ClientError, LocalProtocolError) as exc:

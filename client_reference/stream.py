@@ -25,7 +25,7 @@ class ResponseResult:
     """A finished response.
 
     Attributes:
-        response_id: the `resp_…` id.
+        response_id: the `resp_…` id (empty for a response cancelled before it was sent).
         status: `completed` or `cancelled` (failed / incomplete raise `ResponseFailed`).
         text: the streamed text (or the audio transcript, for audio output).
         usage: `response.done.response.usage` (token counts), if sent.
@@ -195,7 +195,7 @@ class ResponseStream:
         sent_at = self._sent_at if self._sent_at is not None else now
         first = self._first_delta_at
         self._result = ResponseResult(
-            response_id=str(response.get("id") or self.response_id),
+            response_id=str(response.get("id") or self.response_id or ""),
             status=status,
             text=text,
             usage=usage,

@@ -321,3 +321,35 @@ async def test_screenshot_without_ack_then_forget_it() -> None:
     assert shot.describe() in result.text
     assert _server_texts(transcript, "conversation.item.deleted", "item_id") == [item["id"]]
     assert replay(_frames(transcript)) == []
+
+
+async def test_cancel_stops_the_live_response_and_drops_a_queued_one() -> None:
+    # 10 words a second: the first response is still streaming when it is cancelled.
+    async with (
+        asyncio.timeout(10),
+        serve(port=0, close_timeout=2.0, text_tokens_per_second=10.0) as server,
+    ):
+        async with RealtimeClient(server.url, api_key=API_KEY, settings=SETTINGS) as client:
+            await client.configure(instructions="Be terse.")
+            await client.add_screenshot(shapes_png(40, 30).data, wait=False)
+            live, queued, after = [await client.respond() for _ in range(3)]
+            await client.cancel(queued)  # never sent
+            first = await anext(aiter(live))  # the first delta has arrived: it is live
+            await client.cancel(live)
+            stopped, skipped, finished = [await s.done() for s in (live, queued, after)]
+            await client.cancel(live)  # already over: nothing is sent
+        [transcript] = await server.wait_for_sessions(1)
+
+    assert (stopped.status, skipped.status, finished.status) == (
+        "cancelled",
+        "cancelled",
+        "completed",
+    )
+    assert stopped.text.startswith(first)
+    assert len(stopped.text) < len(finished.text)
+    assert (skipped.response_id, skipped.text) == ("", "")
+    kinds = [(r.direction, r.event_type) for r in transcript.records if r.kind == "text"]
+    assert kinds.count(("client", "response.create")) == 2  # the queued one never went out
+    assert kinds.count(("client", "response.cancel")) == 1
+    assert [r for r in transcript.server_events() if r.event_type == "error"] == []
+    assert replay(_frames(transcript)) == []
