@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from conformance.fuzzing._events import session_created as live_session_created
 from conformance.protocol import (
     PROTOCOL_ERROR,
     Finding,
@@ -204,44 +205,15 @@ def session_created(
     ids: IdFactory | None = None,
 ) -> Event:
     """The live `session.created` (§3.1 observed shape, §5a); server VAD unless overridden."""
-    vad = {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 200,
-        "idle_timeout_ms": None,
-        "create_response": True,
-        "interrupt_response": True,
-    }
-    return {
-        "type": "session.created",
-        "event_id": _ids(ids, "session.created", session_id).new("event"),
-        "session": {
-            "type": "realtime",
-            "object": "realtime.session",
-            "id": session_id,
-            "model": MODEL,
-            "output_modalities": ["audio"],
-            "instructions": "",
-            "tools": [],
-            "tool_choice": "auto",
-            "max_output_tokens": "inf",
-            "tracing": None,
-            "truncation": "auto",
-            "prompt": None,
-            "expires_at": 1_700_003_600,
-            "audio": {
-                "input": {
-                    "format": _audio_format(input_format),
-                    "transcription": None,
-                    "noise_reduction": None,
-                    "turn_detection": dict(turn_detection) if turn_detection else vad,
-                },
-                "output": {"format": _audio_format(output_format), "voice": voice, "speed": 1.0},
-            },
-            "include": None,
-        },
-    }
+    event = live_session_created(session_id, MODEL)
+    audio = event["session"]["audio"]
+    audio["input"]["format"] = _audio_format(input_format)
+    if turn_detection:
+        audio["input"]["turn_detection"] = dict(turn_detection)
+    audio["output"]["format"] = _audio_format(output_format)
+    audio["output"]["voice"] = voice
+    event_id = _ids(ids, "session.created", session_id).new("event")
+    return {"type": "session.created", "event_id": event_id, "session": event["session"]}
 
 
 def _audio_format(kind: str) -> Event:
