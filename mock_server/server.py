@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 
 from conformance.protocol.errors import UsageError
 from conformance.transcript import Transcript
-from mock_server._driver import Connection as _Connection
+from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
 from mock_server.config import MockConfig
 from mock_server.interfaces import App, AppFactory, load_app_factory

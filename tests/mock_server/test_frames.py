@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from websockets.frames import Close, Frame, Opcode
 
 from conformance import _json
-from mock_server._driver import frame_bounds
+from mock_server._connection import frame_bounds
 from mock_server.server import MockServer, serve
 from tests.mock_server.raw_client import RawClient
 from tests.mock_server.stub_app import StubApp

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mock_server._driver import Timers
+from mock_server._timers import Timers
 
 
 class FakeDriver:

@@ -1,0 +1,223 @@
+"""The server connection the mock's driver runs on: websockets' `ServerConnection`, faster.
+
+Client messages go to `on_message` straight from `data_received` (no assembler, no
+`recv()` future per message), and whole masked data frames are parsed here when no
+extension is negotiated; every other frame goes to websockets' protocol, in order. Pongs
+can be switched off (scenarios), and a peer that reads nothing is dropped after a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable
+from typing import Any, Final
+
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
+
+from mock_server._log import logger
+
+_OPEN: Final = State.OPEN
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CONT: Final = Opcode.CONT
+_PONG: Final = Opcode.PONG
+_MAX_FRAGMENTS: Final = 1024  # a message in more pieces is refused (1009), as websockets does
+_U16: Final = struct.Struct("!H").unpack_from
+_U64: Final = struct.Struct("!Q").unpack_from
+
+
+def frame_bounds(
+    buf: bytes | bytearray, pos: int, end: int, limit: int | None
+) -> tuple[int, bool, int, int] | None:
+    """The frame starting at `buf[pos]`, if all of it is in `buf[:end]`.
+
+    Returns `(first byte, masked, head, stop)`: the payload is `buf[head + 4 : stop]`
+    after a 4-byte mask at `buf[head : head + 4]` when masked, else `buf[head:stop]`.
+    None while the frame is incomplete; `stop` is -1 as soon as the header says the
+    payload is longer than `limit` (RFC 6455 §5.2 framing; nothing else is checked here).
+    """
+    if end - pos < 2:
+        return None
+    first, second = buf[pos], buf[pos + 1]
+    length, head = second & 0x7F, pos + 2
+    if length == 126:
+        if end - head < 2:
+            return None
+        (length,), head = _U16(buf, head), head + 2
+    elif length == 127:
+        if end - head < 8:
+            return None
+        (length,), head = _U64(buf, head), head + 8
+    masked = bool(second & 0x80)
+    if limit is not None and length > limit:
+        return first, masked, head, -1
+    stop = head + (4 if masked else 0) + length
+    return (first, masked, head, stop) if stop <= end else None
+
+
+class Connection(ServerConnection):
+    """A server connection with switchable pong answers and a bound on stuck writes.
+
+    `answer_pings` False leaves the peer's pings unanswered; a peer that reads nothing
+    for `send_timeout` seconds while we write is dropped.
+    """
+
+    def __init__(self, protocol: ServerProtocol, server: Server, **kwargs: Any) -> None:
+        super().__init__(protocol, server, **kwargs)
+        self.answer_pings = True
+        self.send_timeout: float | None = None
+        self._stuck: asyncio.TimerHandle | None = None
+        send_frame = protocol.send_frame
+
+        def send_unless_muted_pong(frame: Frame) -> None:
+            # The sans-I/O protocol queues a pong for every ping it parses; Stall(pings=False)
+            # and SetPingAnswer(False) need it not to.
+            if frame.opcode is not Opcode.PONG or self.answer_pings:
+                send_frame(frame)
+
+        protocol.send_frame = send_unless_muted_pong  # type: ignore[method-assign]
+        # Messages go straight to `on_message` (set by the driver) instead of websockets'
+        # assembler and `recv()`; until the driver attaches, they wait in `_early`.
+        self.on_message: Callable[[str | bytes], None] | None = None
+        self._early: list[str | bytes] | None = []
+        self._fragments: list[Frame] = []
+        self._fast = True  # `data_received` parses plain data frames itself
+        self._pending = bytearray()  # bytes of a frame not complete yet (fast path)
+
+    def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
+        """Deliver every later message to `on_message`; return those that came before."""
+        early, self._early = self._early or [], None
+        self.on_message = on_message
+        return early
+
+    def data_received(self, data: bytes) -> None:
+        """Parse whole, masked, unfragmented text and binary frames here; the rest as usual.
+
+        Without extensions, once open, complete data frames are unmasked and handed to
+        `_deliver` directly: websockets' generator-based parser costs more than the rest
+        of an `input_audio_buffer.append`. Every other frame (control frames, fragments,
+        reserved bits, an unmasked frame) goes, whole and in order, to websockets'
+        protocol, which handles and checks it as always; a frame over `max_size` and
+        everything after it too, so it fails with 1009 exactly as before.
+        """
+        protocol = self.protocol
+        if (
+            not self._fast
+            or protocol.state is not _OPEN
+            or protocol.extensions
+            or protocol.reader.buffer
+        ):
+            if self._pending:
+                data, self._pending = bytes(self._pending) + data, bytearray()
+            super().data_received(data)
+            return
+        buf = self._pending + data if self._pending else data
+        view = memoryview(buf)  # payloads are unmasked from it without a copy first
+        pos, end = 0, len(buf)
+        limit = protocol.max_message_size
+        while (bounds := frame_bounds(buf, pos, end, limit)) is not None:
+            first, masked, head, stop = bounds
+            if stop < 0:
+                self._fast = False  # websockets refuses it (1009) and what follows
+                self._pending = bytearray()
+                super().data_received(bytes(buf[pos:]))
+                return
+            opcode = first & 0x0F
+            if first & 0xF0 == 0x80 and masked and opcode in (1, 2) and not self._fragments:
+                payload = apply_mask(view[head + 4 : stop], buf[head : head + 4])
+                self._deliver(_TEXT if opcode == 1 else _BINARY, payload)
+                if protocol.state is not _OPEN:  # the message failed the connection (1007)
+                    self._fast = False
+                    self._pending = bytearray()
+                    return
+            else:
+                super().data_received(bytes(buf[pos:stop]))
+                if protocol.state is not _OPEN or protocol.reader.buffer:
+                    # Closing, or failed: websockets takes over from here.
+                    self._fast = False
+                    self._pending = bytearray()
+                    if stop < end:
+                        super().data_received(bytes(buf[stop:]))
+                    return
+            pos = stop
+        self._pending = bytearray(buf[pos:]) if pos < end else bytearray()
+
+    def process_event(self, event: Any) -> None:
+        if type(event) is not Frame:
+            super().process_event(event)  # the handshake request
+            return
+        frame: Frame = event
+        opcode = frame.opcode
+        if opcode is _PONG:
+            self.acknowledge_pings(bytes(frame.data))
+            return
+        if opcode is not _TEXT and opcode is not _BINARY and opcode is not _CONT:
+            return  # ping, close: handled by the protocol
+        if not frame.fin or self._fragments:
+            self._fragments.append(frame)
+            if len(self._fragments) > _MAX_FRAGMENTS:
+                self._fragments.clear()
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                return
+            if not frame.fin:
+                return
+            first = self._fragments[0]
+            data: bytes | bytearray | memoryview = b"".join(f.data for f in self._fragments)
+            opcode = first.opcode
+            self._fragments.clear()
+        else:
+            data = frame.data
+        self._deliver(opcode, data)
+
+    def _deliver(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> None:
+        message: str | bytes
+        if opcode is _TEXT:
+            try:
+                message = bytes(data).decode() if isinstance(data, memoryview) else data.decode()
+            except UnicodeDecodeError as exc:
+                self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        else:
+            message = bytes(data)
+        if self.on_message is not None:
+            self.on_message(message)
+        elif self._early is not None:
+            self._early.append(message)
+
+    def _fail(self, code: CloseCode, reason: str) -> None:
+        if self.protocol.state is _OPEN:
+            self.protocol.fail(code, reason)
+            self.send_data()
+
+    # Flow control: asyncio pauses writing when the peer stops reading. Every wait on the
+    # peer (sends, pings, closing) then blocks; bound them all here, at no cost per send.
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.send_timeout is not None and self._stuck is None:
+            self._stuck = self.loop.call_later(self.send_timeout, self._give_up)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stuck is not None:
+            self._stuck.cancel()
+            self._stuck = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stuck is not None:
+            self._stuck.cancel()
+            self._stuck = None
+        super().connection_lost(exc)
+
+    def _give_up(self) -> None:
+        self._stuck = None
+        logger.warning("peer read nothing for %s s; dropping it", self.send_timeout)
+        self.transport.abort()
