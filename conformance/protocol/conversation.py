@@ -490,10 +490,11 @@ class Conversation:
     # --------------------------------------------------------- client events
     def check_client_event(self, event: Event, audio: bytes | None = None) -> Finding | None:
         """The live server's rejection of a schema-valid client event, or None if accepted."""
-        kind = _text(event.get("type"))
-        event_id = _text(event.get("event_id"))
+        kind = event.get("type")
         if kind == "input_audio_buffer.append":  # the hot path: ~50 per second of audio
-            return rules.bad_audio(event_id) if audio is None else None
+            return rules.bad_audio(_text(event.get("event_id"))) if audio is None else None
+        kind = _text(kind)
+        event_id = _text(event.get("event_id"))
         if kind in ITEM_REFERENCE_ERRORS:
             return self._check_item_reference(event, event_id)
         if kind == "conversation.item.create":
