@@ -63,8 +63,9 @@ class ServerVad:
     def feed(self, pcm: bytes) -> list[VadEvent]:
         """Consume appended audio; return the speech boundaries it crossed."""
         data = self._rest + pcm if self._rest else pcm
-        usable = len(data) - len(data) % self.frame_bytes
-        self._rest = data[usable:]
+        size = len(data)
+        usable = size - size % self.frame_bytes
+        self._rest = data[usable:] if usable < size else b""
         if not usable:
             return []
         high_bytes = data[1 : usable : 2 * self._STRIDE]  # odd bytes are the high bytes
