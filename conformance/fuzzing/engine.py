@@ -199,7 +199,8 @@ def split_checks(
     The runner judges its own checks while it still sees the client's unmasked output (the
     test key must be caught if printed); the fuzz checks are added afterwards.
     """
-    selected = fuzz_registry().select(checks or ("default", *expected_checks(expect)[0]))
+    registry = fuzz_registry()
+    selected = registry.select(checks or ("default", *expected_checks(expect, registry)[0]))
     known = set(runner_registry().names)
     runner = tuple(c.name for c in selected if c.name in known)
     return runner, tuple(c.name for c in selected if c.name not in known)
