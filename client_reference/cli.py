@@ -47,6 +47,12 @@ _HINTS = {
     3000: "the server rejected the credentials: check the key in {env}",
     4000: "the server rejected the request shape: check --model and the URL",
 }
+# HTTP statuses of a refused upgrade (no WebSocket, so no error event to read).
+_UPGRADE_HINTS = {
+    401: "the upgrade was refused: the key or client secret in {env} is invalid or expired",
+    403: "the upgrade was refused: the key's project may have no Realtime access, or the "
+    "URL or a proxy token is wrong",
+}
 
 
 class _Exit(Exception):
@@ -246,6 +252,8 @@ def _report(exc: Exception, secret: str | None, key_env: str) -> int:
     code, label, message = _classify(exc)
     lines = [f"error: {label}: {message}", *getattr(exc, "__notes__", ())]
     hint = _HINTS.get(exc.code) if isinstance(exc, ConnectionClosed) else None
+    if isinstance(exc, ConnectError) and exc.status is not None:
+        hint = _UPGRADE_HINTS.get(exc.status)
     if hint:
         lines.append("hint: " + hint.format(env=key_env))
     print(redact("\n".join(lines), [secret]), file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ from conformance.protocol.errors import ConfigError
 from conformance.protocol.findings import Finding
 
 Direction = Literal["client", "server"]
-RecordKind = Literal["text", "binary", "close", "drop"]
+RecordKind = Literal["text", "binary", "close", "drop", "rejected"]
 
 REDACTED: Final = "[REDACTED]"
 _UNPARSED: Final = object()
@@ -49,7 +49,7 @@ _SECRET_PARAMS: Final = frozenset(
 _TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
 _Mask = Callable[[str], str]
 _DIRECTIONS: Final = ("client", "server")
-_KINDS: Final = ("text", "binary", "close", "drop")
+_KINDS: Final = ("text", "binary", "close", "drop", "rejected")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +60,9 @@ class Record:
     client sent and `"server"` for what the server sent; `t_ms` counts milliseconds
     since the connection opened. `kind` says which of `text` (exact frame text),
     `data_b64` (binary frame), `code`/`reason` (close frame) are set; `"drop"` means the
-    connection ended without a close frame. `findings` are validation findings about it.
+    connection ended without a close frame; `"rejected"` means the server answered the
+    WebSocket upgrade with the HTTP status `code` (body in `reason`), so there never was a
+    WebSocket. `findings` are validation findings about it.
     """
 
     index: int
@@ -104,7 +106,8 @@ def _parse_event(text: str | None) -> dict[str, Any] | None:
 class Transcript:
     """The frames of one session in order, plus `meta` about the session.
 
-    Write with `add_text`, `add_binary`, `add_close` and `add_drop`; read `records` or
+    Write with `add_text`, `add_binary`, `add_close`, `add_drop` and `add_rejected`; read
+    `records` or
     iterate. `meta` holds the request path, redacted query/headers/subprotocols, model,
     scenario, session id and start time (see `begin`).
     """
@@ -195,6 +198,10 @@ class Transcript:
     def add_drop(self, direction: Direction, t_ms: float) -> int:
         """Append the end of a connection that `direction` dropped without a close frame."""
         return self._add(direction, t_ms, "drop")
+
+    def add_rejected(self, status: int, body: str = "", t_ms: float = 0.0) -> int:
+        """Append the server's HTTP answer `status` to the upgrade: no WebSocket opened."""
+        return self._add("server", t_ms, "rejected", code=status, reason=body)
 
     def add_secrets(self, *secrets: str | None) -> None:
         """Register exact strings to mask when serialising (shorter than 4 chars: ignored)."""

@@ -19,7 +19,7 @@ import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pybase64
 
@@ -36,6 +36,9 @@ from .handshake import Rejected, check_handshake
 from .hooks import Hooks, NoHooks, Outgoing, RawFrame
 from .request import ConnectRequest
 from .responder import Pace, Stream
+
+if TYPE_CHECKING:
+    from .scenarios import Scenario
 
 
 @dataclass(slots=True)
@@ -379,21 +382,44 @@ def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
     must not make the server read files. An unknown name is answered in-band, like the
     live server's request errors: an `error` event, then close 4000.
     """
+    hooks: Hooks | None = None
+    number = next(_connections)
+    scenario = _scenario_for(request, config)
+    if isinstance(scenario, str):
+        hooks = _UnknownScenario(scenario)
+    elif scenario is not None:
+        config = replace(scenario.apply_config(config), scenario=scenario.id)
+        hooks = scenario.hooks()
+    return MockApp(request, config, hooks=hooks, connection_number=number, started_at=time.time())
+
+
+def upgrade_answer(request: ConnectRequest, config: MockConfig) -> Transcript | None:
+    """The connection's scenario refuses the WebSocket upgrade (`upgrade:`), or None.
+
+    Returns the connection's transcript, ending in the `rejected` record whose `code` is
+    the HTTP status and `reason` the body to answer with; the adapter sends that instead
+    of 101, and no app is built.
+    """
+    scenario = _scenario_for(request, config)
+    if scenario is None or isinstance(scenario, str) or scenario.upgrade is None:
+        return None
+    transcript = request.new_transcript(replace(config, scenario=scenario.id))
+    transcript.add_rejected(scenario.upgrade.status, scenario.upgrade.body)
+    return transcript
+
+
+def _scenario_for(request: ConnectRequest, config: MockConfig) -> Scenario | str | None:
+    """The connection's scenario; a message if its name is unknown; None without one."""
     from .scenarios import ScenarioError, resolve_scenario
 
-    hooks: Hooks | None = None
     chosen = request.query.get("scenario") or request.header("x-mock-scenario")
     name = chosen or config.scenario
-    number = next(_connections)
-    if name:
-        try:
-            scenario = resolve_scenario(name, allow_paths=not chosen)
-        except ScenarioError as exc:
-            hooks = _UnknownScenario(str(exc))
-        else:
-            config = replace(scenario.apply_config(config), scenario=scenario.id)
-            hooks = scenario.hooks()
-    return MockApp(request, config, hooks=hooks, connection_number=number, started_at=time.time())
+    if not name:
+        return None
+    try:
+        return resolve_scenario(name, allow_paths=not chosen)
+    except ScenarioError as exc:
+        return str(exc)
 
 
 class _UnknownScenario(NoHooks):
@@ -408,4 +434,4 @@ class _UnknownScenario(NoHooks):
         ctl.close(4000, "invalid_request_error.unknown_scenario")
 
 
-__all__: Sequence[str] = ["MockApp", "make_app", "pace_of"]
+__all__: Sequence[str] = ["MockApp", "make_app", "pace_of", "upgrade_answer"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +41,7 @@ SUBPROTOCOL: Final = Subprotocol("realtime")
 # The app module's own factory picks scenarios; `MockApp` itself is the fallback.
 DEFAULT_APPS: Final = ("mock_server.app:make_app", "mock_server.app:MockApp")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+UpgradeAnswer = Callable[[ConnectRequest, MockConfig], Transcript | None]
 
 
 class MockServer:
@@ -70,6 +72,8 @@ class MockServer:
         base = config or MockConfig()
         self.config: MockConfig = merge(base, overrides) if overrides else base
         self._factory = app_factory
+        # Only the default app's scenarios can refuse an upgrade (`upgrade:` in a scenario).
+        self._upgrade: UpgradeAnswer | None = None
         self._server: Server | None = None
         self._transcripts: list[Transcript] = []
         self._ended: list[Transcript] = []
@@ -90,6 +94,7 @@ class MockServer:
             raise UsageError("this MockServer is already running; call stop() first")
         if self._factory is None:
             self._factory = default_app_factory()
+            self._upgrade = _default_upgrade_answer()
         cfg = self.config
         self._server = await _ws_serve(
             self._handle,
@@ -214,7 +219,23 @@ class MockServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != self._endpoint:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
+        if self._upgrade is None or not (
+            self.config.scenario
+            or "scenario=" in request.path
+            or "X-Mock-Scenario" in request.headers
+        ):
+            return None  # no scenario, nothing that could refuse the upgrade
+        transcript = self._upgrade(_connect_request(connection, request), self.config)
+        if transcript is None:
+            return None
+        # The scenario refuses the upgrade (`upgrade:`): an HTTP answer, no WebSocket.
+        end = transcript.records[-1]
+        self._transcripts.append(transcript)
+        self._ended.append(transcript)
+        self._notify()
+        if self.config.record:
+            self._write(transcript, len(self._transcripts), request_key=None)
+        return connection.respond(HTTPStatus(end.code or 403), end.reason or "")
 
     async def _handle(self, connection: ServerConnection) -> None:
         assert self._factory is not None  # set by start()
@@ -236,17 +257,20 @@ class MockServer:
             self._notify()
 
     async def _record(self, app: App, request: ConnectRequest, number: int) -> None:
-        if not self.config.record:
-            return
-        transcript = app.transcript
-        transcript.add_secrets(*self.config.api_keys, *self.config.ephemeral_keys, request.api_key)
+        if self.config.record:
+            await asyncio.to_thread(self._write, app.transcript, number, request.api_key)
+
+    def _write(self, transcript: Transcript, number: int, request_key: str | None) -> None:
+        """Write one session's transcript under `--record` (keys masked)."""
+        assert self.config.record is not None
+        transcript.add_secrets(*self.config.api_keys, *self.config.ephemeral_keys, request_key)
         session_id = transcript.meta.get("session_id")
         stem = _UNSAFE_NAME.sub("_", session_id) if isinstance(session_id, str) else str(number)
         path = Path(self.config.record) / f"{stem}.jsonl"
         if path.exists():
             path = path.with_name(f"{stem}-{number}.jsonl")
         try:
-            await asyncio.to_thread(transcript.write_jsonl, path)
+            transcript.write_jsonl(path)
         except OSError:
             logger.exception("cannot record session %s to %s", number, path)
             return
@@ -263,6 +287,13 @@ def serve(
     if config is None:
         overrides.setdefault("port", 0)
     return MockServer(config, app_factory=app_factory, **overrides)
+
+
+def _default_upgrade_answer() -> UpgradeAnswer:
+    """`mock_server.app.upgrade_answer`: the default app's scenarios may refuse upgrades."""
+    from mock_server.app import upgrade_answer
+
+    return upgrade_answer
 
 
 def default_app_factory() -> AppFactory:
@@ -283,8 +314,10 @@ def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotoc
     return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
-def _connect_request(connection: ServerConnection) -> ConnectRequest:
-    request = connection.request
+def _connect_request(
+    connection: ServerConnection, request: Request | None = None
+) -> ConnectRequest:
+    request = request or connection.request
     assert request is not None  # the handler only runs after the handshake
     address = connection.remote_address
     remote = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)

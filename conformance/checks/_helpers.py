@@ -19,9 +19,9 @@ def short(value: object, limit: int = _SHORT) -> str:
 
 
 def server_end(transcript: Transcript) -> Record | None:
-    """The server's close or drop that ended the connection, or None if it did not end it."""
+    """The server's close, drop or rejected upgrade that ended the connection, or None."""
     for record in reversed(transcript.records):
-        if record.kind in ("close", "drop"):
+        if record.kind in ("close", "drop", "rejected"):
             return record if record.direction == "server" else None
     return None
 
@@ -37,9 +37,11 @@ def server_events(
 
 
 def describe_end(record: Record) -> str:
-    """`close 4000 'invalid_request_error.x'` or `drop (no close frame: 1006)`."""
+    """`close 4000 'invalid_request_error.x'`, `drop (...)` or `HTTP 403 on the upgrade`."""
     if record.kind == "drop":
         return "drop (no close frame: the client sees 1006)"
+    if record.kind == "rejected":
+        return f"HTTP {record.code} on the upgrade (no WebSocket)"
     return f"close {record.code} {record.reason or ''!r}"
 
 

@@ -15,6 +15,8 @@ from ._registry import Scope, check
 # Closes that repeat for the same request: auth (3000), request shape (4000: beta,
 # missing or invalid model), retired model (4004). Protocol notes §6.3.
 PERMANENT_CLOSE_CODES: Final = frozenset({3000, 4000, 4004})
+# An upgrade refused with one of these is not fixed by asking again (catalog 12, 17).
+PERMANENT_HTTP_STATUSES: Final = frozenset({401, 403})
 
 
 @check(severity=Severity.FAILED, applies_to=Scope.RUN, closing=True)
@@ -109,7 +111,7 @@ def _gaps(transcripts: tuple[Transcript, ...]) -> list[float] | None:
 def does_not_reconnect_on_permanent_close(
     ctx: CheckContext, transcript: Transcript
 ) -> Iterator[Violation]:
-    """After a permanent close (3000, 4000, 4004) the client does not retry the same request."""
+    """No retry of the same request after a permanent close (3000/4000/4004, upgrade 401/403)."""
     repeats: list[tuple[int, Record, Record]] = []
     for index in range(1, len(ctx.transcripts)):
         before = server_end(ctx.transcripts[index - 1])
@@ -125,12 +127,16 @@ def does_not_reconnect_on_permanent_close(
             received=f"connection {index} closed the same way{more}",
             record=after,
             connection=index,
-            hint="treat 3000/4000/4004 as fatal: report them and fix the key, URL or model",
+            hint="treat 3000/4000/4004 and an upgrade refused with 401/403 as fatal: report "
+            "them and fix the key, URL or model",
         )
 
 
 def _repeats(before: Record, after: Record) -> bool:
     """A permanent close followed by the very same close on the next connection."""
-    if before.kind != "close" or before.code not in PERMANENT_CLOSE_CODES:
+    permanent = (before.kind == "close" and before.code in PERMANENT_CLOSE_CODES) or (
+        before.kind == "rejected" and before.code in PERMANENT_HTTP_STATUSES
+    )
+    if not permanent:
         return False
-    return after.kind == "close" and (before.code, before.reason) == (after.code, after.reason)
+    return (before.kind, before.code, before.reason) == (after.kind, after.code, after.reason)

@@ -163,7 +163,7 @@ def _row(
 ) -> str:
     kind = record.event_type or record.kind
     classes: list[str] = [record.direction]
-    if record.kind in ("close", "drop"):
+    if record.kind in ("close", "drop", "rejected"):
         classes.append("end")
     if found:
         classes.append("flagged")
@@ -190,6 +190,8 @@ def _content(record: Record, transcript: Transcript) -> str:
         return f'<span class="mono">close {e(record.code)} {e(repr(record.reason or ""))}</span>'
     if record.kind == "drop":
         return '<span class="mono">connection dropped without a close frame (1006)</span>'
+    if record.kind == "rejected":
+        return f'<span class="mono">HTTP {e(record.code)} on the upgrade: no WebSocket</span>'
     if record.kind == "binary":
         size = len(record.data_b64 or "") * 3 // 4
         return f'<span class="mono">binary frame, about {size:,} bytes</span>'

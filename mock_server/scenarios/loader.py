@@ -23,7 +23,7 @@ from ._checks import Checker
 from ._schema_errors import format_errors
 from ._vocabulary import AFTER_SESSION_CREATED, schema
 from .matcher import compile_matcher
-from .model import Action, ConnectSpec, Expectation, Rule, Scenario, Trigger
+from .model import Action, ConnectSpec, Expectation, Rule, Scenario, Trigger, Upgrade
 
 
 @cache
@@ -79,6 +79,7 @@ def _build(
         description=data["description"],
         expect=Expectation(client=tuple(expect["client"]), summary=expect["summary"]),
         connect=_connect(data.get("connect") or {}),
+        upgrade=Upgrade(**data["upgrade"]) if data.get("upgrade") else None,
         rules=tuple(
             _rule(rule, lines, ("rules", i)) for i, rule in enumerate(data.get("rules") or ())
         ),

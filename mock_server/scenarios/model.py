@@ -92,6 +92,14 @@ class ConnectSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Upgrade:
+    """An HTTP answer to the WebSocket upgrade instead of 101 (no WebSocket ever opens)."""
+
+    status: int
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
     """One built-in or user scenario: documentation, expectation and the server's rules."""
 
@@ -102,6 +110,7 @@ class Scenario:
     description: str
     expect: Expectation
     connect: ConnectSpec = field(default_factory=ConnectSpec)
+    upgrade: Upgrade | None = None
     rules: tuple[Rule, ...] = ()
     config: Mapping[str, Any] = field(default_factory=_empty)
     path: Path | None = None

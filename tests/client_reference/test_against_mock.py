@@ -213,6 +213,20 @@ async def test_realtime_notes_reports_a_rejected_key_without_printing_it(
     assert result.out == ""
 
 
+async def test_realtime_notes_reports_a_refused_upgrade_with_a_hint(tmp_path: Path) -> None:
+    image = _write_png(tmp_path / "shot.png", shapes_png(32, 24))
+    async with mock_process() as mock:
+        url = mock.url + "?scenario=no-realtime-access"
+        result = await run_notes(str(image), "--url", url, "--reconnect", "3")
+    assert result.code == 4, result.err
+    assert result.err.startswith("error: connect_failed: ")
+    assert "refused the WebSocket upgrade with HTTP 403" in result.err
+    assert "hint: the upgrade was refused: the key's project may have no Realtime access" in (
+        result.err
+    )
+    assert API_KEY not in result.out + result.err
+
+
 def _blocks(out: str) -> dict[str, str]:
     """`== path ==` headed blocks of the CLI's output, in order."""
     blocks: dict[str, str] = {}

@@ -27,6 +27,7 @@ import pytest
 
 from client_reference import (
     ClientSettings,
+    ConnectError,
     ConnectionClosed,
     RealtimeAPIError,
     RealtimeClient,
@@ -309,6 +310,18 @@ async def ephemeral_key_rejected(run: Run) -> None:
     assert secret not in str(closed)
     assert closed.error is not None
     assert secret not in closed.error.message
+
+
+@handles("no-realtime-access")
+async def no_realtime_access(run: Run) -> None:
+    client = run.client(reconnect=policy(max_attempts=3))
+    with pytest.raises(ConnectError) as info:
+        await client.connect()
+    assert info.value.status == 403
+    assert "refused the WebSocket upgrade with HTTP 403" in str(info.value)
+    assert client.connection is None
+    [transcript] = await run.ended(1)  # one refused upgrade, not retried
+    assert [(r.kind, r.code) for r in transcript] == [("rejected", 403)]
 
 
 @handles("invalid-api-key")

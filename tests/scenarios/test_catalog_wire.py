@@ -44,7 +44,8 @@ async def connect_to_scenario() -> AsyncIterator[Connect]:
 
     yield start
     for wire in wires:
-        wire.ws.transport.abort()  # some scenarios never answer a close handshake
+        if wire.refused is None:
+            wire.ws.transport.abort()  # some scenarios never answer a close handshake
     for server in servers:
         await server.stop()
 

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from conformance.transcript import read_jsonl
 from mock_server import serve
 
 pytestmark = pytest.mark.integration
@@ -63,3 +64,24 @@ async def test_an_unknown_scenario_name_is_answered_in_band_with_a_suggestion():
     assert len(frames) == 1
     assert "unknown_scenario" in frames[0]
     assert "session-expired" in frames[0]  # the did-you-mean
+
+
+async def test_a_scenario_can_refuse_the_upgrade_and_the_transcript_says_so(tmp_path):
+    async with serve(port=0, record=str(tmp_path)) as server:
+        base = f"{server.url}?model=gpt-realtime-1.5"
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"{base}&scenario=no-realtime-access", additional_headers=HEADERS)
+        async with connect(base, additional_headers=HEADERS, proxy=None) as plain:
+            first = await asyncio.wait_for(plain.recv(), 5)  # the server still upgrades others
+        [rejected, _] = await server.wait_for_sessions(2, timeout=5)
+    assert (refused.value.response.status_code, refused.value.response.body) == (403, b"")
+    assert '"session.created"' in str(first)
+    assert rejected.meta["scenario"] == "no-realtime-access"
+    assert [(r.direction, r.kind, r.code, r.reason) for r in rejected] == [
+        ("server", "rejected", 403, "")
+    ]
+    assert "sk-test-per-connection-1234" not in rejected.to_jsonl()
+    assert sorted([r.kind for r in read_jsonl(p)][-1] for p in tmp_path.glob("*.jsonl")) == [
+        "close",
+        "rejected",
+    ]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from conformance import _json
@@ -33,14 +33,21 @@ class Closed(AssertionError):
 class Wire:
     """One client connection: read events, send events, observe the close."""
 
-    def __init__(self, ws: ClientConnection, opened_at: float) -> None:
-        self.ws = ws
+    def __init__(self, ws: ClientConnection | None, opened_at: float) -> None:
+        self._ws = ws
+        self.refused: tuple[int, bytes] | None = None  # (HTTP status, body) of a refused upgrade
         self.opened_at = opened_at
         self.events: list[dict[str, Any]] = []
         self.sizes: list[int] = []
         self.arrivals: list[float] = []
         self.closed: ConnectionClosed | None = None
         self.closed_at: float | None = None
+
+    @property
+    def ws(self) -> ClientConnection:
+        """The socket (a refused upgrade has none: check `refused` first)."""
+        assert self._ws is not None, f"the upgrade was refused: {self.refused}"
+        return self._ws
 
     # ------------------------------------------------------------ reading
     async def next(self, within: float = WAIT) -> dict[str, Any] | None:
@@ -170,14 +177,23 @@ def headers_for(scenario: Scenario) -> dict[str, str]:
 
 
 async def open_wire(server_url: str, scenario: Scenario) -> Wire:
-    """Connect as the scenario's stimulus says (no client pings, no frame size limit)."""
-    ws = await connect(
-        url_for(server_url, scenario),
-        additional_headers=headers_for(scenario),
-        subprotocols=[Subprotocol(s) for s in scenario.connect.subprotocols] or None,
-        max_size=None,
-        ping_interval=None,
-        open_timeout=WAIT,
-        close_timeout=1.0,
-    )
+    """Connect as the scenario's stimulus says (no client pings, no frame size limit).
+
+    An upgrade the server refuses gives a `Wire` without a socket: `refused` holds the
+    HTTP status and body.
+    """
+    try:
+        ws = await connect(
+            url_for(server_url, scenario),
+            additional_headers=headers_for(scenario),
+            subprotocols=[Subprotocol(s) for s in scenario.connect.subprotocols] or None,
+            max_size=None,
+            ping_interval=None,
+            open_timeout=WAIT,
+            close_timeout=1.0,
+        )
+    except InvalidStatus as exc:
+        wire = Wire(None, time.monotonic())
+        wire.refused = (exc.response.status_code, exc.response.body or b"")
+        return wire
     return Wire(ws, time.monotonic())

@@ -64,6 +64,11 @@ async def _bad_key(wire: Wire, scenario: Scenario) -> None:
     assert "sk-mock-wrong-key-999999999999" not in message
 
 
+@check("no-realtime-access")
+async def _no_access(wire: Wire, scenario: Scenario) -> None:
+    assert wire.refused == (403, b"")  # HTTP 403 on the upgrade, empty body, no WebSocket
+
+
 @check("ephemeral-key-rejected")
 async def _ephemeral(wire: Wire, scenario: Scenario) -> None:
     reason = "invalid_request_error.invalid_api_key"
