@@ -182,7 +182,7 @@ class Connection(ServerConnection):
         message: str | bytes
         if opcode is _TEXT:
             try:
-                message = bytes(data).decode() if isinstance(data, memoryview) else data.decode()
+                message = data.decode() if type(data) is bytes else bytes(data).decode()
             except UnicodeDecodeError as exc:
                 self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
                 return

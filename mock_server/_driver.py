@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -68,7 +69,10 @@ class Driver:
         self._app = app
         connection.send_timeout = config.send_timeout
         self._loop = asyncio.get_running_loop()
-        self._t0 = self._loop.time()
+        # The stdlib loop's clock is time.monotonic: call it directly (hot path).
+        stdlib_clock = type(self._loop).time is asyncio.BaseEventLoop.time
+        self._clock = time.monotonic if stdlib_clock else self._loop.time
+        self._t0 = self._clock()
         self._last_ms = 0.0
         self._timers = Timers.for_loop(self._loop)
         self._timer: _Slot | None = None
@@ -81,7 +85,7 @@ class Driver:
         self._reading_paused = False
 
     def _now(self) -> float:
-        now = (self._loop.time() - self._t0) * 1000.0
+        now = (self._clock() - self._t0) * 1000.0
         if now < self._last_ms:
             return self._last_ms  # monotonic even after a timer passed its own deadline
         self._last_ms = now

@@ -161,7 +161,7 @@ class Behaviour:
         assert event is not None
         event_id = event.get("event_id")
         self.last_client_event_id = event_id if isinstance(event_id, str) else None
-        handler = self._handlers.get(str(event.get("type")))
+        handler = self._handlers.get(event["type"])  # accepted: a known string type
         if handler is not None:
             handler(event, received)
         else:
