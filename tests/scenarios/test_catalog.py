@@ -125,3 +125,18 @@ def test_the_guide_documents_every_builtin_action_trigger_and_expectation() -> N
     names = [*BUILTIN_IDS, *ACTIONS, *TRIGGERS, *EXPECTATIONS]
     missing = [name for name in names if f"`{name}`" not in text]
     assert not missing, f"docs/scenarios.md does not mention {missing}"
+
+
+def test_the_troubleshooting_guide_names_only_real_scenarios_and_checks() -> None:
+    from conformance.checks.expectations import EXPECTATION_CHECKS
+    from conformance.runner import runner_registry
+
+    text = (DOCS.parent / "troubleshooting.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([a-z0-9_-]+)`", text))
+    scenarios = {n for n in named if "-" in n}
+    assert scenarios <= set(BUILTIN_IDS), scenarios - set(BUILTIN_IDS)
+    judged = set(re.findall(r"`([a-z_]+)`", text.split("What judges")[1].split("##")[0]))
+    judged |= set(re.findall(r"`([a-z_]+)`", text.split("Checks:")[1].split("##")[0]))
+    known = set(runner_registry().names) | set(EXPECTATION_CHECKS)
+    assert judged - known == set(), judged - known
+    assert len(judged) >= 8
