@@ -120,7 +120,12 @@ class Connection(ServerConnection):
                 data, self._pending = bytes(self._pending) + data, bytearray()
             super().data_received(data)
             return
-        buf = self._pending + data if self._pending else data
+        pending = self._pending
+        if pending:
+            pending += data  # in place: a big frame in many TCP chunks is not copied over and over
+            buf: bytes | bytearray = pending
+        else:
+            buf = data
         view = memoryview(buf)  # payloads are unmasked from it without a copy first
         pos, end = 0, len(buf)
         limit = protocol.max_message_size
@@ -149,7 +154,11 @@ class Connection(ServerConnection):
                         super().data_received(bytes(buf[stop:]))
                     return
             pos = stop
-        self._pending = bytearray(buf[pos:]) if pos < end else bytearray()
+        if pos == end:
+            self._pending = bytearray()
+        elif pos or buf is not pending:
+            self._pending = bytearray(view[pos:])
+        # else: nothing whole yet; `pending` keeps growing in place on the next call
 
     def process_event(self, event: Any) -> None:
         if type(event) is not Frame:

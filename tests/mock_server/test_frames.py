@@ -74,6 +74,16 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order(piece: int) -> None
         assert await echoes(raw, len(texts)) == texts
 
 
+async def test_a_screenshot_sized_frame_in_many_chunks_arrives_whole() -> None:
+    # 800 KB: a large screenshot data URL (the echo must stay under the test client's 1 MiB)
+    text = "".join(chr(0x41 + i % 26) for i in range(800_000))
+    wire = masked(Opcode.TEXT, text.encode()) + masked(Opcode.TEXT, b"after")
+    async with session() as raw:
+        for start in range(0, len(wire), 16_384):
+            await raw.write_raw(wire[start : start + 16_384])
+        assert await echoes(raw, 2) == [text, "after"]
+
+
 async def test_a_ping_between_data_frames_is_answered_and_nothing_is_lost() -> None:
     wire = (
         masked(Opcode.TEXT, b"one")
