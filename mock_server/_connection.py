@@ -131,27 +131,20 @@ class Connection(ServerConnection):
         limit = protocol.max_message_size
         while (bounds := frame_bounds(buf, pos, end, limit)) is not None:
             first, masked, head, stop = bounds
-            if stop < 0:
-                self._fast = False  # websockets refuses it (1009) and what follows
-                self._pending = bytearray()
-                super().data_received(bytes(buf[pos:]))
+            if stop < 0:  # websockets refuses it (1009) and takes what follows
+                self._hand_over(bytes(view[pos:]))
                 return
             opcode = first & 0x0F
             if first & 0xF0 == 0x80 and masked and opcode in (1, 2) and not self._fragments:
                 payload = apply_mask(view[head + 4 : stop], buf[head : head + 4])
                 self._deliver(_TEXT if opcode == 1 else _BINARY, payload)
                 if protocol.state is not _OPEN:  # the message failed the connection (1007)
-                    self._fast = False
-                    self._pending = bytearray()
+                    self._hand_over(bytes(view[stop:]))  # the peer's close frame, say
                     return
             else:
-                super().data_received(bytes(buf[pos:stop]))
+                super().data_received(bytes(view[pos:stop]))
                 if protocol.state is not _OPEN or protocol.reader.buffer:
-                    # Closing, or failed: websockets takes over from here.
-                    self._fast = False
-                    self._pending = bytearray()
-                    if stop < end:
-                        super().data_received(bytes(buf[stop:]))
+                    self._hand_over(bytes(view[stop:]))  # closing, or failed
                     return
             pos = stop
         if pos == end:
@@ -159,6 +152,13 @@ class Connection(ServerConnection):
         elif pos or buf is not pending:
             self._pending = bytearray(view[pos:])
         # else: nothing whole yet; `pending` keeps growing in place on the next call
+
+    def _hand_over(self, rest: bytes) -> None:
+        """From here on, websockets parses everything (`rest` first)."""
+        self._fast = False
+        self._pending = bytearray()
+        if rest:
+            super().data_received(rest)
 
     def process_event(self, event: Any) -> None:
         if type(event) is not Frame:
