@@ -219,12 +219,8 @@ class MockServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != self._endpoint:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        if self._upgrade is None or not (
-            self.config.scenario
-            or "scenario=" in request.path
-            or "X-Mock-Scenario" in request.headers
-        ):
-            return None  # no scenario, nothing that could refuse the upgrade
+        if self._upgrade is None:
+            return None
         transcript = self._upgrade(_connect_request(connection, request), self.config)
         if transcript is None:
             return None
