@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance.checks import CheckSettings
 from conformance.cli import Command
@@ -39,6 +40,9 @@ from conformance.runner import (
     select_cases,
 )
 
+if TYPE_CHECKING:  # the mock is imported lazily (layering)
+    from mock_server.scenarios import Scenario
+
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
@@ -46,12 +50,18 @@ def builtin_cases() -> list[Case]:
     """`default` (no scenario) then every built-in scenario, sorted by id."""
     from mock_server.scenarios import builtin_scenarios
 
-    return [DEFAULT_CASE] + [
-        scenario_case(
-            s.id, client=s.expect.client, expect_summary=s.expect.summary, summary=s.summary
-        )
-        for s in builtin_scenarios()
-    ]
+    return [DEFAULT_CASE] + [_case(s) for s in builtin_scenarios()]
+
+
+def _case(scenario: Scenario, played: str | None = None) -> Case:
+    """The case of one scenario; the mock plays `played` (a file path) or its id."""
+    case = scenario_case(
+        scenario.id,
+        client=scenario.expect.client,
+        expect_summary=scenario.expect.summary,
+        summary=scenario.summary,
+    )
+    return dataclasses.replace(case, scenario=played) if played else case
 
 
 def file_cases(paths: Sequence[Path]) -> list[Case]:
@@ -82,13 +92,7 @@ def file_cases(paths: Sequence[Path]) -> list[Case]:
         scenario = load_scenario(file)
         if any(case.id == scenario.id for case in cases):
             raise UsageError(f"--scenario {file}: a second scenario with the id {scenario.id!r}")
-        case = scenario_case(
-            scenario.id,
-            client=scenario.expect.client,
-            expect_summary=scenario.expect.summary,
-            summary=scenario.summary,
-        )
-        cases.append(dataclasses.replace(case, scenario=str(file.resolve())))
+        cases.append(_case(scenario, str(file.resolve())))
     return cases
 
 
