@@ -19,10 +19,14 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.cli import Command
 from conformance.protocol.errors import UsageError
+
+if TYPE_CHECKING:  # imported when the command runs: Hypothesis is slow to import
+    from conformance.fuzzing import FuzzConfig, FuzzReport
+    from conformance.verdicts import CaseResult
 
 _FAULTS = ("error", "close", "drop", "stall")
 EXIT_INTERRUPTED = 130
@@ -70,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     """Fuzz (or replay) from parsed arguments; returns the exit status."""
     if not args.client:
         raise UsageError("give the client command: --client 'CMD ...'")
-    fuzzing = _fuzzing()
+    from conformance import fuzzing
     from conformance._cli_run import serve_mock
 
-    config = _config(args, fuzzing.FuzzConfig)
+    config = _config(args)
     if args.replay is not None:
         result = fuzzing.replay_scenario(args.replay, config, mock=serve_mock)
         _say(f"{args.replay}: {result.verdict}")
@@ -91,19 +95,10 @@ def run(args: argparse.Namespace) -> int:
     return _report(report, args.client)
 
 
-def _fuzzing() -> Any:
-    """`conformance.fuzzing`, or a usage error naming what to install."""
-    try:
-        import conformance.fuzzing
-    except ModuleNotFoundError as exc:  # Hypothesis comes with the test extras only
-        if exc.name != "hypothesis":
-            raise
-        raise UsageError("fuzz needs Hypothesis: pip install hypothesis") from None
-    return conformance.fuzzing
+def _config(args: argparse.Namespace) -> FuzzConfig:
+    from conformance.fuzzing import FuzzConfig
 
-
-def _config(args: argparse.Namespace, config_type: Any) -> Any:
-    return config_type(
+    return FuzzConfig(
         client=args.client,
         examples=args.examples,
         seed=args.seed,
@@ -118,7 +113,7 @@ def _config(args: argparse.Namespace, config_type: Any) -> Any:
     )
 
 
-def _report(report: Any, client: str) -> int:
+def _report(report: FuzzReport, client: str) -> int:
     failure = report.failure
     where = f"{report.runs} runs ({report.cases} cases) in {report.wall_s:.1f} s"
     if failure is None:
@@ -135,7 +130,7 @@ def _report(report: Any, client: str) -> int:
     return 1
 
 
-def _violations(result: Any) -> None:
+def _violations(result: CaseResult) -> None:
     for violation in result.violations:
         if violation.severity == "FAILED":
             _say(str(violation))
