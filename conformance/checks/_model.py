@@ -110,6 +110,8 @@ class RunOutcome:
     it for running past its time limit. `closed_at_s[i]` is when connection `i` ended,
     in seconds since the process started (None or missing: unknown). `secrets` are the
     exact strings (API keys, client secrets) that must never appear in the output.
+    `notes` is what the client wrote to `$REALTIME_NOTES_FILE` (its replies, for a
+    client that does not print them), "" when it wrote nothing.
     """
 
     exit_code: int | None
@@ -119,6 +121,7 @@ class RunOutcome:
     stderr: str = ""
     closed_at_s: tuple[float | None, ...] = ()
     secrets: tuple[str, ...] = ()
+    notes: str = ""
 
     @property
     def output(self) -> str:
