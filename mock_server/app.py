@@ -19,7 +19,7 @@ import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pybase64
 
@@ -32,13 +32,17 @@ from conformance.transcript import Transcript
 from .actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
 from .behaviour import Behaviour
 from .config import MockConfig
-from .handshake import Rejected, check_handshake
+from .handshake import Accepted, Rejected, check_handshake
 from .hooks import Hooks, NoHooks, Outgoing, RawFrame
 from .request import ConnectRequest
 from .responder import Pace, Stream
 
 if TYPE_CHECKING:
     from .scenarios import Scenario
+
+
+# Tolerant mode (`MockConfig.tolerant`): how long session.created is held after the upgrade.
+TOLERANT_HOLD_MS: Final = 200.0
 
 
 @dataclass(slots=True)
@@ -86,17 +90,21 @@ class MockApp:
         self._due: float | None = None  # due time of the outbox entry being performed
         self._seq = itertools.count()
         self._actions: list[Action] = []
+        self._held: list[str] | None = None  # frames written while session.created is held
 
     # ------------------------------------------------------------ driver API
     def opened(self, now_ms: float) -> None:
         """The upgrade is done: answer like the live server (session.created or error+close)."""
         self.now_ms = now_ms
-        outcome = check_handshake(self.request, self.config, self.registry)
+        tolerant = self.config.tolerant
+        outcome = check_handshake(self.request, self.config, self.registry, tolerant=tolerant)
         if isinstance(outcome, Rejected):
             self.send_error(outcome.finding)
             self.queue(_Entry("close", (outcome.close_code, outcome.close_reason)))
             self._flush()
             return
+        if tolerant:
+            self._hold_session_created(outcome)
         self.behaviour.start(outcome)
         self.hooks.on_open(self.control, now_ms)
         self._flush()
@@ -108,6 +116,25 @@ class MockApp:
         self._flush()  # session.created is out before a rule can close, drop or stall
         self.hooks.after_open(self.control, now_ms)
         self._flush()
+
+    def _hold_session_created(self, accepted: Accepted) -> None:
+        """Tolerant mode: note what was tolerated; write nothing for `TOLERANT_HOLD_MS`.
+
+        Holding session.created (and whatever follows it) makes a client that sends
+        before session.created show it on the wire; its early events are answered as
+        usual, after session.created.
+        """
+        self.transcript.meta["tolerant"] = True
+        self.transcript.meta["tolerated"] = [
+            {**t.finding.error_body(), "close_code": t.close_code} for t in accepted.tolerated
+        ]
+        self._held = []
+        self.queue(_Entry("call", self._release_held), delay_ms=TOLERANT_HOLD_MS)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for text in held or ():
+            self._write_text(text)
 
     def receive_text(self, text: str, now_ms: float) -> None:
         """One text frame from the client."""
@@ -208,6 +235,7 @@ class MockApp:
         elif entry.kind == "close":
             self._close(*entry.payload)
         elif entry.kind == "drop":
+            self._release_held()
             self.transcript.add_drop("server", self.now_ms)
             self._actions.append(Drop())
             self.ended = True
@@ -280,10 +308,14 @@ class MockApp:
     def _write_text(self, text: str) -> None:
         if self.ended or self.stalled:
             return
+        if self._held is not None:
+            self._held.append(text)
+            return
         self.transcript.add_text("server", text, self.now_ms)
         self._actions.append(SendText(text))
 
     def _close(self, code: int, reason: str) -> None:
+        self._release_held()
         self.transcript.add_close("server", code, reason, self.now_ms)
         self._actions.append(Close(code, reason))
         self.ended = True

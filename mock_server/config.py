@@ -28,6 +28,10 @@ class MockConfig:
     # --- handshake ---
     api_keys: tuple[str, ...] = ()  # accepted keys; empty = any non-empty key
     ephemeral_keys: tuple[str, ...] = ()  # accepted `ek_` client secrets; empty = any `ek_` key
+    # Not live: accept a beta header/subprotocol and a missing or unknown model (recorded in
+    # the transcript, model gpt-realtime-1.5) and hold session.created 200 ms, so one run
+    # shows every client bug instead of the first fatal one
+    tolerant: bool = False  # accept the client's fatal handshake mistakes, record them (not live)
 
     # --- behaviour ---
     seed: int = 0  # ids and generated content are reproducible from it

@@ -16,11 +16,17 @@ Rules, first match wins:
 
 The relative order of 1 and 2/3 was not observed live [INFERRED: beta first, as the beta
 check needs no account]; 2–3 before 4–7 follows the usual auth-first order.
+
+Tolerance (`check_handshake(..., tolerant=True)`, the runner's `tolerant` case) is not a
+live behaviour: rules 1, 6 and 7, the client's own fatal mistakes that a check judges
+from the recorded upgrade request (`does_not_send_beta_header`, `uses_supported_model`),
+are accepted instead, each kept in `Accepted.tolerated`, and a missing or unusable model
+becomes `TOLERANT_MODEL`. The key rules (2, 3) and the intent rules (4, 5) still reject.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal, Protocol
 
 from conformance.models import ModelRegistry, load_registry
@@ -35,6 +41,8 @@ CLOSE_AUTH: Final = 3000
 CLOSE_REQUEST: Final = 4000
 EPHEMERAL_PREFIX: Final = "ek_"
 SUBPROTOCOL: Final = "realtime"
+# The session's model when a tolerated request names none, or one that is not realtime.
+TOLERANT_MODEL: Final = "gpt-realtime-1.5"
 
 BETA_MESSAGE: Final = (
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -69,7 +77,9 @@ class Accepted:
 
     `kind` is the session type, `model` the `?model=` value (None for transcription and
     sideband sessions), `key_kind` says whether an `ek_` client secret was used and
-    `subprotocol` is what the 101 selected (`"realtime"` when offered).
+    `subprotocol` is what the 101 selected (`"realtime"` when offered). `tolerated`
+    lists the rejections a tolerant check let pass (empty unless `tolerant=True`), in
+    rule order.
     """
 
     kind: SessionKind
@@ -77,6 +87,7 @@ class Accepted:
     key_kind: KeyKind
     subprotocol: str | None
     call_id: str | None = None
+    tolerated: tuple[Rejected, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +126,7 @@ def check_handshake(
     *,
     secrets: SecretStore | None = None,
     now: float | None = None,
+    tolerant: bool = False,
 ) -> HandshakeResult:
     """Apply the live connect rules (see the module docstring) to one request.
 
@@ -125,23 +137,37 @@ def check_handshake(
         secrets: minted client secrets, checked for `ek_` keys in addition to
             `config.ephemeral_keys`.
         now: unix seconds, to expire minted secrets; None skips expiry.
+        tolerant: accept a beta request and a missing or unusable model (rules 1, 6, 7)
+            instead of rejecting them; they are listed in `Accepted.tolerated`.
 
     Returns:
         `Accepted`, or `Rejected` carrying the `error` to send and the close to perform.
     """
+    tolerated: tuple[Rejected, ...] = ()
     if request.beta_requested:
-        return _reject("beta_api_shape_disabled", BETA_MESSAGE, CLOSE_REQUEST)
+        beta = _reject("beta_api_shape_disabled", BETA_MESSAGE, CLOSE_REQUEST)
+        if not tolerant:
+            return beta
+        tolerated = (beta,)
     key = request.api_key
     if key is None:
         return _reject(None, NO_KEY_MESSAGE, CLOSE_AUTH)
     grant = _grant(key, config, secrets, now)
     if grant is None:
         return _reject("invalid_api_key", BAD_KEY_MESSAGE.format(masked=mask_key(key)), CLOSE_AUTH)
-    return _check_target(request, registry or load_registry(), key, grant)
+    result = _check_target(request, registry or load_registry(), key, grant, tolerant=tolerant)
+    if tolerated and isinstance(result, Accepted):
+        return replace(result, tolerated=tolerated + result.tolerated)
+    return result
 
 
 def _check_target(
-    request: ConnectRequest, registry: ModelRegistry, key: str, grant: SecretGrant
+    request: ConnectRequest,
+    registry: ModelRegistry,
+    key: str,
+    grant: SecretGrant,
+    *,
+    tolerant: bool,
 ) -> HandshakeResult:
     intent, model, call_id = request.intent, request.model, request.call_id
     if intent is not None and intent not in INTENTS:
@@ -160,10 +186,19 @@ def _check_target(
     if model is None:
         if call_id is not None:
             return _accept(request, "realtime", None, key)
-        return _reject("missing_model", MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
+        missing = _reject("missing_model", MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
+        return _tolerate(request, key, missing) if tolerant else missing
     if not registry.is_realtime_model(model):
-        return _reject("invalid_model", REALTIME_MODEL_MESSAGE.format(model=model), CLOSE_REQUEST)
+        message = REALTIME_MODEL_MESSAGE.format(model=model)
+        unknown = _reject("invalid_model", message, CLOSE_REQUEST)
+        return _tolerate(request, key, unknown) if tolerant else unknown
     return _accept(request, "realtime", model, key)
+
+
+def _tolerate(request: ConnectRequest, key: str, rejection: Rejected) -> Accepted:
+    """A realtime session on `TOLERANT_MODEL`, remembering the rejection it replaced."""
+    accepted = _accept(request, "realtime", TOLERANT_MODEL, key)
+    return replace(accepted, tolerated=(rejection,))
 
 
 def _grant(

@@ -276,3 +276,69 @@ def test_browser_subprotocols_carry_the_key_and_select_realtime() -> None:
 )
 def test_every_enum_model_is_accepted(model: str) -> None:
     assert isinstance(check_handshake(request(f"model={model}", BEARER), MockConfig()), Accepted)
+
+
+# --- tolerance: an explicit input, never the live behaviour ---------------------------
+
+TOLERATED = [
+    # (id, request, tolerated codes, session model)
+    (
+        "beta header",
+        request("model=gpt-realtime", BEARER, ("OpenAI-Beta", "realtime=v1")),
+        ["beta_api_shape_disabled"],
+        "gpt-realtime",
+    ),
+    (
+        "beta subprotocol",
+        request("model=gpt-realtime", BEARER, subprotocols=("openai-beta.realtime-v1",)),
+        ["beta_api_shape_disabled"],
+        "gpt-realtime",
+    ),
+    ("missing model", request("", BEARER), ["missing_model"], "gpt-realtime-1.5"),
+    ("unknown model", request("model=gpt-nope", BEARER), ["invalid_model"], "gpt-realtime-1.5"),
+    (
+        "beta header and unknown model",
+        request("model=gpt-4o", BEARER, ("OpenAI-Beta", "realtime=v1")),
+        ["beta_api_shape_disabled", "invalid_model"],
+        "gpt-realtime-1.5",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("req", "codes", "model"), [case[1:] for case in TOLERATED], ids=[c[0] for c in TOLERATED]
+)
+def test_tolerant_accepts_the_clients_fatal_mistakes_and_lists_them(
+    req: ConnectRequest, codes: list[str], model: str
+) -> None:
+    strict = rejected(check_handshake(req, MockConfig()))
+    result = check_handshake(req, MockConfig(), tolerant=True)
+    assert isinstance(result, Accepted)
+    assert (result.kind, result.model) == ("realtime", model)
+    assert [t.finding.code for t in result.tolerated] == codes
+    assert result.tolerated[0] == strict  # exactly what the live server would have sent
+
+
+def test_tolerant_is_an_explicit_input_not_read_from_the_config() -> None:
+    req = request("model=gpt-realtime", BEARER, ("OpenAI-Beta", "realtime=v1"))
+    assert isinstance(check_handshake(req, MockConfig(tolerant=True)), Rejected)
+
+
+@pytest.mark.parametrize(
+    ("req", "code"),
+    [
+        (request("model=gpt-realtime", ("OpenAI-Beta", "realtime=v1")), None),
+        (request("", ("Authorization", "Bearer sk-other-000000000000")), "invalid_api_key"),
+        (request("model=gpt-realtime&intent=chat", BEARER), "invalid_value"),
+        (request("intent=transcription&model=gpt-realtime", BEARER), "invalid_model"),
+    ],
+    ids=["no key", "wrong key", "unknown intent", "transcription with a model"],
+)
+def test_tolerant_still_rejects_keys_and_intents(req: ConnectRequest, code: str | None) -> None:
+    config = MockConfig(api_keys=(KEY,))
+    assert rejected(check_handshake(req, config, tolerant=True)).finding.code == code
+
+
+def test_tolerant_changes_nothing_for_a_correct_request() -> None:
+    req = request("model=gpt-realtime-2", BEARER)
+    assert check_handshake(req, MockConfig(), tolerant=True) == check_handshake(req, MockConfig())
