@@ -405,6 +405,8 @@ def pace_of(config: MockConfig) -> Pace:
 
 
 _connections = itertools.count()
+# The scenario name that means "no scenario" (the runner's `default` case).
+NO_SCENARIO = "default"
 
 
 def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
@@ -425,6 +427,34 @@ def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
     return MockApp(request, config, hooks=hooks, connection_number=number, started_at=time.time())
 
 
+def prepare(config: MockConfig) -> None:
+    """Pay at server start what the first connection would otherwise pay for.
+
+    Loads the model registry, resolves `config.scenario` (so a typo or a broken file is
+    refused before the server listens) and plays one throwaway session up to
+    `session.created`, which imports and builds everything a session needs. Without a
+    scenario the scenario machinery is not imported.
+
+    Raises:
+        ScenarioError: `config.scenario` is unknown (with a did-you-mean) or invalid.
+    """
+    registry = load_registry()
+    if config.scenario and config.scenario != NO_SCENARIO:
+        from .scenarios import resolve_scenario
+
+        resolve_scenario(config.scenario)
+    models = registry.realtime_models
+    target = f"/v1/realtime?model={models[0].name}" if models else "/v1/realtime"
+    key = config.api_keys[0] if config.api_keys else "sk-prepare"
+    request = ConnectRequest.from_target(
+        target, [("Authorization", f"Bearer {key}")], subprotocols=(), remote="prepare"
+    )
+    app = MockApp(request, replace(config, scenario=None), registry=registry)
+    app.opened(0.0)
+    app.actions_to_perform()
+    app.connection_lost(1000, "", 0.0)
+
+
 def upgrade_answer(request: ConnectRequest, config: MockConfig) -> Transcript | None:
     """The connection's scenario refuses the WebSocket upgrade (`upgrade:`), or None.
 
@@ -442,12 +472,14 @@ def upgrade_answer(request: ConnectRequest, config: MockConfig) -> Transcript | 
 
 def _scenario_for(request: ConnectRequest, config: MockConfig) -> Scenario | str | None:
     """The connection's scenario; a message if its name is unknown; None without one."""
-    from .scenarios import ScenarioError, resolve_scenario
-
     chosen = request.query.get("scenario") or request.header("x-mock-scenario")
     name = chosen or config.scenario
-    if not name:
+    if not name or name == NO_SCENARIO:
         return None
+    # Imported only here: a session without a scenario never loads the scenario
+    # machinery (and its pure-Python jsonschema), which cost ~100 ms on first use.
+    from .scenarios import ScenarioError, resolve_scenario
+
     try:
         return resolve_scenario(name, allow_paths=not chosen)
     except ScenarioError as exc:
@@ -466,4 +498,4 @@ class _UnknownScenario(NoHooks):
         ctl.close(4000, "invalid_request_error.unknown_scenario")
 
 
-__all__: Sequence[str] = ["MockApp", "make_app", "pace_of", "upgrade_answer"]
+__all__: Sequence[str] = ["MockApp", "make_app", "pace_of", "prepare", "upgrade_answer"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -40,6 +41,9 @@ REALTIME_PATH: Final = "/v1/realtime"
 SUBPROTOCOL: Final = Subprotocol("realtime")
 # The app module's own factory picks scenarios; `MockApp` itself is the fallback.
 DEFAULT_APPS: Final = ("mock_server.app:make_app", "mock_server.app:MockApp")
+# The listen backlog: the kernel's limit (net.core.somaxconn caps it), like production
+# servers, instead of asyncio's 100, so a burst of clients is queued, not refused.
+BACKLOG: Final = max(socket.SOMAXCONN, 1024)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 UpgradeAnswer = Callable[[ConnectRequest, MockConfig], Transcript | None]
 
@@ -86,8 +90,12 @@ class MockServer:
     async def start(self) -> Self:
         """Bind and start accepting connections; returns self.
 
+        With the default app, what every session needs is loaded and built here, before
+        the socket listens, so the first connection is as fast as the next ones.
+
         Raises:
             UsageError: already started, or no `app_factory` and `mock_server.app` missing.
+            ScenarioError: `config.scenario` is unknown or invalid (default app only).
             OSError: the address cannot be bound.
         """
         if self._server is not None:
@@ -95,6 +103,7 @@ class MockServer:
         if self._factory is None:
             self._factory = default_app_factory()
             self._upgrade = _default_upgrade_answer()
+            _default_prepare()(self.config)
         cfg = self.config
         self._server = await _ws_serve(
             self._handle,
@@ -109,6 +118,7 @@ class MockServer:
             max_size=cfg.max_message_size,
             create_connection=_Connection,
             logger=logger,
+            backlog=BACKLOG,
         )
         return self
 
@@ -290,6 +300,13 @@ def _default_upgrade_answer() -> UpgradeAnswer:
     from mock_server.app import upgrade_answer
 
     return upgrade_answer
+
+
+def _default_prepare() -> Callable[[MockConfig], None]:
+    """`mock_server.app.prepare`: warm-up at start (and refuse a bad `config.scenario`)."""
+    from mock_server.app import prepare
+
+    return prepare
 
 
 def default_app_factory() -> AppFactory:

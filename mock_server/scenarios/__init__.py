@@ -26,12 +26,24 @@ from .model import Action, ConnectSpec, Expectation, Rule, Scenario, Trigger
 from .runtime import ScenarioHooks
 
 _SUFFIXES = (".yaml", ".yml")
+# Scenario files a connection named, by resolved path: (mtime_ns, size) and the scenario.
+_FILE_CACHE_SIZE = 64
+_files: dict[Path, tuple[tuple[int, int], Scenario]] = {}
 
 
 @cache
+def _builtin_ids() -> tuple[str, ...]:
+    """The built-in ids: file stems (a built-in scenario's id must equal its file name)."""
+    return tuple(sorted(path.stem for path in scenarios_dir().glob("*.yaml")))
+
+
+@cache
+def _builtin(scenario_id: str) -> Scenario:
+    return load_file(scenarios_dir() / f"{scenario_id}.yaml")
+
+
 def _builtin_index() -> dict[str, Scenario]:
-    found = (load_file(path) for path in sorted(scenarios_dir().glob("*.yaml")))
-    return {scenario.id: scenario for scenario in found}
+    return {scenario_id: _builtin(scenario_id) for scenario_id in _builtin_ids()}
 
 
 def builtin_scenarios() -> list[Scenario]:
@@ -67,12 +79,12 @@ def resolve_scenario(name: str, *, allow_paths: bool = True) -> Scenario:
         ScenarioError: unknown name, with the closest built-in id.
     """
     name = name.strip()
-    index = _builtin_index()
-    if name in index:
-        return index[name]
+    ids = _builtin_ids()
+    if name in ids:
+        return _builtin(name)  # only this file is loaded, once per process
     if allow_paths and _is_path(name):
-        return load_file(name)
-    hint = did_you_mean(name, index)
+        return _load_file_cached(Path(name))
+    hint = did_you_mean(name, ids)
     raise ScenarioError(
         f"unknown scenario {name!r}{hint} (`realtime-mock scenarios` lists the built-in ones)"
     )
@@ -88,6 +100,28 @@ def format_scenario_list() -> str:
     return "\n".join(
         f"{s.id:<{id_width}}  {s.catalog:<{catalog_width}}  {s.summary}" for s in scenarios
     )
+
+
+def _load_file_cached(file: Path) -> Scenario:
+    """`load_file`, reusing the last load while the file's mtime and size are unchanged.
+
+    Every connection of a server started with `--scenario FILE` resolves it again; this
+    saves parsing and checking it each time (an edit is still picked up).
+    """
+    try:
+        stat = file.stat()
+        key = file.resolve()
+    except OSError:
+        return load_file(file)  # raises the located ScenarioError
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _files.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    scenario = load_file(file)
+    if len(_files) >= _FILE_CACHE_SIZE:
+        del _files[next(iter(_files))]
+    _files[key] = (version, scenario)
+    return scenario
 
 
 def _is_path(value: str | os.PathLike[str]) -> bool:

@@ -560,3 +560,88 @@ def test_stub_app_satisfies_the_app_protocol() -> None:
 
     app: App = StubApp(ConnectRequest.from_target("/v1/realtime"), MockConfig())
     assert app.next_timer() is None
+
+
+# ----------------------------------------------------------------- start-up work and backlog
+_SERVE_ONE_SESSION = """
+import asyncio, json, sys
+from websockets.asyncio.client import connect
+from mock_server.server import serve
+
+async def main():
+    async with serve(port=0, ping_interval=None) as server:
+        for query in ("model=gpt-realtime", "model=gpt-realtime&scenario=default"):
+            async with connect(
+                f"{server.url}?{query}", proxy=None, open_timeout=5,
+                additional_headers=[("Authorization", "Bearer sk-test")],
+            ) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 5))["type"]
+                print(first)
+    loaded = [name for name in ("jsonschema", "mock_server.scenarios") if name in sys.modules]
+    print(json.dumps(loaded))
+
+asyncio.run(main())
+"""
+
+
+def test_a_session_without_a_scenario_never_imports_the_scenario_machinery() -> None:
+    """The pure-Python jsonschema and the scenario loader are for scenarios only.
+
+    A fresh interpreter serves a plain session and one with `?scenario=default` (the
+    runner's no-scenario case); neither may import them.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVE_ONE_SESSION],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *types, loaded = done.stdout.splitlines()
+    assert types == ["session.created", "session.created"]
+    assert _json.loads(loaded) == []
+
+
+async def test_the_socket_listens_with_a_production_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from mock_server.server import BACKLOG
+
+    loop = asyncio.get_running_loop()
+    seen: list[Any] = []
+    create_server = loop.create_server
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("backlog"))
+        return await create_server(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "create_server", spy)
+    async with running():
+        pass
+    assert BACKLOG >= 1024
+    assert BACKLOG >= socket.SOMAXCONN
+    assert seen == [BACKLOG]
+
+
+async def test_a_bad_configured_scenario_is_refused_at_start() -> None:
+    from conformance.protocol.errors import ScenarioError
+
+    server = MockServer(MockConfig(port=0, scenario="beta-header-rejectd"))
+    with pytest.raises(ScenarioError, match="did you mean 'beta-header-rejected'"):
+        await server.start()
+    assert server.url.endswith(":0/v1/realtime")  # never listened
+
+
+async def test_the_first_connection_is_prepared_before_the_server_listens() -> None:
+    """What every session needs is built in `start()`: the registry is loaded then."""
+    from conformance import models
+
+    models._default_registry.cache_clear()
+    async with serve(ping_interval=None):
+        assert models._default_registry.cache_info().currsize == 1
