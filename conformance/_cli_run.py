@@ -31,6 +31,7 @@ from conformance.runner import (
     DEFAULT_CASE,
     DEFAULT_OUT_DIR,
     DEFAULT_TIMEOUT_S,
+    TOLERANT_CASE,
     Case,
     MockHandle,
     RunConfig,
@@ -47,10 +48,10 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
 def builtin_cases() -> list[Case]:
-    """`default` (no scenario) then every built-in scenario, sorted by id."""
+    """`default` (no scenario), `tolerant`, then every built-in scenario, sorted by id."""
     from mock_server.scenarios import builtin_scenarios
 
-    return [DEFAULT_CASE] + [_case(s) for s in builtin_scenarios()]
+    return [DEFAULT_CASE, TOLERANT_CASE] + [_case(s) for s in builtin_scenarios()]
 
 
 def _case(scenario: Scenario, played: str | None = None) -> Case:
@@ -97,12 +98,12 @@ def file_cases(paths: Sequence[Path]) -> list[Case]:
 
 
 def serve_mock(
-    *, scenario: str | None, api_keys: tuple[str, ...]
+    *, scenario: str | None, api_keys: tuple[str, ...], tolerant: bool = False
 ) -> AbstractAsyncContextManager[MockHandle]:
     """A `mock_server` on 127.0.0.1 (any free port) accepting only `api_keys`."""
     from mock_server import serve
 
-    return serve(host="127.0.0.1", port=0, scenario=scenario, api_keys=api_keys)
+    return serve(host="127.0.0.1", port=0, scenario=scenario, api_keys=api_keys, tolerant=tolerant)
 
 
 def default_jobs() -> int:

@@ -13,7 +13,15 @@ from the built-in scenarios). The client learns where to connect from environmen
 variables (`inputs.CONTRACT`; docs/runner.md).
 """
 
-from .cases import DEFAULT_CASE, DEFAULT_CASE_ID, Case, scenario_case, select_cases
+from .cases import (
+    DEFAULT_CASE,
+    DEFAULT_CASE_ID,
+    TOLERANT_CASE,
+    TOLERANT_CASE_ID,
+    Case,
+    scenario_case,
+    select_cases,
+)
 from .checks import runner_registry
 from .inputs import CONTRACT, RunInputs, client_env, make_inputs, new_test_key, screenshot_png
 from .mock import MockFactory, MockHandle
@@ -44,6 +52,8 @@ __all__ = [
     "RunConfig",
     "RunInputs",
     "SuiteResult",
+    "TOLERANT_CASE",
+    "TOLERANT_CASE_ID",
     "case_dir",
     "client_env",
     "closed_at_s",

@@ -19,6 +19,7 @@ from typing import Any, Final
 from conformance.protocol.errors import UsageError
 
 DEFAULT_CASE_ID: Final = "default"
+TOLERANT_CASE_ID: Final = "tolerant"
 _WILDCARDS: Final = frozenset("*?[")
 
 
@@ -27,17 +28,27 @@ class Case:
     """One case: the mock plays `scenario` (None: no scenario, the happy path).
 
     `expect` is the scenario's `expect:` mapping (`client` names and `summary`), handed
-    to the checks; `summary` is a one-line description for listings.
+    to the checks; `summary` is a one-line description for listings. With `tolerant` the
+    mock accepts the client's fatal handshake mistakes (beta header, bad model) and
+    records them instead of closing, and holds session.created for 200 ms, so the case
+    judges everything else the client does too (`MockConfig.tolerant`).
     """
 
     id: str
     scenario: str | None = None
     expect: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     summary: str = ""
+    tolerant: bool = False
 
 
 DEFAULT_CASE: Final = Case(
     id=DEFAULT_CASE_ID, summary="No scenario: the happy path (one screenshot, one reply)"
+)
+TOLERANT_CASE: Final = Case(
+    id=TOLERANT_CASE_ID,
+    tolerant=True,
+    summary="The happy path with a tolerant mock: a beta header or a bad model is recorded "
+    "instead of closing, and session.created comes 200 ms late, so one run shows every bug",
 )
 
 

@@ -39,10 +39,14 @@ class MockHandle(Protocol):
 
 
 class MockFactory(Protocol):
-    """Starts one mock on 127.0.0.1 (any free port) playing `scenario` (None: none)."""
+    """Starts one mock on 127.0.0.1 (any free port) playing `scenario` (None: none).
+
+    With `tolerant`, the mock records the client's fatal handshake mistakes instead of
+    closing (`mock_server.config.MockConfig.tolerant`).
+    """
 
     def __call__(
-        self, *, scenario: str | None, api_keys: tuple[str, ...]
+        self, *, scenario: str | None, api_keys: tuple[str, ...], tolerant: bool = False
     ) -> AbstractAsyncContextManager[MockHandle]:
         """An `async with` block that serves while it lasts."""
         ...

@@ -153,7 +153,8 @@ async def run_case(
 ) -> CaseResult:
     """Run the client once against a fresh mock playing `case`, and judge it."""
     t0 = time.monotonic()
-    async with mock(scenario=case.scenario, api_keys=(inputs.api_key,)) as server:
+    keys = (inputs.api_key,)
+    async with mock(scenario=case.scenario, api_keys=keys, tolerant=case.tolerant) as server:
         env = client_env(
             inputs, url=server.url, base_url=server.base_url, case_id=case.id, base=config.env
         )
