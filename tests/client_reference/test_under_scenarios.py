@@ -468,9 +468,10 @@ async def benign_errors_mid_session(run: Run) -> None:
             four.set()
 
     async with run.client(on_error=on_error) as client:
-        await four.wait()
         await client.add_text(run.user_text())
+        # The four errors answer our response.create, ahead of the reply.
         result = await (await client.respond(output_modalities=["text"])).done()
+        assert four.is_set()
         assert client.closed is None
     assert [e.code for e in errors] == [
         "response_cancel_not_active",
@@ -988,8 +989,8 @@ async def test_a_duplicated_delta_is_rendered_once() -> None:
 
 
 async def test_benign_errors_during_a_response_do_not_fail_it() -> None:
-    # The four errors come 0, 50, 100 and 150 ms after connect; a slow first delta keeps
-    # the response active across them.
+    # The four errors answer the response.create, before response.created; a slow first
+    # delta keeps the response active after them.
     async with (
         asyncio.timeout(DEADLINE),
         serve(

@@ -149,6 +149,10 @@ async def _benign(wire: Wire, scenario: Scenario) -> None:
     assert all(e["event_id"] is None for e in wire.errors())
     done = wire.of_type("response.done") or [await wire.until("response.done")]
     assert done[0]["response"]["status"] == "completed"
+    # Causally ordered: the four errors answer the client's response.create, ahead of
+    # the reply, so a client that waits for its reply has read them all.
+    types = wire.types()
+    assert max(i for i, t in enumerate(types) if t == "error") < types.index("response.created")
 
 
 @check("response-failed-no-error-event")
