@@ -21,6 +21,8 @@ notes, like a heads-up display would. It talks raw `websockets`, with these faul
                     other (a new server event type, as `realtime-conformance fuzz` sends)
     strip-deltas    prints each text delta stripped of spaces (the reply is garbled
                     whenever the server splits it next to a space)
+    beta-event-names  listens for the beta `response.text.delta` only (GA renamed it
+                    `response.output_text.delta`): prints nothing and exits 0
 
 `BROKEN_CLIENT_BUG` picks them: unset or `all` = beta-header, early-event, beta-session,
 image-field and swallow-errors (the demo's broken client); a name or a comma list = only
@@ -53,6 +55,7 @@ BUGS = (
     "print-key",
     "unknown-event",
     "strip-deltas",
+    "beta-event-names",
 )
 DEFAULT_BUGS = frozenset(
     {"beta-header", "early-event", "beta-session", "image-field", "swallow-errors"}
@@ -158,13 +161,18 @@ async def next_event(ws: ClientConnection, bugs: frozenset[str]) -> dict[str, An
             raise Failed(f"error {error.get('code')}: {error.get('message')}")
 
 
+def text_delta_event(bugs: frozenset[str]) -> str:
+    """The event type this client prints text deltas from (the beta name with the bug)."""
+    return "response.text.delta" if "beta-event-names" in bugs else "response.output_text.delta"
+
+
 async def wait_for(ws: ClientConnection, bugs: frozenset[str], *types: str) -> dict[str, Any]:
     """Read events (printing text deltas) until one of `types` arrives."""
     while True:
         event = await next_event(ws, bugs)
         if "unknown-event" in bugs and event.get("type") not in HANDLED_EVENTS:
             raise KeyError(f"no handler for server event {event.get('type')!r}")
-        if event.get("type") == "response.output_text.delta":
+        if event.get("type") == text_delta_event(bugs):
             delta = str(event.get("delta", ""))
             print(delta.strip() if "strip-deltas" in bugs else delta, end="", flush=True)
         if event.get("type") in types:

@@ -8,12 +8,20 @@
   dropped or stalled, and finished every response it started as `completed`, the client
   exits 0. A crash on an unknown event type or field, or on a delta split, is caught
   here; it judges the expectations `ignores_unknown_events`, `handles_ga_event_names`
-  and `accepts_large_frames`.
+  and `accepts_large_frames`;
+* `delivers_reply` (default): every reply the mock completed reaches the user: its text
+  is in stdout (whitespace runs may differ) or in the file `$REALTIME_NOTES_FILE`. This
+  catches a client that listens for the beta event names (`response.text.delta`) and
+  shows nothing. A client that reported a server error and exited non-zero is not
+  judged; opt out with `--checks default,-delivers_reply`;
+* `prints_streamed_text` (opt-in): the same replies, exactly as streamed (every delta
+  split must reassemble to the same text), for clients that print their replies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
@@ -29,7 +37,7 @@ from conformance.checks import (
 )
 from conformance.checks._helpers import server_end, server_events, short
 from conformance.checks.expectations import register_aliases
-from conformance.transcript import Transcript
+from conformance.transcript import Record, Transcript
 
 # Expectations of a scenario whose server misbehaves; a stall, unanswered pings or a
 # late session.created leave no trace in the transcript, so they are read from here.
@@ -58,6 +66,10 @@ def runner_registry() -> Registry:
     check(severity=Severity.FAILED, applies_to=Scope.RUN, registry=registry)(client_connects)
     check(severity=Severity.FAILED, applies_to=Scope.RUN, registry=registry)(
         succeeds_when_the_server_does
+    )
+    check(severity=Severity.FAILED, applies_to=Scope.RUN, registry=registry)(delivers_reply)
+    check(severity=Severity.FAILED, applies_to=Scope.RUN, registry=registry, default=False)(
+        prints_streamed_text
     )
     register_aliases(registry)  # the expectations only the runner's checks judge
     return registry
@@ -134,3 +146,163 @@ def _response_id(event: Mapping[str, Any]) -> object:
 def _last_line(outcome: RunOutcome) -> str:
     lines = [line for line in (outcome.stderr or outcome.stdout).splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+# --- replies ---------------------------------------------------------------------------
+
+# The GA events that carry a reply's final text, and the field that holds it.
+REPLY_TEXT_EVENTS: Final = {
+    "response.output_text.done": "text",
+    "response.output_audio_transcript.done": "transcript",
+}
+_GA_HINT: Final = (
+    "listen for the GA event names: response.output_text.delta/.done and "
+    "response.output_audio_transcript.delta/.done (the beta names response.text.delta and "
+    "response.audio_transcript.delta are never sent); print each reply, or write it to "
+    "the file $REALTIME_NOTES_FILE if the client shows it elsewhere (a GUI); a client "
+    "that delivers replies some other way can opt out: --checks default,-delivers_reply"
+)
+_JOIN_HINT: Final = (
+    "append each delta as it arrives: never strip, decode or re-split it (the live "
+    "server splits text anywhere, also next to spaces)"
+)
+_MIN_PREFIX: Final = 8  # a shorter common start says nothing about the reply being there
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One completed response's text parts, located at its `response.done`."""
+
+    connection: int
+    record: Record
+    parts: tuple[str, ...]
+
+
+def replies(ctx: CheckContext) -> Iterator[Reply]:
+    """Every reply the client is answerable for: a `response.done` with status `completed`
+    whose `response.output_text.done` / `response.output_audio_transcript.done` carried text."""
+    for connection, transcript in ctx.connections():
+        texts: dict[object, list[str]] = {}
+        for record in transcript.server_events():
+            event = record.event
+            if event is None:
+                continue
+            kind = event.get("type")
+            if kind in REPLY_TEXT_EVENTS:
+                value = event.get(REPLY_TEXT_EVENTS[str(kind)])
+                if isinstance(value, str) and value.strip():
+                    texts.setdefault(event.get("response_id"), []).append(value)
+            elif kind == "response.done":
+                body = _response(event)
+                parts = texts.pop(body.get("id"), None) or texts.pop(None, None)
+                if parts and body.get("status") == "completed" and _answerable(ctx, record):
+                    yield Reply(connection, record, tuple(parts))
+
+
+def _answerable(ctx: CheckContext, record: Record) -> bool:
+    """The client had time to act on `record` before it closed or exited."""
+    return True  # TODO: conformance.checks._helpers.answerable once it lands
+
+
+def reply_judged(ctx: CheckContext) -> bool:
+    """False when the client is excused from delivering replies in this case.
+
+    A client killed at the time limit (reported by `finishes_within_time_limit`), and a
+    client that exited non-zero after the server reported trouble (an error event, a
+    failed response, a close or drop, or a fault the scenario plays): it reported the
+    failure, which docs/runner.md allows, and need not print a reply first.
+    """
+    outcome = ctx.outcome
+    assert outcome is not None  # Scope.RUN guarantees it
+    if outcome.timed_out:
+        return False
+    if outcome.failed:
+        troubled = any(server_trouble(t) for _, t in ctx.connections())
+        return not (troubled or faults_expected(ctx.expect))
+    return True
+
+
+def delivers_reply(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
+    """Each reply the server completed reaches the user: in stdout or $REALTIME_NOTES_FILE."""
+    outcome = ctx.outcome
+    assert outcome is not None  # Scope.RUN guarantees it
+    if not reply_judged(ctx):
+        return
+    stdout, notes = _squeezed(outcome.stdout), _squeezed(outcome.notes)
+    for reply in replies(ctx):
+        for part in reply.parts:
+            text = _squeezed(part)
+            if text in stdout or text in notes:
+                continue
+            received, hint = _what_came(text, stdout, notes, outcome)
+            yield ctx.violation(
+                title="reply not delivered",
+                expected=f"the reply {short(part)} in stdout or in $REALTIME_NOTES_FILE "
+                "(runs of whitespace may differ)",
+                received=received,
+                record=reply.record,
+                connection=reply.connection,
+                hint=hint,
+            )
+
+
+def prints_streamed_text(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
+    """Each reply the server completed is in stdout or $REALTIME_NOTES_FILE, exactly."""
+    outcome = ctx.outcome
+    assert outcome is not None
+    if not reply_judged(ctx):
+        return
+    for reply in replies(ctx):
+        for part in reply.parts:
+            if part in outcome.stdout or part in outcome.notes:
+                continue
+            yield ctx.violation(
+                title="streamed text not reassembled",
+                expected=f"the reply {short(part)} in stdout (or $REALTIME_NOTES_FILE), exactly",
+                received=f"stdout {short(outcome.stdout[-200:])}",
+                record=reply.record,
+                connection=reply.connection,
+                hint=_JOIN_HINT,
+            )
+
+
+def _squeezed(text: str) -> str:
+    """`text` with every run of whitespace made one space (a client may wrap lines)."""
+    return " ".join(text.split())
+
+
+def _what_came(text: str, stdout: str, notes: str, outcome: RunOutcome) -> tuple[str, str]:
+    """(received, hint) for a reply that is neither in stdout nor in the notes."""
+    status = f"exit status {outcome.exit_code}"
+    for name, found in (("stdout", stdout), ("$REALTIME_NOTES_FILE", notes)):
+        size = _common_start(text, found)
+        if size >= _MIN_PREFIX:
+            at = found.find(text[:size]) + size
+            return (
+                f"{status}; {name} has the reply's first {size} of {len(text)} characters, "
+                f"then {short(found[at : at + 30])} where {short(text[size : size + 30])} "
+                "was due",
+                _JOIN_HINT,
+            )
+    if text in _squeezed(outcome.stderr):
+        return (
+            f"{status}; the reply is on stderr only",
+            "print replies to stdout (or write them to the file $REALTIME_NOTES_FILE); "
+            "stderr is for diagnostics",
+        )
+    if not stdout and not notes:
+        return f"{status}; nothing on stdout and no $REALTIME_NOTES_FILE written", _GA_HINT
+    return f"{status}; stdout {short(stdout[-120:])}", _GA_HINT
+
+
+def _common_start(text: str, found: str) -> int:
+    """The length of the longest start of `text` that appears in `found` (binary search:
+    every shorter start of a start that appears appears too)."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text[:middle] in found:
+            low = middle
+        else:
+            high = middle - 1
+    return low

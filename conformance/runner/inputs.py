@@ -36,7 +36,10 @@ CONTRACT: Final = (
     "REALTIME_PROMPT",
     "REALTIME_PROMPT_TEXT",
     "REALTIME_CASE",
+    "REALTIME_NOTES_FILE",
 )
+NOTES_FILE: Final = "notes.txt"  # `$REALTIME_NOTES_FILE`, in the case's folder
+NOTES_LIMIT: Final = 1 << 20  # bytes of the notes file the checks read at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,11 +85,13 @@ def client_env(
     base_url: str,
     case_id: str,
     base: Mapping[str, str] | None = None,
+    notes_file: Path | None = None,
 ) -> dict[str, str]:
     """The environment of one client process: `base` (default `os.environ`) + the contract.
 
     `PYTHONUNBUFFERED=1` is set too, so a Python client killed at the time limit still
-    leaves its output.
+    leaves its output. `REALTIME_NOTES_FILE` is set when `notes_file` is given (the runner
+    always gives one: a path in the case's folder the client may write its replies to).
     """
     env = dict(os.environ if base is None else base)
     env.update(
@@ -100,7 +105,19 @@ def client_env(
         REALTIME_CASE=case_id,
         PYTHONUNBUFFERED="1",
     )
+    if notes_file is not None:
+        env["REALTIME_NOTES_FILE"] = str(notes_file)
     return env
+
+
+def read_notes(path: Path, limit: int = NOTES_LIMIT) -> str:
+    """The first `limit` bytes of the notes file a client wrote, as text ("" if none)."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(limit)
+    except OSError:  # not written (most clients print instead), or not a file
+        return ""
+    return data.decode("utf-8", errors="replace")
 
 
 def screenshot_png(width: int, height: int) -> bytes:

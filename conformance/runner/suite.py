@@ -32,7 +32,7 @@ from conformance.verdicts import CaseResult, Summary, judge_case, summarize
 
 from .cases import Case
 from .checks import runner_registry
-from .inputs import RunInputs, client_env, make_inputs
+from .inputs import NOTES_FILE, RunInputs, client_env, make_inputs, read_notes
 from .mock import MockFactory, MockHandle
 from .process import ClientProcess, run_client
 
@@ -153,22 +153,28 @@ async def run_case(
 ) -> CaseResult:
     """Run the client once against a fresh mock playing `case`, and judge it."""
     t0 = time.monotonic()
+    folder = await asyncio.to_thread(_fresh_dir, case_dir(config.out_dir, case.id))
+    notes_file = folder / NOTES_FILE
     keys = (inputs.api_key,)
     async with mock(scenario=case.scenario, api_keys=keys, tolerant=case.tolerant) as server:
         env = client_env(
-            inputs, url=server.url, base_url=server.base_url, case_id=case.id, base=config.env
+            inputs,
+            url=server.url,
+            base_url=server.base_url,
+            case_id=case.id,
+            base=config.env,
+            notes_file=notes_file.resolve(),  # the client may run in another folder
         )
         run = await run_client(config.client, env=env, timeout_s=config.timeout_s, cwd=config.cwd)
         await _settle(server, config.settle_s)
     transcripts = tuple(server.transcripts)  # the mock has stopped: they are complete
     for transcript in transcripts:
         transcript.add_secrets(inputs.api_key)
-    paths = await asyncio.to_thread(
-        _write_case_files, config.out_dir, case, transcripts, run, inputs
-    )
+    notes = await asyncio.to_thread(read_notes, notes_file)
+    paths = await asyncio.to_thread(_write_case_files, folder, transcripts, run, inputs, notes)
     ctx = CheckContext(
         transcripts=transcripts,
-        outcome=_outcome(run, transcripts, inputs),
+        outcome=_outcome(run, transcripts, inputs, notes),
         expect=case.expect,
         settings=config.settings,
     )
@@ -196,9 +202,10 @@ async def _settle(server: MockHandle, seconds: float) -> None:
 
 
 def _outcome(
-    run: ClientProcess, transcripts: Sequence[Transcript], inputs: RunInputs
+    run: ClientProcess, transcripts: Sequence[Transcript], inputs: RunInputs, notes: str
 ) -> RunOutcome:
     return RunOutcome(
+        notes=notes,
         exit_code=run.exit_code,
         timed_out=run.timed_out,
         duration_s=run.duration_s,
@@ -220,17 +227,23 @@ def case_dir(out_dir: Path, case_id: str) -> Path:
     return out_dir / "cases" / _UNSAFE.sub("_", case_id)
 
 
+def _fresh_dir(folder: Path) -> Path:
+    """`folder`, emptied (a previous run's files removed)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def _write_case_files(
-    out_dir: Path,
-    case: Case,
+    folder: Path,
     transcripts: Sequence[Transcript],
     run: ClientProcess,
     inputs: RunInputs,
+    notes: str,
 ) -> list[str]:
     """Write `connection-N.jsonl` per connection and the client's output (keys masked)."""
-    folder = case_dir(out_dir, case.id)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    if notes and inputs.redact(notes) != notes:  # the client wrote the key into its notes
+        (folder / NOTES_FILE).write_text(inputs.redact(notes), encoding="utf-8")
     (folder / "stdout.txt").write_text(inputs.redact(run.stdout), encoding="utf-8")
     (folder / "stderr.txt").write_text(inputs.redact(run.stderr), encoding="utf-8")
     return [str(t.write_jsonl(folder / f"connection-{n}.jsonl")) for n, t in enumerate(transcripts)]
@@ -248,6 +261,9 @@ def _redacted(result: CaseResult, inputs: RunInputs) -> CaseResult:
     outcome = result.outcome
     if outcome is not None:
         outcome = dataclasses.replace(
-            outcome, stdout=mask(outcome.stdout), stderr=mask(outcome.stderr)
+            outcome,
+            stdout=mask(outcome.stdout),
+            stderr=mask(outcome.stderr),
+            notes=mask(outcome.notes),
         )
     return dataclasses.replace(result, violations=violations, outcome=outcome)
