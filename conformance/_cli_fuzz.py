@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported when the command runs: Hypothesis is slow to impor
     from conformance.verdicts import CaseResult
 
 _FAULTS = ("error", "close", "drop", "stall")
+_DEFAULT_TIMEOUT_S = 20.0
 EXIT_INTERRUPTED = 130
 
 
@@ -39,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
     parser.add_argument("--out", type=Path, default=Path("realtime-conformance-fuzz"),
                         metavar="DIR", help=_OUT)  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=20.0, metavar="S", help=_TIMEOUT)
+    parser.add_argument(
+        "--timeout", type=float, default=_DEFAULT_TIMEOUT_S, metavar="S", help=_TIMEOUT
+    )
     parser.add_argument("--faults", default=",".join(_FAULTS), metavar="KINDS", help=_KINDS)
     parser.add_argument("--max-faults", type=int, default=1, metavar="N", help="per case (1)")
     parser.add_argument("--responses", type=int, default=1, metavar="N", help=_RESPONSES)
@@ -55,8 +58,8 @@ _TIMEOUT = "the client's time limit per run (%(default)s s); a stall costs the c
 _KINDS = "faults to generate: error, close, drop, stall, or none (default: all)"
 _RESPONSES = "generated responses per case; later response.create get the mock's own (1)"
 _RUNS = "client runs in all, shrinking included (%(default)s)"
-_CHECKS = "check selection (default: default + expectations; add prints_streamed_text "
-_CHECKS += "for a client that prints its replies)"
+_CHECKS = "check selection, the same names as `run` (default: default + expectations; add "
+_CHECKS += "prints_streamed_text for a client that prints its replies exactly)"
 _DATABASE = "do not keep Hypothesis's example database under --out"
 
 
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot run the client or a mock: {exc}") from exc
     sys.stderr.write("\n")
-    return _report(report, args.client)
+    return _report(report, args)
 
 
 def _config(args: argparse.Namespace) -> FuzzConfig:
@@ -113,7 +116,7 @@ def _config(args: argparse.Namespace) -> FuzzConfig:
     )
 
 
-def _report(report: FuzzReport, client: str) -> int:
+def _report(report: FuzzReport, args: argparse.Namespace) -> int:
     failure = report.failure
     where = f"{report.runs} runs ({report.cases} cases) in {report.wall_s:.1f} s"
     if failure is None:
@@ -125,9 +128,20 @@ def _report(report: FuzzReport, client: str) -> int:
     again = "FAILED again" if failure.reproduced else f"{failure.replayed.verdict} (flaky?)"
     _say(f"\nSaved {failure.scenario_path} (replayed: {again})")
     _say(f"--- {failure.scenario_path.name} ---\n{failure.scenario_text.rstrip()}\n---")
-    replay = f"--client {shlex.quote(client)} --replay {shlex.quote(str(failure.scenario_path))}"
-    _say(f"Replay: realtime-conformance fuzz {replay}")
+    _say(f"Replay: {replay_command(args, failure.scenario_path)}")
     return 1
+
+
+def replay_command(args: argparse.Namespace, scenario: Path) -> str:
+    """The command that replays `scenario` judged as this run judged it (same checks and
+    time limit, so a replay FAILS where the search did)."""
+    words = ["realtime-conformance", "fuzz", "--client", args.client]
+    if args.checks:
+        words += ["--checks", args.checks]
+    if args.timeout != _DEFAULT_TIMEOUT_S:
+        words += ["--timeout", f"{args.timeout:g}"]
+    words += ["--replay", str(scenario)]
+    return shlex.join(words)
 
 
 def _violations(result: CaseResult) -> None:

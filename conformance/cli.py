@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from conformance.checks import CHECKS, CheckContext, CheckSettings, RunOutcome, expected_checks
+from conformance.checks import CheckContext, CheckSettings, Registry, RunOutcome, expected_checks
 from conformance.protocol.errors import RealtimeError, UsageError
 from conformance.reports import ConsoleProgress, format_summary, write_html, write_json, write_junit
 from conformance.reports.console import use_colour
@@ -119,6 +119,9 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdout", type=Path, metavar="FILE", help="the client's stdout")
     parser.add_argument("--stderr", type=Path, metavar="FILE", help="the client's stderr")
     parser.add_argument(
+        "--notes", type=Path, metavar="FILE", help="what the client wrote to $REALTIME_NOTES_FILE"
+    )
+    parser.add_argument(
         "--api-key",
         metavar="KEY",
         help="the key the client was given; FAILED if its output shows it (never printed)",
@@ -135,11 +138,7 @@ def _run_check(args: argparse.Namespace) -> int:
     if not args.transcripts:
         raise UsageError("give at least one TRANSCRIPT.jsonl (or --list-checks)")
     outcome = _outcome(args)
-    registry = CHECKS
-    if outcome is not None:
-        from conformance.runner.checks import runner_registry
-
-        registry = runner_registry()
+    registry = _registry()  # the runner's: `run`, `check`, `fuzz` and pytest share the names
     registry.select([args.checks])  # fail on an unknown name before reading anything
     cases = [(cid, paths, [read_jsonl(p) for p in paths]) for cid, paths in _cases(args)]
     if outcome is not None and len(cases) > 1:
@@ -174,19 +173,25 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _outcome(args: argparse.Namespace) -> RunOutcome | None:
     """The client's run, when the command line describes one (`--exit-code` at least)."""
-    given = [args.stdout, args.stderr, args.api_key]
+    given = [args.stdout, args.stderr, args.notes, args.api_key]
     if args.exit_code is None:
         if any(v is not None for v in given):
-            raise UsageError("--stdout, --stderr and --api-key need --exit-code N as well")
+            raise UsageError("--stdout, --stderr, --notes and --api-key need --exit-code N too")
         return None
     texts = []
-    for path in (args.stdout, args.stderr):
+    for path in (args.stdout, args.stderr, args.notes):
         try:
             texts.append(path.read_text(encoding="utf-8", errors="replace") if path else "")
         except OSError as exc:
             raise UsageError(f"cannot read the client's output {path}: {exc.strerror}") from None
     secrets = (args.api_key,) if args.api_key else ()
-    return RunOutcome(exit_code=args.exit_code, stdout=texts[0], stderr=texts[1], secrets=secrets)
+    return RunOutcome(
+        exit_code=args.exit_code,
+        stdout=texts[0],
+        stderr=texts[1],
+        notes=texts[2],
+        secrets=secrets,
+    )
 
 
 def _write_reports(args: argparse.Namespace, results: list[CaseResult]) -> None:
@@ -223,12 +228,23 @@ def _scenario_expect(scenario: object) -> dict[str, Any]:
     return expect if isinstance(expect, dict) else {}
 
 
+def _registry() -> Registry:
+    from conformance.runner.checks import runner_registry
+
+    return runner_registry()
+
+
 def _list_checks() -> str:
-    lines = ["Checks (all in 'default'):"]
-    for c in CHECKS:
-        lines.append(f"  {c.name:<40} {c.severity:<13} {c.applies_to:<10} {c.help}")
+    registry = _registry()
+    lines = [
+        "Checks ('default' = every one not marked opt-in; scope 'run' needs the client's run:",
+        "`run`, `fuzz`, `check --exit-code N`, pytest's assert_conforms(..., exit_code=N)):",
+    ]
+    for c in registry:
+        extra = "" if c.default else " (opt-in)"
+        lines.append(f"  {c.name:<40} {c.severity:<13} {c.applies_to:<10} {c.help}{extra}")
     lines.append("Aliases (scenario expectations):")
-    for name, targets in CHECKS.aliases.items():
+    for name, targets in registry.aliases.items():
         lines.append(f"  {name:<40} -> {', '.join(targets)}")
     return "\n".join(lines) + "\n"
 

@@ -125,7 +125,10 @@ class Registry:
         known = [*self._checks, *self._aliases, "default", "all"]
         close = difflib.get_close_matches(token, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown check {token!r}{hint}; list them with `--list-checks`")
+        raise UsageError(
+            f"unknown check {token!r}{hint}; list them with "
+            "`realtime-conformance check --list-checks`"
+        )
 
 
 def _tokens(names: Iterable[str]) -> list[str]:

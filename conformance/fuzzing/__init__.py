@@ -10,36 +10,29 @@ this package holds their building blocks and the search engine:
     if report.failure is not None:
         print(report.failure.scenario_text)      # the shrunk case, as a scenario file
 
-`conformance` never imports the mock: the caller passes a `MockFactory`.
+`conformance` never imports the mock: the caller passes a `MockFactory`. Runs are judged
+with the runner's registry (`conformance.runner.runner_registry`): `run`, `check`,
+`fuzz` and the pytest plugin accept the same check names.
 """
 
-from ._checks import FUZZ_CHECKS, TEXT_CHECK, fuzz_registry, server_trouble
 from ._scenario import scenario_data, scenario_id, scenario_yaml
 from .engine import (
     DEFAULT_FUZZ_OUT,
     FuzzConfig,
     FuzzFailure,
     FuzzReport,
-    add_checks,
     fuzz_client,
     replay_scenario,
-    split_checks,
 )
 
 __all__ = [
     "DEFAULT_FUZZ_OUT",
-    "FUZZ_CHECKS",
-    "TEXT_CHECK",
     "FuzzConfig",
     "FuzzFailure",
     "FuzzReport",
-    "add_checks",
     "fuzz_client",
-    "fuzz_registry",
     "replay_scenario",
     "scenario_data",
     "scenario_id",
     "scenario_yaml",
-    "server_trouble",
-    "split_checks",
 ]

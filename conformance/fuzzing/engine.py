@@ -6,8 +6,8 @@
 
 Each example is a `FuzzCase` written as scenario YAML and played by a fresh mock through
 the runner's case machinery (`conformance.runner.run_case`: the environment contract,
-the time limit, the transcripts), then judged with the runner's checks plus the fuzz
-checks (`fuzz_registry`). Hypothesis drives the search (`hypothesis.find`): it stops at
+the time limit, the transcripts, and the runner's checks: `run` and `fuzz` accept the
+same check names). Hypothesis drives the search (`hypothesis.find`): it stops at
 the first FAILED case and shrinks it. Results are cached by scenario text, so the search
 sees a deterministic target even if the client is timing-sensitive, and `max_runs`
 bounds how many times the client runs in all (shrinking included).
@@ -16,7 +16,6 @@ bounds how many times the client runs in all (shrinking included).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +26,6 @@ from typing import Any, Final
 
 import yaml
 
-from conformance.checks import CheckContext, Violation, expected_checks, run_checks
 from conformance.protocol.errors import UsageError
 from conformance.runner import (
     DEFAULT_TIMEOUT_S,
@@ -37,12 +35,10 @@ from conformance.runner import (
     RunInputs,
     make_inputs,
     run_case,
-    runner_registry,
 )
-from conformance.verdicts import CaseResult, Verdict, case_verdict
+from conformance.verdicts import CaseResult, Verdict
 
 from ._cases import FuzzCase
-from ._checks import fuzz_registry
 from ._scenario import expectations, scenario_id, scenario_yaml
 from ._streams import FAULT_KINDS, FaultKind
 
@@ -92,9 +88,8 @@ class FuzzConfig:
         unknown = sorted(set(self.fault_kinds) - set(FAULT_KINDS))
         if unknown:
             raise UsageError(f"unknown fault kinds {unknown!r}; expected some of {FAULT_KINDS!r}")
-        if self.checks is not None:
-            fuzz_registry().select(self.checks)  # an unknown name fails before any run
-        RunConfig(client=self.client, timeout_s=self.timeout_s)  # validates both
+        # Validates the command, the time limit and the check names (the runner's).
+        RunConfig(client=self.client, timeout_s=self.timeout_s, checks=self.checks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,54 +171,18 @@ class _Search:
     def run_file(
         self, path: Path, expect: Mapping[str, Any], case_id: str, folder: Path
     ) -> CaseResult:
-        """Run the client once against a scenario file and judge it with the fuzz checks."""
-        runner_checks, fuzz_checks = split_checks(self.config.checks, expect)
+        """Run the client once against a scenario file and judge it with the runner's checks
+        (the selection, else default + the scenario's expectations)."""
         run_config = RunConfig(
             client=self.config.client,
             timeout_s=self.config.timeout_s,
             out_dir=folder,
-            checks=runner_checks,
+            checks=self.config.checks,
             settle_s=2.0,
             env=self.config.env,
         )
         case = Case(id=case_id, scenario=str(path), expect=MappingProxyType(dict(expect)))
-        result = self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
-        return add_checks(result, fuzz_checks, expect)
-
-
-def split_checks(
-    checks: tuple[str, ...] | None, expect: Mapping[str, Any]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A selection (default: default + the expectations) as (runner checks, fuzz checks).
-
-    The runner judges its own checks while it still sees the client's unmasked output (the
-    test key must be caught if printed); the fuzz checks are added afterwards.
-    """
-    registry = fuzz_registry()
-    selected = registry.select(checks or ("default", *expected_checks(expect, registry)[0]))
-    known = set(runner_registry().names)
-    runner = tuple(c.name for c in selected if c.name in known)
-    return runner, tuple(c.name for c in selected if c.name not in known)
-
-
-def add_checks(result: CaseResult, names: tuple[str, ...], expect: Mapping[str, Any]) -> CaseResult:
-    """`result` with the fuzz checks `names` run too, and its verdict updated."""
-    if not names or result.outcome is None:
-        return result
-    ctx = CheckContext(transcripts=result.transcripts, outcome=result.outcome, expect=expect)
-    found = run_checks(ctx, names, registry=fuzz_registry())
-    violations = tuple(sorted((*result.violations, *found), key=_order))
-    return dataclasses.replace(
-        result,
-        violations=violations,
-        verdict=case_verdict(violations),
-        checks_run=(*result.checks_run, *names),
-    )
-
-
-def _order(violation: Violation) -> tuple[int, int, int, str]:
-    index = -1 if violation.index is None else violation.index
-    return (violation.severity.rank, violation.connection, index, violation.check)
+        return self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
 
 
 def fuzz_client(

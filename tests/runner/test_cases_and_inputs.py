@@ -141,7 +141,12 @@ def test_runner_registry_extends_the_builtin_checks():
 
     names = runner_registry().names
     assert names[: len(CHECKS)] == CHECKS.names
-    assert set(names) - set(CHECKS.names) == {"client_connects", "succeeds_when_the_server_does"}
+    assert set(names) - set(CHECKS.names) == {
+        "client_connects",
+        "succeeds_when_the_server_does",
+        "delivers_reply",
+        "prints_streamed_text",
+    }
     extra = dict(runner_registry().aliases.items() - CHECKS.aliases.items())
     assert extra == {
         "accepts_large_frames": ("succeeds_when_the_server_does",),
