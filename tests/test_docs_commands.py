@@ -1,0 +1,324 @@
+"""Every command the README and the docs show is checked against the code, so neither drifts.
+
+Commands come from ```bash / ```sh blocks (and `$ ` lines of ```console blocks) and from
+inline code spans that start with one of our programs. Each is checked:
+
+* `realtime-conformance …`, `realtime-mock …`, `realtime-notes …`: parsed by the
+  program's real argument parser (an unknown flag, a renamed subcommand or a bad value
+  fails here, naming the document and line);
+* `python FILE …` / `bash FILE`: the file exists;
+* the commands in `RUN` are run for real, in a scratch folder, with the substitutions
+  named there (a free port instead of 8765, a Node example for `node dist/hud.js`);
+* each command that is neither run here nor cheap to run must name, in `RUN_ELSEWHERE`,
+  the test that runs it (the test must exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "README.md")
+TOOLS = ("realtime-conformance", "realtime-mock", "realtime-notes")
+BIN = Path(sys.executable).parent
+_FENCE = re.compile(r"^\s*```(\w*)\s*$")
+_SPAN = re.compile(r"`([^`]+)`")
+_ASSIGN = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+# Metavariables inline spans use as placeholders, and a value of their type.
+_PLACEHOLDERS = {"N": "2", "S": "5"}
+
+
+@dataclass(frozen=True)
+class DocCommand:
+    doc: str
+    line: int
+    text: str
+    block: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def doc_commands() -> list[DocCommand]:
+    """Every shell command in the documents, `\\` continuations joined, comments cut."""
+    found: list[DocCommand] = []
+    for doc in DOCS:
+        name = str(doc.relative_to(ROOT))
+        lang: str | None = None
+        pending: tuple[int, str] | None = None
+        for number, raw in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            fence = _FENCE.match(raw)
+            if fence:
+                lang = None if lang is not None else (fence.group(1) or "text")
+                continue
+            if lang in ("bash", "sh", "console"):
+                line = raw.strip()
+                if pending is not None:
+                    start, text = pending
+                    line, pending = text + " " + line, None
+                    number = start
+                elif lang == "console":
+                    if not line.startswith("$ "):
+                        continue
+                    line = line[2:]
+                if line.endswith("\\"):
+                    pending = (number, line[:-1].strip())
+                    continue
+                line = _cut_comment(line)
+                if line:
+                    found.append(DocCommand(name, number, line, block=True))
+            elif lang is None:
+                for span in _SPAN.findall(raw):
+                    words = span.split()
+                    program = _program(words)
+                    if program in TOOLS and len(words) > 1:  # a bare name is no command
+                        found.append(DocCommand(name, number, span, block=False))
+    return found
+
+
+def _cut_comment(line: str) -> str:
+    """The line without a trailing `# comment` (outside quotes)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=False)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    try:
+        words = list(lexer)
+    except ValueError:
+        return line
+    if not words:
+        return ""
+    marker = re.search(r"\s#\s", line)
+    return line[: marker.start()].rstrip() if marker else line
+
+
+def _program(words: list[str]) -> str | None:
+    for word in words:
+        if _ASSIGN.match(word):
+            continue
+        return word.removeprefix(".venv/bin/")
+    return None
+
+
+def _simple_commands(text: str) -> Iterator[list[str]]:
+    """The simple commands of a line (split on `&&`, `||`, `|`, `;`), as argv lists."""
+    for part in re.split(r"\s(?:&&|\|\||\||;)\s", text):
+        words = shlex.split(part)
+        while words and _ASSIGN.match(words[0]):
+            words.pop(0)
+        if words:
+            words[0] = words[0].removeprefix(".venv/bin/")
+            yield words
+
+
+def _parser(program: str) -> argparse.ArgumentParser:
+    if program == "realtime-conformance":
+        from conformance.cli import build_parser
+
+        return build_parser()
+    if program == "realtime-mock":
+        from mock_server.cli import build_parser as mock_parser
+
+        return mock_parser()
+    from client_reference.cli import build_parser as notes_parser
+
+    return notes_parser()
+
+
+def _parse(command: DocCommand, argv: list[str]) -> str | None:
+    """None when the program's parser accepts `argv`, else its error message."""
+    args = argv[1:]
+    if not command.block:
+        args = [_PLACEHOLDERS.get(a, a) for a in args]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            _parser(argv[0]).parse_args(args)
+    except SystemExit as exc:
+        if exc.code not in (0, None):  # `--help` exits 0
+            return err.getvalue().strip().splitlines()[-1] if err.getvalue() else str(exc)
+    return None
+
+
+COMMANDS = doc_commands()
+
+
+def test_the_documents_show_commands() -> None:
+    assert len(COMMANDS) > 30
+    shown = {c.where.split(":")[0] for c in COMMANDS}
+    assert {"README.md", "docs/runner.md", "docs/strategies.md"} <= shown
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: f"{c.where} {c.text[:50]}")
+def test_every_documented_command_parses(command: DocCommand) -> None:
+    for argv in _simple_commands(command.text):
+        program = argv[0]
+        if program in TOOLS:
+            problem = _parse(command, argv)
+            assert problem is None, f"{command.where}: `{command.text}` -> {problem}"
+        elif program == "bash" or (program.startswith("python") and argv[1:2] != ["-m"]):
+            assert (ROOT / argv[1]).is_file(), f"{command.where}: no file {argv[1]}"
+
+
+# --------------------------------------------------------------------------- run for real
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("OPENAI_API_KEY", None)
+    env.update(extra)
+    return env
+
+
+def _shell(
+    text: str, cwd: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/bin/sh", "-c", text],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def _serving(text: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Start a documented `realtime-mock serve …` on a free port; yield it and its URL."""
+    argv = shlex.split(_cut_comment(text).replace("--port 8765", "--port 0"))
+    if "--port" not in argv:
+        argv += ["--port", "0"]
+    argv[0] = str(BIN / argv[0])
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the mock prints its URL once it listens
+        match = re.search(r"ws://127\.0\.0\.1:\d+/v1/realtime", line)
+        assert match, f"`{text}` printed {line!r} instead of its URL"
+        yield process, match.group(0)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _node_client() -> str | None:
+    node_dir = ROOT / "examples" / "node"
+    if shutil.which("node") and (node_dir / "node_modules" / "ws").is_dir():
+        return f"node {node_dir / 'notes.mjs'}"
+    return None
+
+
+def _run_serve(command: DocCommand, tmp: Path) -> None:
+    with _serving(command.text, tmp) as (process, url):
+        assert process.poll() is None, f"{command.where}: the mock stopped at once"
+        assert url.endswith("/v1/realtime")
+
+
+def _run_scenarios(command: DocCommand, tmp: Path) -> None:
+    done = _shell(command.text, tmp)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) >= 41
+    assert "beta-header-rejected" in done.stdout
+
+
+def _run_notes_on_mock(command: DocCommand, tmp: Path) -> None:
+    from conformance.runner import screenshot_png
+
+    (tmp / "shot.png").write_bytes(screenshot_png(64, 40))
+    with _serving("realtime-mock serve", tmp) as (_, url):
+        text = _cut_comment(command.text).replace("ws://127.0.0.1:8765/v1/realtime", url)
+        done = _shell(text, tmp, timeout=60)
+    assert done.returncode == 0, f"{command.where}: `{command.text}` -> {done.stderr[-2000:]}"
+    assert "PNG 64x40" in done.stdout
+
+
+def _run_gate(command: DocCommand, tmp: Path) -> None:
+    node = _node_client()
+    if node is None:
+        pytest.skip("the Node example needs node and `npm install --prefix examples/node`")
+    text = command.text.replace("node dist/hud-client.js", node).replace("node dist/hud.js", node)
+    done = _shell(text + " --cases default,tolerant", tmp, timeout=120)
+    assert done.returncode == 0, f"{command.where}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+    assert "FAILED" not in done.stdout
+
+
+def _run_list(command: DocCommand, tmp: Path) -> None:
+    done = _shell(command.text, tmp)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+RunFunction = Callable[[DocCommand, Path], None]
+RUN: dict[str, RunFunction] = {
+    "realtime-mock serve --port 8765": _run_serve,
+    "realtime-mock serve --scenario beta-header-rejected": _run_serve,
+    "realtime-mock serve --scenario accepted-then-closed": _run_serve,
+    "realtime-mock scenarios": _run_scenarios,
+    "OPENAI_API_KEY=sk-test realtime-notes shot.png --url ws://127.0.0.1:8765/v1/realtime": (
+        _run_notes_on_mock
+    ),
+    'realtime-conformance run --client "node dist/hud-client.js" --jobs 2 --junit junit.xml': (
+        _run_gate
+    ),
+    "realtime-conformance check --list-checks": _run_list,
+    "realtime-conformance run --list-cases": _run_list,
+}
+# Commands run by other tests (test file :: test function), or never run on purpose.
+_DEMO_TEST = "tests/runner/test_demo.py::test_demo_runs_both_clients_and_explains_the_findings"
+_INSTALL = "python3 -m venv .venv && .venv/bin/pip install -q -e . && "
+RUN_ELSEWHERE: dict[str, str] = {
+    _INSTALL + ".venv/bin/realtime-conformance demo": _DEMO_TEST,
+    "bash .ci/run": "CI runs it (it is the CI job)",
+    "realtime-conformance demo": _DEMO_TEST,
+}
+NEEDS_LIVE = "needs a real key and the live API"
+
+
+def _to_run() -> list[DocCommand]:
+    return [c for c in COMMANDS if _cut_comment(c.text) in RUN]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", _to_run(), ids=lambda c: f"{c.where} {c.text[:50]}")
+def test_documented_command_runs(command: DocCommand, tmp_path: Path) -> None:
+    RUN[_cut_comment(command.text)](command, tmp_path)
+
+
+def test_commands_run_elsewhere_name_existing_tests() -> None:
+    for text, where in RUN_ELSEWHERE.items():
+        if "::" not in where:
+            continue
+        path, function = where.split("::")
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert f"def {function}(" in source, f"{where} (for `{text}`) does not exist"
+
+
+def test_the_readme_starts_with_the_install_and_test_commands() -> None:
+    blocks = [c for c in COMMANDS if c.doc == "README.md" and c.block]
+    assert blocks[0].text in RUN_ELSEWHERE
+    assert blocks[1].text == "bash .ci/run"
