@@ -77,10 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except RealtimeError as exc:  # a usage or input error, never a finding about a client
         print(f"realtime-conformance {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `realtime-conformance run --list-cases | head`
+        from conformance._stdout import broken_pipe_exit
+
+        return broken_pipe_exit()
 
 
 # --- check -----------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from conformance._stdout import broken_pipe_exit
 from conformance.protocol.errors import ConfigError, UsageError
 from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
@@ -63,10 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     namespace = build_parser().parse_args(args)
     handler: Command = namespace.handler
     try:
-        return handler(namespace)
-    except (UsageError, ConfigError) as exc:
+        status = handler(namespace)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except (UsageError, ConfigError) as exc:  # ScenarioError too: `--scenario` typo, bad file
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `realtime-mock scenarios | head`
+        return broken_pipe_exit()
 
 
 def _serve_command(namespace: argparse.Namespace) -> int:
@@ -78,13 +84,23 @@ def _serve_command(namespace: argparse.Namespace) -> int:
 
 
 async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, printing the URL line first; then stop cleanly."""
+    """Serve until SIGINT or SIGTERM, printing the URL line first; then stop cleanly.
+
+    Raises:
+        ScenarioError: `config.scenario` is unknown (with a did-you-mean) or invalid.
+        UsageError: the address cannot be bound (the message says what to do).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with MockServer(config, app_factory=app_factory) as server:
+        server = MockServer(config, app_factory=app_factory)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise UsageError(_cannot_listen(config, exc)) from None
+        try:
             print(
                 f"{PROG} listening on {server.url} (OPENAI_BASE_URL={server.base_url})",
                 flush=True,
@@ -92,10 +108,24 @@ async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | No
             if config.record:
                 print(f"{PROG} recording transcripts to {config.record}", file=sys.stderr)
             await stop.wait()
+        finally:
+            await server.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     print(f"{PROG} stopped", file=sys.stderr)
+
+
+def _cannot_listen(config: MockConfig, exc: OSError) -> str:
+    """One line for a failed bind: what, where, what to do."""
+    where = f"{config.host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        why = "the address is already in use (another process listens there)"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges)"
+    else:
+        why = (exc.strerror or str(exc)).lower()
+    return f"cannot listen on {where}: {why}; use --port 0 (any free port) or another --port"
 
 
 def _scenarios_command(namespace: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ behaviour of the mock through the `mock_server.hooks` seam. Built-in scenarios l
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import cache
 from pathlib import Path
@@ -96,9 +97,9 @@ def format_scenario_list() -> str:
     if not scenarios:
         return ""
     id_width = max(len(s.id) for s in scenarios)
-    catalog_width = max(len(s.catalog) for s in scenarios)
+    catalog_width = max(len(s.catalog or "-") for s in scenarios)
     return "\n".join(
-        f"{s.id:<{id_width}}  {s.catalog:<{catalog_width}}  {s.summary}" for s in scenarios
+        f"{s.id:<{id_width}}  {s.catalog or '-':<{catalog_width}}  {s.summary}" for s in scenarios
     )
 
 
@@ -111,6 +112,8 @@ def _load_file_cached(file: Path) -> Scenario:
     try:
         stat = file.stat()
         key = file.resolve()
+    except FileNotFoundError:
+        raise ScenarioError(f"{file}: no such scenario file{_missing_file_hint(file)}") from None
     except OSError:
         return load_file(file)  # raises the located ScenarioError
     version = (stat.st_mtime_ns, stat.st_size)
@@ -122,6 +125,21 @@ def _load_file_cached(file: Path) -> Scenario:
         del _files[next(iter(_files))]
     _files[key] = (version, scenario)
     return scenario
+
+
+def _missing_file_hint(file: Path) -> str:
+    """`; did you mean …?`: a file of that directory, or a built-in id, with a close name."""
+    try:
+        siblings = [p.name for p in file.parent.iterdir() if p.suffix in _SUFFIXES]
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(file.name, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {str(file.with_name(close[0]))!r}?"
+    close = difflib.get_close_matches(file.stem, _builtin_ids(), n=1, cutoff=0.8)
+    if close:
+        return f"; did you mean the built-in scenario {close[0]!r} (no path, no suffix)?"
+    return ""
 
 
 def _is_path(value: str | os.PathLike[str]) -> bool:

@@ -45,12 +45,24 @@ class Checker:
         line = self.lines.line(path, key=key)
         return ScenarioError(f"{self.where}:{line}: {text}")
 
-    def run(self, stem: str | None) -> dict[str, Any]:
-        """Check everything; return the `config:` overrides ready for `dataclasses.replace`."""
+    def run(self, stem: str | None, *, builtin: bool = False) -> dict[str, Any]:
+        """Check everything; return the `config:` overrides ready for `dataclasses.replace`.
+
+        `builtin`: the file is part of the built-in catalog, which must say which
+        failure-catalog entry it reproduces (`catalog`) and cite `sources`.
+        """
         if stem is not None and self.data["id"] != stem:
             raise self.fail(
                 ["id"], f"id {self.data['id']!r} must equal the file name {stem + '.yaml'!r}"
             )
+        if builtin:
+            for key, what in (("catalog", "its failure-catalog id"), ("sources", "evidence URLs")):
+                if not self.data.get(key):
+                    raise self.fail(
+                        [key] if key in self.data else [],
+                        f"missing required key {key!r} ({what}): every built-in scenario "
+                        "gives it; only your own scenario files may leave it out",
+                    )
         for index, rule in enumerate(self.data.get("rules", ())):
             self._rule(rule, ("rules", index))
         return self._config(self.data.get("config", {}))

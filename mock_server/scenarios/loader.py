@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # no types-jsonschema in the dev venv
 
 from conformance.protocol.errors import ScenarioError
+from conformance.resources import scenarios_dir
 
 from . import _yaml
 from ._checks import Checker
@@ -32,7 +33,11 @@ def _validator() -> Draft202012Validator:
 
 
 def load_file(path: str | os.PathLike[str]) -> Scenario:
-    """Load and check one scenario file; its `id` must equal the file name."""
+    """Load and check one scenario file; its `id` must equal the file name.
+
+    A file of the built-in catalog (`fixtures/scenarios/`) must also name its
+    failure-catalog entry (`catalog`) and its evidence (`sources`); other files may not.
+    """
     file = Path(path)
     where = display_path(file)
     try:
@@ -41,13 +46,21 @@ def load_file(path: str | os.PathLike[str]) -> Scenario:
         raise ScenarioError(f"{where}: no such scenario file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{where}: cannot read scenario file: {exc}") from None
-    return load_text(text, where=where, stem=file.stem, path=file)
+    return load_text(text, where=where, stem=file.stem, path=file, builtin=_is_builtin(file))
 
 
 def load_text(
-    text: str, *, where: str = "<scenario>", stem: str | None = None, path: Path | None = None
+    text: str,
+    *,
+    where: str = "<scenario>",
+    stem: str | None = None,
+    path: Path | None = None,
+    builtin: bool = False,
 ) -> Scenario:
-    """Load and check scenario YAML given as text (`where` names it in error messages)."""
+    """Load and check scenario YAML given as text (`where` names it in error messages).
+
+    `builtin` applies the built-in catalog's extra rule: `catalog` and `sources` required.
+    """
     data, lines = _yaml.parse(text, where)
     if not isinstance(data, dict):
         got = "an empty document" if data is None else type(data).__name__
@@ -55,7 +68,7 @@ def load_text(
     errors = list(_validator().iter_errors(data))
     if errors:
         raise ScenarioError(format_errors(errors, lines, where))
-    config = Checker(data, lines, where).run(stem)
+    config = Checker(data, lines, where).run(stem, builtin=builtin)
     return _build(data, config, lines, path)
 
 
@@ -67,6 +80,13 @@ def display_path(file: Path) -> str:
         return str(file)
 
 
+def _is_builtin(file: Path) -> bool:
+    try:
+        return file.resolve().parent == scenarios_dir().resolve()
+    except OSError:
+        return False
+
+
 def _build(
     data: Mapping[str, Any], config: Mapping[str, Any], lines: _yaml.LineMap, path: Path | None
 ) -> Scenario:
@@ -74,8 +94,8 @@ def _build(
     return Scenario(
         id=data["id"],
         summary=data["summary"],
-        catalog=data["catalog"],
-        sources=tuple(data["sources"]),
+        catalog=data.get("catalog"),
+        sources=tuple(data.get("sources") or ()),
         description=data["description"],
         expect=Expectation(client=tuple(expect["client"]), summary=expect["summary"]),
         connect=_connect(data.get("connect") or {}),

@@ -101,12 +101,16 @@ class Upgrade:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
-    """One built-in or user scenario: documentation, expectation and the server's rules."""
+    """One built-in or user scenario: documentation, expectation and the server's rules.
+
+    `catalog` (the failure-catalog entry) and `sources` (evidence URLs) are required of
+    built-in scenarios only; a user's own file (a private incident) may leave them out.
+    """
 
     id: str
     summary: str
-    catalog: str
-    sources: tuple[str, ...]
+    catalog: str | None = None
+    sources: tuple[str, ...] = ()
     description: str
     expect: Expectation
     connect: ConnectSpec = field(default_factory=ConnectSpec)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,3 +89,76 @@ async def test_serve_prints_the_url_then_stops_on_signal(stop_signal: signal.Sig
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_serve_refuses_a_misspelt_scenario_at_start(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--scenario", "beta-header-rejectd"]) == 2
+    out, err = capsys.readouterr()
+    assert "listening" not in out
+    assert err.count("\n") == 1, err
+    assert "unknown scenario 'beta-header-rejectd'; did you mean 'beta-header-rejected'?" in err
+
+
+def test_serve_refuses_a_missing_scenario_file_with_a_did_you_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--port", "0", "--scenario", "beta-header-rejected.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "beta-header-rejected.yaml: no such scenario file" in err
+    assert "did you mean the built-in scenario 'beta-header-rejected'" in err
+
+
+def test_serve_refuses_a_broken_scenario_file_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "my-bug.yaml"
+    path.write_text("id: my-bug\nsummary: s\ndescription: d\nexpect: {client: [], summary: s}\n")
+    path.write_text(path.read_text() + "rules:\n  - when: {on: conect}\n    do: [{close: {}}]\n")
+    assert main(["serve", "--port", "0", "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:6:" in err
+    assert "did you mean 'connect'?" in err
+
+
+def test_serve_on_a_port_in_use_says_what_to_do_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--no-compression"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"realtime-mock: error: cannot listen on 127.0.0.1:{port}: the address is already in"
+        " use (another process listens there); use --port 0 (any free port) or another --port\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["mock_server", "scenarios"],
+        ["conformance", "run", "--list-cases"],
+        ["conformance", "check", "--list-checks"],
+    ],
+    ids=["realtime-mock scenarios", "run --list-cases", "check --list-checks"],
+)
+def test_a_listing_into_a_closed_pipe_exits_quietly(command: list[str]) -> None:
+    """`realtime-mock scenarios | head`: no BrokenPipeError traceback, status 141 (SIGPIPE)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: deterministic EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", *command],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141

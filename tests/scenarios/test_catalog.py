@@ -24,7 +24,9 @@ from mock_server.scenarios._vocabulary import (
     TRIGGERS,
 )
 
-CATALOG_FILE = Path("/work/shared/reference/client-failure-catalog.md")
+ROOT = Path(__file__).resolve().parents[2]
+# The shared reference lives next to the checkout (`../shared`), as in test_extract.py.
+CATALOG_FILE = ROOT.parent / "shared" / "reference" / "client-failure-catalog.md"
 BUILTIN_IDS = sorted(path.stem for path in scenarios_dir().glob("*.yaml"))
 
 
@@ -61,6 +63,7 @@ def test_every_source_link_comes_from_the_scenarios_catalog_entry() -> None:
     sources = catalog_sources()
     assert set(sources) == set(CATALOG_IDS)
     for scenario in builtin_scenarios():
+        assert scenario.catalog is not None
         unknown = set(scenario.sources) - sources[scenario.catalog]
         assert not unknown, f"{scenario.id}: not in catalog entry {scenario.catalog}: {unknown}"
 

@@ -182,3 +182,37 @@ def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="no such scenario file"):
         load_scenario(tmp_path / "absent.yaml")
+
+
+def _without_catalog_and_sources(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith(("catalog:", "sources:")))
+
+
+def test_a_users_own_scenario_needs_no_catalog_id_or_sources(tmp_path: Path) -> None:
+    """A private incident reproduction has no catalog entry and no public evidence."""
+    path = write(tmp_path, _without_catalog_and_sources(GOOD), name="incident-4711")
+    loaded = load_scenario(path)
+    assert (loaded.catalog, loaded.sources) == (None, ())
+    empty = write(tmp_path, GOOD.replace("sources: [https", "sources: []\n#"), name="empty")
+    assert load_scenario(empty).sources == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("catalog: EARLY-CLOSE\n", "", "catalog"),
+        ("sources: [https", "sources: []\n# [https", "sources"),
+    ],
+)
+def test_a_builtin_scenario_still_needs_its_catalog_id_and_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, key: str
+) -> None:
+    from mock_server.scenarios import loader
+
+    monkeypatch.setattr(loader, "scenarios_dir", lambda: tmp_path)  # tmp_path is the catalog
+    path = write(tmp_path, GOOD.replace(old, new, 1), name="builtin-sample")
+    with pytest.raises(ScenarioError, match=rf"missing required key '{key}'.*built-in"):
+        load_scenario(path)
+    monkeypatch.undo()
+    assert load_scenario(path).id == "builtin-sample"  # the same file outside the catalog
