@@ -21,12 +21,13 @@ from typing import Final
 from conformance._cli_run import builtin_cases, execute, say, write_reports
 from conformance.cli import Command
 from conformance.protocol.errors import UsageError
+from conformance.reports.console import finding_line, group_findings, in_cases
 from conformance.resources import fixtures_dir
 from conformance.runner import DEFAULT_TIMEOUT_S, RunConfig, SuiteResult, select_cases
 from conformance.verdicts import CaseResult, Verdict
 
 DEMO_CASES: Final = (
-    "default,beta-header-rejected,session-updated-delayed,server-error-mid-response,"
+    "default,tolerant,beta-header-rejected,session-updated-delayed,server-error-mid-response,"
     "response-failed-no-error-event,tcp-drop-mid-response,invalid-api-key,session-expired"
 )
 # check -> what it shows about the broken client (all must be found for the demo to pass)
@@ -90,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jobs", type=int, default=2, metavar="N", help="cases at a time (2)")
     parser.add_argument(
-        "--cases", default=DEMO_CASES, metavar="PATTERN", help="cases to run (default: 8 of them)"
+        "--cases", default=DEMO_CASES, metavar="PATTERN", help="cases to run (default: 9 of them)"
     )
 
 
@@ -156,13 +157,15 @@ def _totals(results: Sequence[CaseResult]) -> str:
 
 
 def broken_findings(results: Sequence[CaseResult]) -> tuple[str, list[str]]:
-    """The findings text (expected ones ticked, others listed) and the expected ones missing."""
+    """The findings text (expected ones ticked, others listed) and the expected ones missing.
+
+    The grouping is the one every `run` ends with (`conformance.reports.console`).
+    """
+    groups = group_findings(results)
     cases_by_check: dict[str, list[str]] = {}
-    for result in results:
-        for violation in result.violations:
-            found = cases_by_check.setdefault(violation.check, [])
-            if result.case_id not in found:
-                found.append(result.case_id)
+    for group in groups:
+        found = cases_by_check.setdefault(group.check, [])
+        found += [case for case in group.cases if case not in found]
     lines = ["\nWhat the checks found in the broken client:"]
     missing = []
     for name, meaning in EXPECTED_FINDINGS.items():
@@ -170,18 +173,12 @@ def broken_findings(results: Sequence[CaseResult]) -> tuple[str, list[str]]:
         mark = "x" if where else " "
         if not where:
             missing.append(name)
-        lines.append(f"  [{mark}] {meaning:<52} {name} ({_in_cases(where)})")
-    others = [n for n in cases_by_check if n not in EXPECTED_FINDINGS]
-    lines += [f"  also: {n} ({_in_cases(cases_by_check[n])})" for n in others]
+        found_in = in_cases(where, 40) if where else "not found"
+        lines.append(f"  [{mark}] {meaning:<52} {name} ({found_in})")
+    lines += [
+        f"  also: {finding_line(group)}" for group in groups if group.check not in EXPECTED_FINDINGS
+    ]
     return "\n".join(lines), missing
-
-
-def _in_cases(cases: list[str]) -> str:
-    if not cases:
-        return "not found"
-    if len(cases) <= 2:
-        return ", ".join(cases)
-    return f"{len(cases)} cases"
 
 
 def demo_problems(reference: SuiteResult, broken: SuiteResult, missing: list[str]) -> list[str]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, TextIO
 
+from conformance.checks import Severity, Violation
 from conformance.verdicts import CaseResult, Summary, Verdict
 
 _COLOURS: Final = {
@@ -21,6 +23,8 @@ _COLOURS: Final = {
 }
 _RESET: Final = "\x1b[0m"
 _CLEAR: Final = "\r\x1b[K"  # back to the start of the line and erase it
+LINE_WIDTH: Final = 120  # a finding's line is cut near this width (its case list)
+MIN_CASES_WIDTH: Final = 60  # room for the case list, however long the title
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -73,15 +77,29 @@ class ConsoleProgress:
         return f"[{number}/{self.total}] {shown} ... "
 
 
-def format_summary(results: Sequence[CaseResult], summary: Summary, *, colour: bool = False) -> str:
-    """The summary table, each non-OK case's violations, what was not judged, the totals."""
+def format_summary(
+    results: Sequence[CaseResult],
+    summary: Summary,
+    *,
+    colour: bool = False,
+    grouped: bool | None = None,
+) -> str:
+    """The summary table, the violations, what was not judged, the totals.
+
+    With `grouped` (the default for several cases) the violations are grouped by finding
+    (`format_findings`): one line per check and title with the cases it appeared in, and
+    the details of its first occurrence; otherwise each case's violations are listed.
+    """
     lines = _table(results, colour)
+    grouped = len(results) > 1 if grouped is None else grouped
     for result in results:
-        if result.violations:
+        if result.violations and not grouped:
             lines += ["", f"{result.case_id}: {paint(result.verdict, colour)}"]
             lines += ["  " + line for v in result.violations for line in str(v).splitlines()]
         if result.unjudged:
             lines.append(f"{result.case_id}: not judged by any check: {', '.join(result.unjudged)}")
+    if grouped and any(r.violations for r in results):
+        lines += ["", *format_findings(results, colour=colour)]
     skipped = sorted({name for r in results for name in r.checks_skipped})
     if skipped:
         lines += [
@@ -90,6 +108,105 @@ def format_summary(results: Sequence[CaseResult], summary: Summary, *, colour: b
         ]
     lines += ["", summary.line()]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingGroup:
+    """One distinct finding of a run: a check and title, where it appeared, its first case.
+
+    `cases` are the case ids in case order; `count` counts every occurrence (folded
+    duplicates included); `first` is the violation as the first case reported it.
+    """
+
+    check: str
+    title: str
+    severity: Severity
+    cases: tuple[str, ...]
+    count: int
+    first: Violation
+
+
+def group_findings(results: Sequence[CaseResult]) -> list[FindingGroup]:
+    """The distinct findings (check + title) of `results`, worst first, then in order seen."""
+    seen: dict[tuple[str, str], tuple[list[str], list[Violation]]] = {}
+    for result in results:
+        for violation in result.violations:
+            cases, found = seen.setdefault((violation.check, violation.title), ([], []))
+            if result.case_id not in cases:
+                cases.append(result.case_id)
+            found.append(violation)
+    groups = [
+        FindingGroup(
+            check=check,
+            title=title,
+            severity=min((v.severity for v in found), key=lambda s: s.rank),
+            cases=tuple(cases),
+            count=sum(v.occurrences for v in found),
+            first=found[0],
+        )
+        for (check, title), (cases, found) in seen.items()
+    ]
+    return sorted(groups, key=lambda g: g.severity.rank)  # stable: order seen within a rank
+
+
+def format_findings(
+    results: Sequence[CaseResult],
+    *,
+    colour: bool = False,
+    heading: str = "What the checks found",
+    width: int = LINE_WIDTH,
+) -> list[str]:
+    """One line per distinct finding with the cases it appeared in, then its first details.
+
+    `  [FAILED] check: title — 43 cases: default, tolerant, … and 40 more`, followed by
+    the Expected / Received / At / Fix of the first occurrence (At names its case). The
+    case list is cut to keep the line near `width` characters.
+    """
+    groups = group_findings(results)
+    lines = [f"{heading} ({_count(len(groups), 'distinct finding')}):"]
+    for group in groups:
+        lines.append("  " + finding_line(group, colour=colour, width=width - 2))
+        detail = str(group.first).splitlines()[1:]
+        lines += [
+            f"    At: {group.cases[0]}, {line.removeprefix('  At: ')}"
+            if line.startswith("  At: ")
+            else f"  {line}"
+            for line in detail
+        ]
+    return lines
+
+
+def finding_line(group: FindingGroup, *, colour: bool = False, width: int = LINE_WIDTH) -> str:
+    """`[FAILED] check: title — 8 times in 2 cases: default, tolerant` (about `width` long)."""
+    severity = _paint_severity(group.severity, colour)
+    head = f"[{severity}] {group.check}: {group.title} — "
+    times = f"{group.count} times in " if group.count > len(group.cases) else ""
+    plain = len(head) - len(severity) + len(group.severity) + len(times)
+    return head + times + in_cases(group.cases, max(width - plain, MIN_CASES_WIDTH))
+
+
+def in_cases(cases: Sequence[str], width: int = LINE_WIDTH) -> str:
+    """`3 cases: a, b, c`, cut to about `width` characters (`… and 40 more`); `1 case: a`.
+
+    The first case is always named, and "… and 1 more" never appears (the name fits).
+    """
+    label = f"{_count(len(cases), 'case')}: "
+    shown: list[str] = []
+    for number, case in enumerate(cases):
+        rest = len(cases) - number - 1
+        tail = f", … and {rest} more" if rest > 1 else ""
+        if shown and rest and len(label + ", ".join([*shown, case]) + tail) > width:
+            return label + ", ".join(shown) + f", … and {len(cases) - number} more"
+        shown.append(case)
+    return label + ", ".join(shown)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _paint_severity(severity: Severity, colour: bool) -> str:
+    return paint(Verdict(severity.value), colour)
 
 
 def _table(results: Sequence[CaseResult], colour: bool) -> list[str]:

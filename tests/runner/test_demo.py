@@ -1,4 +1,4 @@
-"""`realtime-conformance demo` end to end (about 5 s: two clients, 8 cases, 2 jobs)."""
+"""`realtime-conformance demo` end to end (about 5 s: two clients, 9 cases, 2 jobs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_demo_runs_both_clients_and_explains_the_findings(tmp_path, capsys):
     status = main(["demo", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert status == 0, out + err
-    assert "summary                         8 OK       8 FAILED" in out
+    assert "summary                         9 OK       9 FAILED" in out
     for name in _cli_demo.EXPECTED_FINDINGS:
         assert f"[x] {_cli_demo.EXPECTED_FINDINGS[name]}" in out
         assert name in out

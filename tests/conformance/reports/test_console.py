@@ -64,7 +64,8 @@ def test_the_summary_has_a_table_the_violations_and_the_totals(results):
     lines = text.splitlines()
     assert lines[0].split() == ["Case", "Verdict", "Close", "Violations"]
     assert lines[2].split() == ["text-turn", "OK", "INFORMATIONAL", "0"]
-    assert "expired: FAILED" in text
+    assert "What the checks found (" in text  # several cases: grouped by finding
     assert "    Expected: close code 1001" in text
+    assert "expired: FAILED" in format_summary(results[2:3], summarize(results[2:3]))
     assert "Not run (they need a client run, not just transcripts): " in text
     assert lines[-1] == "4 cases: 1 OK, 1 NON-STRICT, 2 FAILED (6 violations) in 10.5 s"
