@@ -47,6 +47,10 @@ _HINTS = {
     3000: "the server rejected the credentials: check the key in {env}",
     4000: "the server rejected the request shape: check --model and the URL",
 }
+_NO_KEY_HINT = (
+    "no key was sent: set {env} (a mock started without --api-keys accepts any key, "
+    "e.g. {env}=sk-test)"
+)
 # HTTP statuses of a refused upgrade (no WebSocket, so no error event to read).
 _UPGRADE_HINTS = {
     401: "the upgrade was refused: the key or client secret in {env} is invalid or expired",
@@ -154,8 +158,9 @@ def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
         raise _Exit(
             EXIT_USAGE,
             "missing_api_key",
-            f"${args.api_key_env} is not set: export your OpenAI API key in it, or pass "
-            "--url ws://127.0.0.1:PORT/v1/realtime to use a local mock",
+            f"${args.api_key_env} is not set: export your OpenAI API key in it; for a "
+            f"local mock any key works: {args.api_key_env}=sk-test realtime-notes IMAGE "
+            "--url ws://127.0.0.1:PORT/v1/realtime",
         )
     build_url(endpoint.url, args.model)
     return _Job(
@@ -254,10 +259,17 @@ def _report(exc: Exception, secret: str | None, key_env: str) -> int:
     hint = _HINTS.get(exc.code) if isinstance(exc, ConnectionClosed) else None
     if isinstance(exc, ConnectError) and exc.status is not None:
         hint = _UPGRADE_HINTS.get(exc.status)
+    if hint and code_of(exc) == 3000 and not secret:
+        hint = _NO_KEY_HINT
     if hint:
         lines.append("hint: " + hint.format(env=key_env))
     print(redact("\n".join(lines), [secret]), file=sys.stderr, flush=True)
     return code
+
+
+def code_of(exc: Exception) -> int | None:
+    """The close code of a `ConnectionClosed`, else None."""
+    return exc.code if isinstance(exc, ConnectionClosed) else None
 
 
 def _classify(exc: Exception) -> tuple[int, str, str]:
