@@ -35,7 +35,7 @@ from .config import MockConfig
 from .handshake import Accepted, Rejected, check_handshake
 from .hooks import Hooks, NoHooks, Outgoing, RawFrame
 from .request import ConnectRequest
-from .responder import Pace, Stream
+from .responder import Pace, Stream, check_reply_template
 
 if TYPE_CHECKING:
     from .scenarios import Scenario
@@ -437,8 +437,10 @@ def prepare(config: MockConfig) -> None:
 
     Raises:
         ScenarioError: `config.scenario` is unknown (with a did-you-mean) or invalid.
+        ConfigError: `config.reply_template` names an unknown placeholder.
     """
     registry = load_registry()
+    check_reply_template(config.reply_template)
     if config.scenario and config.scenario != NO_SCENARIO:
         from .scenarios import resolve_scenario
 

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the mock server until SIGINT/SIGTERM", allow_abbrev=False
     )
     add_config_arguments(serve)
+    _describe_reply_template(serve)
     serve.add_argument(
         "--app",
         metavar="MODULE:NAME",
@@ -55,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("scenarios", help="list the built-in scenarios")
     scenarios.set_defaults(handler=_scenarios_command)
     return parser
+
+
+def _describe_reply_template(serve: argparse.ArgumentParser) -> None:
+    from mock_server.responder import REPLY_PLACEHOLDERS
+
+    for action in serve._actions:
+        if action.dest == "reply_template":
+            names = "; ".join(f"{{{name}}}: {what}" for name, what in REPLY_PLACEHOLDERS.items())
+            action.help = (
+                "the text of every reply instead of the deterministic one, with placeholders "
+                f"filled in per response ({names}), e.g. --reply-template 'Seen: {{screenshots}}'"
+            ).replace("%", "%%")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

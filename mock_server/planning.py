@@ -117,6 +117,7 @@ def plan_response(
         function_output=function_output,
         seed=b.app.config.seed,
         turn=b.turn,
+        template=b.app.config.reply_template,
     )
     conversation = params.get("conversation", "auto")
     return ResponsePlan(

@@ -15,12 +15,15 @@ audio 1 token per 50 ms [docs: realtime-costs]; each output text delta token cou
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import math
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from conformance.protocol.errors import ConfigError
 
 from .media import synth_pcm16
 
@@ -32,6 +35,14 @@ _NOTE_WORDS = (
     "dense", "clear", "compact", "spacious", "sharp",
 )  # fmt: skip
 AUDIO_MS_PER_WORD = 200
+# `MockConfig.reply_template` (`--reply-template`): `{name}` is replaced, per response.
+REPLY_PLACEHOLDERS: Final = {
+    "reply": "the reply the mock sends without a template",
+    "screenshots": "one sentence per image of the turn: format, pixel size, digest",
+    "text": "the text the user sent in the turn",
+    "turn": "the number of this response in the session: 1, 2, ...",
+}
+_REPLY_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +89,15 @@ def reply_text(
     function_output: tuple[str, str] | None,
     seed: int,
     turn: int,
+    template: str | None = None,
 ) -> str:
-    """The deterministic reply: names every image's format, size and digest, and the text."""
-    parts = []
-    for number, image in enumerate(images, 1):
-        parts.append(f"Screenshot {number}: {image}.")
+    """The deterministic reply: names every image's format, size and digest, and the text.
+
+    With `template` (`MockConfig.reply_template`), the template with its
+    `REPLY_PLACEHOLDERS` filled in, e.g. `"Seen: {screenshots}"`.
+    """
+    shots = [f"Screenshot {number}: {image}." for number, image in enumerate(images, 1)]
+    parts = list(shots)
     if texts:
         parts.append(f"You wrote: {' '.join(texts)!r}.")
     if function_output is not None:
@@ -92,7 +107,35 @@ def reply_text(
     first = _NOTE_WORDS[(seed + turn) % len(_NOTE_WORDS)]
     second = _NOTE_WORDS[(seed * 7 + turn * 3 + 1) % len(_NOTE_WORDS)]
     parts.append(f"Note {turn}: {first}, {second}.")
-    return " ".join(parts)
+    reply = " ".join(parts)
+    if template is None:
+        return reply
+    values = {"reply": reply, "screenshots": " ".join(shots), "text": " ".join(texts)}
+    values["turn"] = str(turn)
+    return _REPLY_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def check_reply_template(template: str | None) -> None:
+    """Refuse a reply template with an unknown `{placeholder}` (with a did-you-mean).
+
+    Raises:
+        ConfigError: a placeholder is not one of `REPLY_PLACEHOLDERS`, or the reply
+            would be empty.
+    """
+    if template is None:
+        return
+    if not template.strip():
+        raise ConfigError("reply_template: an empty reply; leave the setting out instead")
+    for found in _REPLY_PLACEHOLDER.finditer(template):
+        name = found.group(1)
+        if name in REPLY_PLACEHOLDERS:
+            continue
+        close = difflib.get_close_matches(name, REPLY_PLACEHOLDERS, n=1)
+        hint = f"did you mean {{{close[0]}}}? " if close else ""
+        known = ", ".join(f"{{{known}}}" for known in REPLY_PLACEHOLDERS)
+        raise ConfigError(
+            f"reply_template: unknown placeholder {found.group(0)}; {hint}(known: {known})"
+        )
 
 
 def sample_arguments(parameters: object) -> str:

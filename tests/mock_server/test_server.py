@@ -645,3 +645,43 @@ async def test_the_first_connection_is_prepared_before_the_server_listens() -> N
     models._default_registry.cache_clear()
     async with serve(ping_interval=None):
         assert models._default_registry.cache_info().currsize == 1
+
+
+# ----------------------------------------------------------------- --reply-template
+async def _reply_texts(server: MockServer, turns: int) -> list[str]:
+    from tests.mock_server.app_harness import image_item, png_bytes
+
+    texts = []
+    async with client(realtime_url(server)) as ws:
+        assert (await receive(ws))["type"] == "session.created"
+        update = {"type": "realtime", "output_modalities": ["text"]}
+        await ws.send(_json.dumps({"type": "session.update", "session": update}))
+        item = image_item(png_bytes(64, 48), "What is this?")
+        for _ in range(turns):
+            await ws.send(_json.dumps({"type": "conversation.item.create", "item": item}))
+            await ws.send(_json.dumps({"type": "response.create"}))
+            while (event := await receive(ws))["type"] != "response.done":
+                if event["type"] == "response.output_text.done":
+                    texts.append(event["text"])
+    return texts
+
+
+async def test_the_reply_template_is_the_text_of_every_reply() -> None:
+    template = "Seen: {screenshots} | asked: {text} | turn {turn} | {reply}"
+    async with serve(ping_interval=None) as plain:
+        default = await _reply_texts(plain, 1)
+    async with serve(ping_interval=None, reply_template=template) as server:
+        first, second = await _reply_texts(server, 2)
+    seen, asked, turn, reply = first.split(" | ")
+    assert seen.startswith("Seen: Screenshot 1: PNG 64x48, ")
+    assert asked == "asked: What is this?"
+    assert turn == "turn 1"
+    assert reply == default[0]
+    assert second.split(" | ")[2] == "turn 2"
+
+
+async def test_a_reply_template_with_an_unknown_placeholder_is_refused_at_start() -> None:
+    from conformance.protocol.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{shots\}; did you mean"):
+        await MockServer(MockConfig(port=0, reply_template="{shots}")).start()
