@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    from conformance.checks import RunOutcome
     from conformance.transcript import Transcript
     from conformance.verdicts import CaseResult
     from mock_server.config import MockConfig
@@ -113,9 +114,11 @@ def realtime_mock(request: pytest.FixtureRequest) -> Iterator[RealtimeMock]:
 def realtime_checks(request: pytest.FixtureRequest) -> Callable[..., CaseResult]:
     """`assert_conforms`, judging this test's `realtime_mock` when called without a target.
 
-    `realtime_checks(checks=None, expect=None, strict=False)` waits for the mock's
-    sessions to end, runs the checks, and fails the test with one `ConformanceFailed`
-    listing every violation (expected, received, where, fix).
+    `realtime_checks(checks=None, expect=None, strict=False, exit_code=None, stdout=None,
+    stderr=None, timed_out=False, notes=None)` waits for the mock's sessions to end, runs
+    the checks (with the client's exit status and output, every check `realtime-conformance
+    run` makes), and fails the test with one `ConformanceFailed` listing every violation
+    (expected, received, where, fix).
     """
 
     def check(target: Any = None, **options: Any) -> CaseResult:
@@ -344,8 +347,18 @@ def assert_conforms(
     expect: str | Mapping[str, Any] | Iterable[str] | None = None,
     strict: bool = False,
     timeout: float = 5.0,
+    exit_code: int | None = None,
+    stdout: str | bytes | None = None,
+    stderr: str | bytes | None = None,
+    timed_out: bool = False,
+    notes: str | bytes | None = None,
 ) -> CaseResult:
     """Judge a client by what the mock recorded; fail the test if it broke a FAILED check.
+
+    Given the client's exit status (and its output), every check of `realtime-conformance
+    run` runs, the ones that judge the run too (errors and closes surfaced, reply
+    delivered, exit 0 when nothing went wrong, no key printed); without it those are
+    skipped (`result.checks_skipped`).
 
     Args:
         transcripts_or_server: the `realtime_mock` handle (its sessions are waited for,
@@ -358,6 +371,13 @@ def assert_conforms(
             the scenario of `realtime_mock`.
         strict: fail on NON-STRICT violations too (else they only warn).
         timeout: seconds to wait for the mock's open sessions to end.
+        exit_code: the client process's exit status (e.g. `subprocess.run(...).returncode`);
+            None with `timed_out=True` for a client you killed.
+        stdout: what the client printed (its replies are looked for here).
+        stderr: its diagnostics.
+        timed_out: the client ran past your time limit and was killed.
+        notes: what it wrote to the file named by `$REALTIME_NOTES_FILE`, if it shows its
+            replies somewhere other than stdout.
 
     Returns:
         The `CaseResult` (verdict, violations, checks run and skipped).
@@ -367,26 +387,31 @@ def assert_conforms(
             lists every violation, worst first, with expected / received / where / fix.
     """
     __tracebackhide__ = True
-    from conformance.checks import (
-        CHECKS,
-        CheckContext,
-        ConformanceFailed,
-        Severity,
-        expected_checks,
-    )
+    from conformance.checks import CheckContext, ConformanceFailed, Severity, expected_checks
     from conformance.protocol.errors import UsageError
+    from conformance.runner.checks import runner_registry
     from conformance.verdicts import Verdict, judge_case
 
+    registry = runner_registry()  # the same check names as `realtime-conformance run`
     tokens = _tokens(checks, _session_defaults["checks"])
     try:
-        CHECKS.select(tokens)  # a misspelt check name is a usage error: report it first
+        registry.select(tokens)  # a misspelt check name is a usage error: report it first
     except UsageError as exc:
-        raise _usage(f"assert_conforms: {exc}") from None
+        source = " (--realtime-checks / ini realtime_checks)" if checks is None else ""
+        raise _usage(f"assert_conforms{source}: {exc}") from None
+    run = {"exit_code": exit_code, "stdout": stdout, "stderr": stderr, "notes": notes}
+    outcome = _run_outcome(run, timed_out, transcripts_or_server)
     transcripts, scenario, scenario_expect = _gather(transcripts_or_server, timeout)
     expectation = _expectation(expect) if expect is not None else scenario_expect
-    ctx = CheckContext(transcripts=tuple(transcripts), expect=expectation)
-    selection = [*expected_checks(expectation)[0], *tokens]
-    result = judge_case(ctx, case_id=scenario or "pytest", scenario=scenario, checks=selection)
+    ctx = CheckContext(transcripts=tuple(transcripts), expect=expectation, outcome=outcome)
+    selection = [*expected_checks(expectation, registry)[0], *tokens]
+    result = judge_case(
+        ctx,
+        case_id=scenario or "pytest",
+        scenario=scenario,
+        checks=selection,
+        registry=registry,
+    )
     failing = {Verdict.FAILED, Verdict.NON_STRICT} if strict else {Verdict.FAILED}
     if result.verdict in failing:
         error = ConformanceFailed(result.violations)
@@ -406,6 +431,36 @@ def assert_conforms(
             stacklevel=2,
         )
     return result
+
+
+def _run_outcome(run: Mapping[str, Any], timed_out: bool, target: Any) -> RunOutcome | None:
+    """The client's `RunOutcome` from `assert_conforms`'s keywords, or None if none given."""
+    __tracebackhide__ = True
+    from conformance.checks import RunOutcome
+
+    if run["exit_code"] is None and not timed_out:
+        given = [f"{name}=" for name, value in run.items() if value is not None]
+        if given:
+            raise _usage(
+                f"assert_conforms: {', '.join(given)} describe the client's run: give its "
+                "exit status too (exit_code=N, or timed_out=True for a client you killed)"
+            )
+        return None
+    secrets = tuple(getattr(getattr(target, "config", None), "api_keys", None) or ())
+    return RunOutcome(
+        exit_code=run["exit_code"],
+        timed_out=timed_out,
+        stdout=_text(run["stdout"]),
+        stderr=_text(run["stderr"]),
+        notes=_text(run["notes"]),
+        secrets=tuple(str(s) for s in secrets),  # the mock's keys must never be printed
+    )
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value or ""
 
 
 def _gather(target: Any, timeout: float) -> tuple[list[Transcript], str | None, Mapping[str, Any]]:

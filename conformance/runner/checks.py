@@ -37,7 +37,9 @@ from conformance.checks import (
 )
 from conformance.checks._helpers import server_end, server_events, short
 from conformance.checks.expectations import register_aliases
-from conformance.transcript import Record, Transcript
+from conformance.transcript import Record, Transcript, redact
+
+from . import long_session
 
 # Expectations of a scenario whose server misbehaves; a stall, unanswered pings or a
 # late session.created leave no trace in the transcript, so they are read from here.
@@ -71,6 +73,7 @@ def runner_registry() -> Registry:
     check(severity=Severity.FAILED, applies_to=Scope.RUN, registry=registry, default=False)(
         prints_streamed_text
     )
+    long_session.register(registry)  # keeps_one_session, notes_every_screenshot
     register_aliases(registry)  # the expectations only the runner's checks judge
     return registry
 
@@ -82,13 +85,30 @@ def client_connects(ctx: CheckContext, transcript: Transcript) -> Iterator[Viola
         return
     outcome = ctx.outcome
     status = "killed at the time limit" if outcome.timed_out else f"exit {outcome.exit_code}"
+    tail = stderr_tail(outcome.stderr, outcome.secrets)
     yield ctx.violation(
         title="client never connected",
         expected="a WebSocket connection to $OPENAI_REALTIME_URL (or $OPENAI_BASE_URL)",
-        received=f"no connection ({status})",
+        received=f"no connection ({status}); "
+        + (f"its stderr ends: {tail}" if tail else "nothing on stderr"),
         hint="read the URL and key from the environment (docs/runner.md) and check that "
         "the command starts (see its stderr)",
     )
+
+
+STDERR_TAIL_LINES: Final = 3
+_TAIL_LINE_CHARS: Final = 200
+
+
+def stderr_tail(stderr: str, secrets: tuple[str, ...] = (), lines: int = STDERR_TAIL_LINES) -> str:
+    """The last `lines` non-blank lines of `stderr` on one line (` | `), keys masked.
+
+    Each line is cut to 200 characters: `/bin/sh: 1: hud: not found`, or a traceback's
+    `ModuleNotFoundError: No module named 'ws'` and the lines before it.
+    """
+    kept = [line.strip() for line in redact(stderr, secrets).splitlines() if line.strip()]
+    cut = _TAIL_LINE_CHARS
+    return " | ".join(line if len(line) <= cut else line[: cut - 1] + "…" for line in kept[-lines:])
 
 
 def succeeds_when_the_server_does(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
@@ -160,7 +180,8 @@ _GA_HINT: Final = (
     "response.output_audio_transcript.delta/.done (the beta names response.text.delta and "
     "response.audio_transcript.delta are never sent); print each reply, or write it to "
     "the file $REALTIME_NOTES_FILE if the client shows it elsewhere (a GUI); a client "
-    "that delivers replies some other way can opt out: --checks default,-delivers_reply"
+    "that delivers replies some other way can opt out: --checks default,-delivers_reply "
+    "(in pytest: assert_conforms(..., checks='-delivers_reply'))"
 )
 _JOIN_HINT: Final = (
     "append each delta as it arrives: never strip, decode or re-split it (the live "
