@@ -19,10 +19,19 @@ _COLOURS: Final = {
     Verdict.OK: "\x1b[32m",
     Verdict.NON_STRICT: "\x1b[33m",
     Verdict.INFORMATIONAL: "\x1b[36m",
+    Verdict.NOT_JUDGED: "\x1b[35m",
     Verdict.FAILED: "\x1b[31;1m",
 }
+# Printed under the table: what the Close column means (docs/runner.md, "Reading the report").
+CLOSE_LEGEND: Final = (
+    "Close: how the client handled the server ending a connection (close frame, drop or "
+    "refused upgrade): OK, FAILED, or INFORMATIONAL when the server never ended one or "
+    "the close checks could not run."
+)
 _RESET: Final = "\x1b[0m"
 _CLEAR: Final = "\r\x1b[K"  # back to the start of the line and erase it
+# Findings the progress line repeats: nothing else of the case was judged (the stderr tail).
+_SAID_AT_ONCE: Final = frozenset({"client_connects"})
 LINE_WIDTH: Final = 120  # a finding's line is cut near this width (its case list)
 MIN_CASES_WIDTH: Final = 60  # room for the case list, however long the title
 
@@ -64,10 +73,13 @@ class ConsoleProgress:
             self._live = True
 
     def finished(self, result: CaseResult) -> None:
-        """Write the case's line with its verdict."""
+        """Write the case's line with its verdict (and why, when the client never connected)."""
         self.done += 1
         clear = _CLEAR if self._live else ""
         line = f"{self._prefix(self.done, result.case_id)}{paint(result.verdict, self.colour)}"
+        line += "".join(
+            f" — {v.title}: {v.received}" for v in result.violations if v.check in _SAID_AT_ONCE
+        )
         self.stream.write(f"{clear}{line}\n")
         self.stream.flush()
         self._live = False
@@ -98,6 +110,8 @@ def format_summary(
             lines += ["  " + line for v in result.violations for line in str(v).splitlines()]
         if result.unjudged:
             lines.append(f"{result.case_id}: not judged by any check: {', '.join(result.unjudged)}")
+        elif result.verdict is Verdict.NOT_JUDGED:
+            lines.append(f"{result.case_id}: NOT JUDGED: {result.not_judged_reason}")
     if grouped and any(r.violations for r in results):
         lines += ["", *format_findings(results, colour=colour)]
     skipped = sorted({name for r in results for name in r.checks_skipped})
@@ -223,6 +237,7 @@ def _table(results: Sequence[CaseResult], colour: bool) -> list[str]:
         cells.append(_pad(paint(result.close_verdict, colour), row[2], widths[2]))
         cells.append(row[3])
         lines.append("  ".join(cells))
+    lines.append(CLOSE_LEGEND)
     return lines
 
 

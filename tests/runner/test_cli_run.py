@@ -76,7 +76,8 @@ def test_list_cases(capsys):
     assert main(["run", "--list-cases"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("default ")
-    assert len(lines) == len(builtin_scenarios()) + 1
+    assert lines[1].startswith("tolerant ")
+    assert len(lines) == len(builtin_scenarios()) + 2
     assert any(line.startswith("stalled-stream ") for line in lines)
 
 
