@@ -29,7 +29,17 @@ async def start(*args: str, url: str) -> asyncio.subprocess.Process:
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """The child gets Ctrl-C as from a terminal, whatever pytest inherited.
+
+    A shell starts a background job (`pytest ... &`) with SIGINT ignored, and an ignored
+    signal stays ignored across exec: the child would never see the test's SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def test_the_cli_module_streams_notes_and_exits_0(tmp_path: Path) -> None:
@@ -52,9 +62,12 @@ async def test_ctrl_c_in_watch_mode_closes_the_session_and_exits_130(tmp_path: P
         )
         try:
             await asyncio.wait_for(server.signals["watching"].wait(), 30)
-        finally:
             process.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(process.communicate(), 30)
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:  # never leave the watcher running
+                process.kill()
+                await process.wait()
         await asyncio.wait_for(server.signals["finished:1"].wait(), 10)
     assert process.returncode == 130
     assert "interrupted" in err.decode()
