@@ -220,6 +220,67 @@ def test_own_server(realtime_mock, n):
 """
 
 
+RUN_OUTCOME = '''
+import subprocess
+import sys
+
+# A client run as a process, the way a team tests its own CLI: it prints the reply's
+# deltas, and (the bug) treats a closed socket as success.
+CLIENT = """
+import json, sys
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+headers = {"Authorization": "Bearer sk-test-plugin-0123456789"}
+try:
+    with connect(sys.argv[1], additional_headers=headers, proxy=None) as ws:
+        ws.recv(timeout=5)
+        ws.send(json.dumps(%r))
+        while (event := json.loads(ws.recv(timeout=5)))["type"] != "response.done":
+            if event["type"] == "response.output_text.delta":
+                print(event["delta"], end="", flush=True)
+except ConnectionClosed:
+    pass
+print()
+""" % (TEXT,)
+
+
+def run_client(mock):
+    return subprocess.run(
+        [sys.executable, "-c", CLIENT, url(mock)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+@pytest.mark.realtime_scenario("accepted-then-closed")
+def test_exit_0_after_a_close_fails_once_the_exit_status_is_given(realtime_mock):
+    done = run_client(realtime_mock)
+    assert done.returncode == 0
+    skipped = assert_conforms(realtime_mock).checks_skipped  # transcripts alone
+    assert "surfaces_close_code_and_reason" in skipped
+    assert_conforms(realtime_mock, exit_code=0, stdout=done.stdout, stderr=done.stderr)
+
+
+def test_a_client_that_prints_its_reply_passes_every_check(realtime_mock, realtime_checks):
+    done = run_client(realtime_mock)
+    result = realtime_checks(exit_code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+    assert "delivers_reply" in result.checks_run
+    assert result.checks_skipped == ()
+
+
+def test_a_reply_never_shown_fails_delivers_reply(realtime_mock):
+    done = run_client(realtime_mock)
+    with pytest.raises(ConformanceFailed, match="delivers_reply"):
+        assert_conforms(realtime_mock, exit_code=0, stdout="")
+    assert_conforms(realtime_mock, exit_code=0, stdout="", checks="-delivers_reply")
+    assert_conforms(realtime_mock, exit_code=0, notes=done.stdout)
+
+
+def test_output_without_an_exit_status_is_a_usage_error(realtime_mock):
+    assert_conforms(realtime_mock, stdout="hello")
+'''
+
+
 def user_file(pytester: pytest.Pytester, body: str, *, ini: str = "") -> None:
     pytester.makeini(f"[pytest]\nfilterwarnings = error\n{textwrap.dedent(ini)}")
     pytester.makepyfile(test_user=COMMON + body)
@@ -287,6 +348,29 @@ def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester) 
     )
     assert "Traceback" not in result.stdout.str()
     assert "pytest_plugin.py" not in result.stdout.str()
+
+
+def test_assert_conforms_judges_the_client_run(pytester: pytest.Pytester) -> None:
+    user_file(pytester, RUN_OUTCOME)
+    result = run(pytester, "-p", "no:asyncio", "-v")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_exit_0_after_a_close_fails_once_the_exit_status_is_given FAILED*",
+            "*test_a_client_that_prints_its_reply_passes_every_check PASSED*",
+            "*test_a_reply_never_shown_fails_delivers_reply PASSED*",
+            "*test_output_without_an_exit_status_is_a_usage_error FAILED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]FAILED[]] surfaces_close_code_and_reason: close not surfaced",
+            "*Received: close 1000*exit status 0*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["assert_conforms: stdout= describe the client's run: give its exit status too*"]
+    )
 
 
 def test_options_ini_and_marker_merging(pytester: pytest.Pytester) -> None:
