@@ -2,6 +2,9 @@
 
 A case's verdict is the worst severity among its violations: `FAILED`, `NON-STRICT`
 (tolerated by the live API but fragile), `INFORMATIONAL`, or `OK` when there are none.
+A case with no violation that nothing judged fully is `NOT JUDGED` (never OK, never a
+failure): a scenario expectation no selected check judges, or every selected check
+skipped (they need the client's run and only transcripts were given).
 Close handling gets its own verdict from the close-related checks: `FAILED` when one of
 them failed, `INFORMATIONAL` when the server never closed or dropped a connection or
 when a selected close-related check could not run (judging transcripts without a client
@@ -19,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from conformance.checks import (
     CHECKS,
@@ -33,7 +37,15 @@ from conformance.checks import (
 )
 from conformance.transcript import Transcript
 
-__all__ = ["CaseResult", "Summary", "Verdict", "judge_case", "summarize"]
+__all__ = [
+    "CLOSE_LEGEND",
+    "CaseResult",
+    "Summary",
+    "Verdict",
+    "judge_case",
+    "summarize",
+    "unjudged_expectations",
+]
 
 
 class Verdict(StrEnum):
@@ -42,15 +54,29 @@ class Verdict(StrEnum):
     OK = "OK"
     NON_STRICT = "NON-STRICT"
     INFORMATIONAL = "INFORMATIONAL"
+    NOT_JUDGED = "NOT JUDGED"
     FAILED = "FAILED"
 
     @property
     def rank(self) -> int:
-        """0 for the worst (FAILED) to 3 for OK."""
+        """0 for the worst (FAILED) to 4 for OK."""
         return _RANK[self]
 
 
-_RANK = {Verdict.FAILED: 0, Verdict.NON_STRICT: 1, Verdict.INFORMATIONAL: 2, Verdict.OK: 3}
+# What the reports' "Close" column means (printed under the console table, in the HTML).
+CLOSE_LEGEND = (
+    "Close: how the client handled the server ending a connection (a close frame, a drop "
+    "or a refused upgrade): OK, FAILED, or INFORMATIONAL when the server never ended one "
+    "or the close checks could not run (no client run)."
+)
+
+_RANK = {
+    Verdict.FAILED: 0,
+    Verdict.NON_STRICT: 1,
+    Verdict.INFORMATIONAL: 2,
+    Verdict.NOT_JUDGED: 3,
+    Verdict.OK: 4,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +84,10 @@ class CaseResult:
     """Everything known about one judged case.
 
     `checks_skipped` were selected but could not judge this case (checks that need the
-    client's run outcome); `unjudged` are scenario expectations no check judges.
+    client's run outcome); `unjudged` are scenario expectations none of whose checks ran
+    (none implements it, none was selected, or all were skipped). The
+    verdict is NOT JUDGED when nothing failed but an expectation is unjudged or no check
+    ran; `not_judged_reason` says which.
     `transcript_paths` are where the transcripts live on disk, if they do.
     """
 
@@ -74,6 +103,16 @@ class CaseResult:
     checks_run: tuple[str, ...] = ()
     checks_skipped: tuple[str, ...] = ()
     unjudged: tuple[str, ...] = ()
+
+    @property
+    def not_judged_reason(self) -> str:
+        """Why the case is NOT JUDGED (empty for any other verdict)."""
+        if self.verdict is not Verdict.NOT_JUDGED:
+            return ""
+        if self.unjudged:
+            return "no check judged the expectation(s) " + ", ".join(self.unjudged)
+        skipped = ", ".join(self.checks_skipped) or "none"
+        return f"every selected check was skipped (they need the client's run): {skipped}"
 
 
 def judge_case(
@@ -109,10 +148,14 @@ def judge_case(
         scenario = ctx.transcripts[0].meta.get("scenario") or None
     if duration_s is None and ctx.outcome is not None:
         duration_s = ctx.outcome.duration_s
+    unjudged = unjudged_expectations(ctx.expect, {c.name for c in ran}, registry)
+    verdict = case_verdict(violations)
+    if verdict is Verdict.OK and (unjudged or not ran):
+        verdict = Verdict.NOT_JUDGED
     return CaseResult(
         case_id=case_id,
         scenario=scenario,
-        verdict=case_verdict(violations),
+        verdict=verdict,
         close_verdict=close_verdict(violations, ctx.transcripts, closing, judged=judged),
         violations=violations,
         transcripts=ctx.transcripts,
@@ -121,8 +164,25 @@ def judge_case(
         transcript_paths=tuple(transcript_paths),
         checks_run=tuple(c.name for c in ran),
         checks_skipped=tuple(c.name for c in selected if c not in ran),
-        unjudged=expected_checks(ctx.expect, registry)[1],
+        unjudged=unjudged,
     )
+
+
+def unjudged_expectations(
+    expect: Mapping[str, Any] | None, ran: set[str], registry: Registry = CHECKS
+) -> tuple[str, ...]:
+    """The scenario expectations (`expect.client`) none of whose checks ran.
+
+    No check in `registry` implements it, or its checks were not selected (`--checks`),
+    or they were skipped (they need the client's run and only transcripts were given).
+    """
+    names: Iterable[Any] = (expect or {}).get("client") or ()
+    unjudged = []
+    for name in map(str, names):
+        checks, _ = expected_checks({"client": [name]}, registry)
+        if not set(checks) & ran:
+            unjudged.append(name)
+    return tuple(unjudged)
 
 
 def case_verdict(violations: Iterable[Violation]) -> Verdict:
@@ -178,7 +238,7 @@ class Summary:
         return 1 if self.failed else 0
 
     def line(self) -> str:
-        """`27 cases: 24 OK, 1 NON-STRICT, 2 FAILED (5 violations) in 3.2 s`."""
+        """`27 cases: 24 OK, 1 NON-STRICT, 1 NOT JUDGED, 2 FAILED (5 violations) in 3.2 s`."""
         parts = [f"{self.verdicts[v]} {v}" for v in Verdict if self.verdicts.get(v)]
         return (
             f"{self.total} case{'s' if self.total != 1 else ''}: {', '.join(parts) or 'none'}"

@@ -15,8 +15,8 @@ Scenario expectation names (`expect.client`) are accepted as aliases; see
 """
 
 # Import order is registration order, which is the order `--list-checks` shows.
-from . import schema, handshake, lifecycle, output, connection  # noqa: F401, I001
-from ._helpers import server_end, server_events, span_s
+from . import schema, handshake, lifecycle, output, connection, recovery  # noqa: F401, I001
+from ._helpers import answerable, reply_texts, server_end, server_events, span_s
 from ._model import (
     CheckContext,
     CheckSettings,
@@ -43,8 +43,10 @@ __all__ = [
     "Scope",
     "Severity",
     "Violation",
+    "answerable",
     "check",
     "expected_checks",
+    "reply_texts",
     "run_checks",
     "server_end",
     "server_events",

@@ -147,6 +147,13 @@ class CheckSettings:
     exit_within_s: float = 5.0  # after the server ends the last connection, exit this fast
     max_connections: int = 5  # connections per case before it counts as a reconnect storm
     backoff_tolerance: float = 0.25  # a gap may shrink this fraction (jitter) and still pass
+    # A server event the client had no demonstrable chance to act on counts only when it
+    # came this long before the client's close or exit (docs/runner.md, "What a client is
+    # answerable for").
+    answer_grace_s: float = 0.5
+    # After an error rejects one of its requests, the client acts (sends, closes or
+    # exits) within this long, instead of waiting for an answer that will not come.
+    settle_within_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.exit_within_s > 0:
@@ -155,6 +162,10 @@ class CheckSettings:
             raise UsageError(f"max_connections={self.max_connections!r} must be at least 1")
         if not 0 <= self.backoff_tolerance < 1:
             raise UsageError(f"backoff_tolerance={self.backoff_tolerance!r} must be in [0, 1)")
+        if not self.answer_grace_s >= 0:
+            raise UsageError(f"answer_grace_s={self.answer_grace_s!r} must not be negative")
+        if not self.settle_within_s > 0:
+            raise UsageError(f"settle_within_s={self.settle_within_s!r} must be positive")
 
 
 _NO_EXPECT: Mapping[str, Any] = MappingProxyType({})

@@ -66,7 +66,8 @@ def finishes_within_time_limit(ctx: CheckContext, transcript: Transcript) -> Ite
         received=f"still running after {ctx.outcome.duration_s:.1f} s on an open connection",
         connection=last,
         hint="time out waits for session.created, response.done and pongs, then report "
-        "the stall and exit or reconnect",
+        "the stall and exit or reconnect; if the client is just slow, raise the runner's "
+        "limit with --timeout SECONDS (default 20)",
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from conformance.transcript import Transcript
 
-from ._helpers import describe_end, mentions, server_end, server_events, short
+from ._helpers import answerable, describe_end, mentions, server_end, server_events, short
 from ._model import CheckContext, RunOutcome, Severity, Violation
 from ._registry import Scope, check
 
@@ -21,6 +21,19 @@ _KEY_LIKE: Final = re.compile(r"(?<![A-Za-z0-9_-])(sk-|ek_)[A-Za-z0-9_-]{8,}")
 
 def _surfaced(outcome: RunOutcome, *tokens: Any) -> bool:
     return outcome.failed or any(mentions(outcome.output, t) for t in tokens)
+
+
+def _what(code: object, message: object, noun: str, kind: object = None) -> str:
+    """`the error code 'x' or its message` — naming only what the server sent."""
+    named = [
+        f"the {noun} code {code!r}" if code else "",
+        f"the {noun} type {kind!r}" if kind and not code else "",
+        f"its message {short(message, 60)}" if message else "",
+    ]
+    found = [part for part in named if part]
+    if not found:
+        return f"a report of the {noun} (it has no code or message)"
+    return " or ".join(found)
 
 
 def _error_of(event: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
@@ -36,12 +49,14 @@ def surfaces_error_event(ctx: CheckContext, transcript: Transcript) -> Iterator[
     assert ctx.outcome is not None  # Scope.RUN guarantees it
     for connection, each in ctx.connections():
         for record, event in server_events(each, "error"):
+            if not answerable(ctx, connection, record):
+                continue
             error = _error_of(event, "error")
             code, message = error.get("code"), error.get("message")
             if not _surfaced(ctx.outcome, code, message):
                 yield ctx.violation(
                     title="error event not surfaced",
-                    expected=f"the error code {code!r} or its message in the output, "
+                    expected=f"{_what(code, message, 'error')} in the output, "
                     "or a non-zero exit status",
                     received=f"exit status {ctx.outcome.exit_code} and neither in the output",
                     record=record,
@@ -58,15 +73,15 @@ def surfaces_failed_response(ctx: CheckContext, transcript: Transcript) -> Itera
     for connection, each in ctx.connections():
         for record, event in server_events(each, "response.done"):
             response = _error_of(event, "response")
-            if response.get("status") != "failed":
+            if response.get("status") != "failed" or not answerable(ctx, connection, record):
                 continue
             error = _error_of(response, "status_details", "error")
             code, message = error.get("code"), error.get("message")
-            if not _surfaced(ctx.outcome, code, message):
+            if not _surfaced(ctx.outcome, code, message, error.get("type")):
                 yield ctx.violation(
                     title="failed response not surfaced",
-                    expected=f"the failure code {code!r} or its message in the output, "
-                    "or a non-zero exit status",
+                    expected=f"{_what(code, message, 'failure', error.get('type'))} "
+                    "in the output, or a non-zero exit status",
                     received=f"exit status {ctx.outcome.exit_code} and a silent empty answer",
                     record=record,
                     connection=connection,
@@ -83,7 +98,7 @@ def surfaces_close_code_and_reason(
     assert ctx.outcome is not None
     for connection, each in ctx.connections():
         end = server_end(each)
-        if end is None:
+        if end is None or not answerable(ctx, connection, end):
             continue
         code = 1006 if end.kind == "drop" else end.code
         if not _surfaced(ctx.outcome, code, end.reason):

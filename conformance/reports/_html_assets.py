@@ -28,6 +28,7 @@ table.cases { width: auto; margin-top: 10px; }
          font-weight: 700; color: #fff; }
 .v-OK { background: var(--ok); } .v-FAILED { background: var(--fail); }
 .v-NON-STRICT { background: var(--warn); } .v-INFORMATIONAL { background: var(--info); }
+.v-NOT-JUDGED { background: #6b6f76; }
 .meta { color: #555; margin: 2px 0; }
 code, pre, .mono { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 pre { margin: 4px 0; white-space: pre-wrap; word-break: break-all; }

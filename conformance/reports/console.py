@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final, TextIO
 
 from conformance.checks import Severity, Violation
-from conformance.verdicts import CaseResult, Summary, Verdict
+from conformance.verdicts import CLOSE_LEGEND, CaseResult, Summary, Verdict
 
 _COLOURS: Final = {
     Verdict.OK: "\x1b[32m",
@@ -22,12 +22,6 @@ _COLOURS: Final = {
     Verdict.NOT_JUDGED: "\x1b[35m",
     Verdict.FAILED: "\x1b[31;1m",
 }
-# Printed under the table: what the Close column means (docs/runner.md, "Reading the report").
-CLOSE_LEGEND: Final = (
-    "Close: how the client handled the server ending a connection (close frame, drop or "
-    "refused upgrade): OK, FAILED, or INFORMATIONAL when the server never ended one or "
-    "the close checks could not run."
-)
 _RESET: Final = "\x1b[0m"
 _CLEAR: Final = "\r\x1b[K"  # back to the start of the line and erase it
 # Findings the progress line repeats: nothing else of the case was judged (the stderr tail).

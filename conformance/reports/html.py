@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from conformance.checks import Violation
 from conformance.transcript import Record, Transcript
-from conformance.verdicts import CaseResult, Verdict, summarize
+from conformance.verdicts import CLOSE_LEGEND, CaseResult, Verdict, summarize
 
 from ._display import shorten, shorten_text, tail
 from ._html_assets import CSP, CSS, JS
@@ -59,7 +59,8 @@ def write_html(results: Sequence[CaseResult], path: str | Path) -> Path:
 
 
 def _badge(verdict: Verdict, prefix: str = "") -> str:
-    return f'<span class="badge v-{e(verdict)}">{e(prefix)}{e(verdict)}</span>'
+    css = str(verdict).replace(" ", "-")
+    return f'<span class="badge v-{e(css)}">{e(prefix)}{e(verdict)}</span>'
 
 
 def _header(results: Sequence[CaseResult], title: str) -> str:
@@ -70,8 +71,10 @@ def _header(results: Sequence[CaseResult], title: str) -> str:
     )
     return (
         f'<header><h1>{e(title)}</h1><p class="summary">{e(summarize(results).line())}</p>'
-        '<table class="cases"><thead><tr><th>Case</th><th>Verdict</th><th>Close</th>'
+        '<table class="cases"><thead><tr><th>Case</th><th>Verdict</th>'
+        f'<th title="{e(CLOSE_LEGEND)}">Close</th>'
         f"<th>Violations</th></tr></thead><tbody>{rows}</tbody></table>"
+        f'<p class="meta">{e(CLOSE_LEGEND)}</p>'
         '<div class="toolbar"><button id="expand-all" type="button">Expand all JSON</button>'
         '<label><input id="hide-audio" type="checkbox"> hide audio frames</label></div>'
         "</header>\n"
@@ -106,7 +109,9 @@ def _facts(result: CaseResult) -> str:
     if result.checks_skipped:
         lines.append("not run without a client run: " + ", ".join(result.checks_skipped))
     if result.unjudged:
-        lines.append("expectations no check judges: " + ", ".join(result.unjudged))
+        lines.append("expectations no check judged: " + ", ".join(result.unjudged))
+    if result.verdict is Verdict.NOT_JUDGED:
+        lines.append(f"NOT JUDGED: {result.not_judged_reason}")
     return "".join(f'<p class="meta">{e(line)}</p>' for line in lines)
 
 

@@ -4,7 +4,8 @@
 {
   "format": "realtime-conformance-report", "version": 1,
   "summary": {"total": 3, "exit_status": 1, "violations": 4, "duration_s": 2.1,
-              "verdicts": {"OK": 1, "NON-STRICT": 1, "INFORMATIONAL": 0, "FAILED": 1},
+              "verdicts": {"OK": 1, "NON-STRICT": 1, "INFORMATIONAL": 0,
+                           "NOT JUDGED": 0, "FAILED": 1},
               "close_verdicts": {"OK": 1, ...}},
   "cases": [{
     "id": "text-turn", "scenario": "model-not-found-late" | null,
@@ -12,6 +13,7 @@
     "transcripts": ["path/0.jsonl", ...],        # where the transcripts are, if on disk
     "connections": 1,                            # how many transcripts the case has
     "checks_run": [...], "checks_skipped": [...], "unjudged_expectations": [...],
+    "not_judged_reason": "…" | null,   (set when the verdict is "NOT JUDGED")
     "outcome": null | {"exit_code": 1 | null, "timed_out": false, "duration_s": 2.5,
                        "closed_at_s": [2.0], "stdout_tail": "...", "stderr_tail": "..."},
     "violations": [{"check", "title", "severity", "message", "expected", "received",
@@ -71,6 +73,7 @@ def _case(result: CaseResult) -> dict[str, Any]:
         "checks_run": list(result.checks_run),
         "checks_skipped": list(result.checks_skipped),
         "unjudged_expectations": list(result.unjudged),
+        "not_judged_reason": result.not_judged_reason or None,
         "outcome": None if result.outcome is None else _outcome(result.outcome),
         "violations": [violation_dict(v) for v in result.violations],
     }

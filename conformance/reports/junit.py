@@ -1,7 +1,9 @@
 """JUnit XML: one `<testcase>` per case, a `<failure>` listing the violations of FAILED cases.
 
 NON-STRICT and INFORMATIONAL cases pass; their violations go to `<system-out>` so CI
-shows them without failing the build. Built with `xml.etree`, so every value is escaped;
+shows them without failing the build. NOT JUDGED cases are `<skipped>` with the reason.
+Every case's classname is `<suite>.<scenario>`, or `<suite>.<case id>` for a case that
+plays no scenario (`default`, a transcript file). Built with `xml.etree`, so every value is escaped;
 control characters XML cannot hold are replaced.
 """
 
@@ -27,7 +29,7 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str = "realtime-conforman
         tests=str(summary.total),
         failures=str(summary.failed),
         errors="0",
-        skipped="0",
+        skipped=str(summary.verdicts.get(Verdict.NOT_JUDGED, 0)),
         time=f"{summary.duration_s:.3f}",
     )
     for result in results:
@@ -40,7 +42,7 @@ def _testcase(suite_node: ET.Element, result: CaseResult, suite: str) -> None:
     case = ET.SubElement(
         suite_node,
         "testcase",
-        classname=xml_safe(f"{suite}.{result.scenario or 'transcripts'}"),
+        classname=xml_safe(f"{suite}.{result.scenario or result.case_id}"),
         name=xml_safe(result.case_id),
         time=f"{result.duration_s or 0.0:.3f}",
     )
@@ -56,6 +58,8 @@ def _testcase(suite_node: ET.Element, result: CaseResult, suite: str) -> None:
             type="FAILED",
         )
         failure.text = xml_safe(details)
+    if result.verdict is Verdict.NOT_JUDGED:
+        ET.SubElement(case, "skipped", message=xml_safe(f"NOT JUDGED: {result.not_judged_reason}"))
     out = [f"verdict: {result.verdict}; close: {result.close_verdict}"]
     if result.verdict is not Verdict.FAILED and details:
         out.append(details)

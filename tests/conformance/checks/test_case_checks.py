@@ -11,7 +11,12 @@ from .helpers import connections, golden, judge
 
 def test_every_case_check_is_tested_here():
     names = {c.name for c in CHECKS if c.applies_to is Scope.CASE}
-    assert names == {"reconnects_with_backoff", "does_not_reconnect_on_permanent_close"}
+    recovery = {  # tested in test_recovery_checks.py
+        "treats_error_as_recoverable",
+        "correlates_error_event_id",
+        "orders_by_ids_not_arrival",
+    }
+    assert names == {"reconnects_with_backoff", "does_not_reconnect_on_permanent_close"} | recovery
 
 
 def test_reconnects_with_growing_gaps_pass():

@@ -34,13 +34,13 @@ def names(selection):
 
 
 def test_none_selects_every_default_check_in_registration_order():
-    assert names(None) == list(CHECKS.names)
+    assert names(None) == [c.name for c in CHECKS if c.default]
     assert names(None)[0] == "client_event_matches_schema"
 
 
 def test_a_selection_starting_with_a_removal_starts_from_default():
     assert "event_ids_are_unique" not in names(["-event_ids_are_unique"])
-    assert len(names(["-event_ids_are_unique"])) == len(CHECKS) - 1
+    assert len(names(["-event_ids_are_unique"])) == len(names(None)) - 1
 
 
 def test_comma_separated_tokens_are_split():
@@ -68,9 +68,14 @@ def test_an_unknown_name_fails_with_did_you_mean():
         CHECKS.select(["event_ids_are_uniqe"])
 
 
-def test_an_unjudged_expectation_is_not_a_check_name():
-    with pytest.raises(UsageError, match="deduplicates_events"):
-        CHECKS.select(["deduplicates_events"])
+def test_an_expectation_only_the_runner_judges_is_not_a_check_name_here():
+    with pytest.raises(UsageError, match="ignores_unknown_events"):
+        CHECKS.select(["ignores_unknown_events"])
+
+
+def test_checks_for_scenario_expectations_are_opt_in():
+    assert "deduplicates_events" in names(["deduplicates_events"])
+    assert "deduplicates_events" not in names(None)
 
 
 def test_every_check_has_help_text_and_a_property_name():
@@ -89,6 +94,19 @@ def test_every_scenario_expectation_is_mapped_to_known_checks():
         assert set(targets) <= set(runner_registry().names)
 
 
+def test_every_builtin_scenario_expectation_is_judged_by_a_runner_check():
+    from conformance._cli_run import builtin_cases
+    from conformance.runner import runner_registry
+
+    registry = runner_registry()
+    for case in builtin_cases():
+        checks, unjudged = expected_checks(case.expect, registry)
+        assert unjudged == (), f"{case.id}: no check implements {unjudged}"
+        for name in case.expect.get("client") or ():
+            assert EXPECTATION_CHECKS[name], f"{case.id}: {name} maps to no check"
+        assert set(checks) <= set(registry.names)
+
+
 def test_an_expectation_only_the_runner_judges_is_unjudged_on_a_transcript_alone():
     expect = {"client": ["ignores_unknown_events", "surfaces_error_event"]}
     assert expected_checks(expect) == (("surfaces_error_event",), ("ignores_unknown_events",))
@@ -96,11 +114,11 @@ def test_an_expectation_only_the_runner_judges_is_unjudged_on_a_transcript_alone
 
 def test_expectations_split_into_checks_and_unjudged_names():
     expect = {
-        "client": ["surfaces_handshake_failure", "deduplicates_events", "surfaces_error_event"]
+        "client": ["surfaces_handshake_failure", "accepts_large_frames", "surfaces_error_event"]
     }
     assert expected_checks(expect) == (
         ("surfaces_error_event", "surfaces_close_code_and_reason"),
-        ("deduplicates_events",),
+        ("accepts_large_frames",),
     )
     assert expected_checks(None) == ((), ())
 

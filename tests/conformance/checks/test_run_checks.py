@@ -20,6 +20,7 @@ def test_every_run_check_is_tested_here():
         "does_not_print_api_key",
         "exits_or_recovers_after_close",
         "finishes_within_time_limit",
+        "deduplicates_events",  # tested in test_recovery_checks.py
     }
 
 

@@ -78,12 +78,27 @@ def test_run_checks_without_an_outcome_are_listed_as_skipped():
 def test_scenario_and_unjudged_expectations_come_from_the_case():
     ctx = CheckContext(
         transcripts=(golden("failed-response"),),
-        expect={"client": ["checks_response_done_status", "treats_error_as_recoverable"]},
+        expect={"client": ["checks_response_done_status", "ignores_unknown_events"]},
     )
     result = judge_case(ctx, case_id="c", transcript_paths=["a.jsonl"])
     assert result.scenario == "model-not-found-late"
-    assert result.unjudged == ("treats_error_as_recoverable",)
+    # ignores_unknown_events: no check here; checks_response_done_status: its check
+    # (surfaces_failed_response) needs the client's run
+    assert result.unjudged == ("checks_response_done_status", "ignores_unknown_events")
+    assert result.verdict is Verdict.NOT_JUDGED
+    assert "checks_response_done_status" in result.not_judged_reason
     assert result.transcript_paths == ("a.jsonl",)
+
+
+def test_a_case_whose_checks_were_all_skipped_is_not_judged():
+    ctx = CheckContext(transcripts=(golden("text-turn"),))
+    result = judge_case(ctx, case_id="c", checks=["surfaces_error_event"])
+    assert result.verdict is Verdict.NOT_JUDGED
+    assert result.checks_run == ()
+    assert "surfaces_error_event" in result.not_judged_reason
+    summary = summarize([result])
+    assert summary.exit_status == 0
+    assert summary.line().startswith("1 case: 1 NOT JUDGED (0 violations)")
 
 
 def test_informational_findings_make_an_informational_case():

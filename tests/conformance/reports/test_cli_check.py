@@ -51,7 +51,7 @@ def test_several_files_can_be_the_connections_of_one_case(capsys):
 def test_numbered_connection_files_are_named_after_their_folder(capsys):
     files = [str(p) for p in paths("reconnect-backoff")]
     assert cli.main(["check", files[0], "--max-connections", "2"]) == 0
-    assert "reconnect-backoff/0 ... OK" in capsys.readouterr().err
+    assert "reconnect-backoff/0 ... NOT JUDGED" in capsys.readouterr().err  # no client run
 
 
 def test_reports_are_written(tmp_path, capsys):
@@ -70,13 +70,13 @@ def test_scenario_expectations_no_check_judges_are_listed(tmp_path, capsys):
     benign = str(transcripts_dir() / "cancel-not-active.jsonl")
     assert cli.main(["check", benign, "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    assert "cancel-not-active: not judged by any check: treats_error_as_recoverable" in out
+    # surfaces_error_event needs the client's run: on a transcript alone it is not judged
+    assert "cancel-not-active: not judged by any check: surfaces_error_event" in out
+    assert "1 case: 1 NOT JUDGED (0 violations)" in out
     case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
     assert case["scenario"] == "cancel-not-active"
-    assert case["unjudged_expectations"] == [
-        "treats_error_as_recoverable",
-        "correlates_error_event_id",
-    ]
+    assert case["verdict"] == "NOT JUDGED"
+    assert case["unjudged_expectations"] == ["surfaces_error_event"]
 
 
 def test_list_checks_shows_names_help_and_aliases(capsys):

@@ -18,6 +18,7 @@ CASE_KEYS = {
     "checks_run",
     "checks_skipped",
     "unjudged_expectations",
+    "not_judged_reason",
     "outcome",
     "violations",
 }
@@ -45,6 +46,7 @@ def test_the_report_has_the_documented_shape(results):
         "OK": 1,
         "NON-STRICT": 1,
         "INFORMATIONAL": 0,
+        "NOT JUDGED": 0,
         "FAILED": 2,
     }
     assert report["summary"]["exit_status"] == 1
