@@ -3,6 +3,7 @@
     realtime-notes shot.png                      # live API, key from OPENAI_API_KEY
     realtime-notes --url ws://127.0.0.1:8765/v1/realtime shot.png     # a mock
     realtime-notes --watch ~/Screenshots         # one session; a note per new image
+    realtime-notes --stdin < paths.txt           # one session; a note per path read
 
 Exit codes: 0 ok, 2 usage (bad arguments, missing key, unreadable or non-image file:
 all reported before any connection), 3 API error (an `error` event or a failed
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,7 @@ class _Job:
     images: list[tuple[str, bytes]]
     watcher: Watcher | None
     watch_limit: int | None
+    stdin: bool
     instructions: str
     timeout: float
     auth: str
@@ -96,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--watch", metavar="DIR", help="send each new image that appears in DIR")
     parser.add_argument("--watch-limit", type=int, metavar="N", help="stop after N new images")
+    parser.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read image paths from stdin, one a line, until it closes: one session, a note "
+        "per image; a newer image cancels the note still streaming",
+    )
     parser.add_argument(
         "--poll", type=float, default=0.5, metavar="S", help="watch poll interval (%(default)s s)"
     )
@@ -145,8 +154,10 @@ async def amain(argv: Sequence[str] | None = None) -> int:
 
 def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
     """Every check that needs no connection: arguments, key, URL, images, watch folder."""
-    if not args.images and not args.watch:
-        raise _Exit(EXIT_USAGE, "usage", "give at least one IMAGE, or --watch DIR")
+    if not args.images and not args.watch and not args.stdin:
+        raise _Exit(EXIT_USAGE, "usage", "give at least one IMAGE, --watch DIR or --stdin")
+    if args.stdin and args.watch:
+        raise _Exit(EXIT_USAGE, "usage", "--stdin and --watch exclude each other")
     for name in ("timeout", "poll"):
         if getattr(args, name) <= 0:
             raise _Exit(EXIT_USAGE, "usage", f"--{name} must be a positive number of seconds")
@@ -169,6 +180,7 @@ def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
         images=[_read_image(path) for path in args.images],
         watcher=_watcher(args.watch, args.poll) if args.watch else None,
         watch_limit=args.watch_limit,
+        stdin=args.stdin,
         instructions=args.instructions,
         timeout=args.timeout,
         auth=args.auth,
@@ -208,11 +220,13 @@ async def _run(job: _Job) -> None:
         reconnect=policy,
     ) as client:
         await client.configure(instructions=job.instructions, output_modalities=["text"])
-        titled = len(job.images) > 1 or job.watcher is not None
+        titled = len(job.images) > 1 or job.watcher is not None or job.stdin
         for label, data in job.images:
             await _note(client, label, data, titled=titled, forget=job.forget)
         if job.watcher is not None:
             await _watch(client, job)
+        if job.stdin:
+            await _stdin_notes(client, job)
 
 
 async def _watch(client: RealtimeClient, job: _Job) -> None:
@@ -229,6 +243,61 @@ async def _watch(client: RealtimeClient, job: _Job) -> None:
             failed += 1
     if failed:
         raise _Exit(EXIT_API, "watch", f"{failed} screenshot(s) got no notes")
+
+
+async def _stdin_notes(client: RealtimeClient, job: _Job) -> None:
+    """A note per image path read from stdin; a newer path cancels the note still streaming.
+
+    Never two `response.create` at once: the stale note is cancelled (`response.cancel`)
+    and the next one is asked for after its `response.done` (the client's queue).
+    """
+    paths = _lines_of_stdin()
+    failed = 0
+    path = await paths.get()
+    while path is not None:
+        try:
+            image = load_image(path)
+        except UsageError as exc:
+            print(f"warning: skipped {exc}", file=sys.stderr, flush=True)
+            path = await paths.get()
+            continue
+        print(f"== {path} ==", flush=True)
+        await client.add_screenshot(image, wait=False)
+        stream = await client.respond(on_delta=_write)
+        newer = asyncio.ensure_future(paths.get())
+        note = asyncio.ensure_future(stream.done())
+        await asyncio.wait({newer, note}, return_when=asyncio.FIRST_COMPLETED)
+        if not note.done() and newer.result() is not None:
+            await client.cancel(stream)  # a newer screenshot made this note stale
+        try:
+            result = await note
+            print(" [cancelled: a newer screenshot came]" if result.status == "cancelled" else "")
+        except (RealtimeAPIError, ResponseFailed, Timeout) as exc:
+            print(flush=True)
+            _report(exc, job.endpoint.api_key, job.endpoint.api_key_env)
+            failed += 1
+        sys.stdout.flush()
+        path = await newer
+    if failed:
+        raise _Exit(EXIT_API, "stdin", f"{failed} screenshot(s) got no notes")
+
+
+def _lines_of_stdin() -> asyncio.Queue[str | None]:
+    """Non-empty stdin lines as they come, then None at the end (read on a daemon thread)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            for line in sys.stdin:
+                if line.strip():
+                    loop.call_soon_threadsafe(queue.put_nowait, line.strip())
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="realtime-notes-stdin", daemon=True).start()
+    return queue
 
 
 async def _note(

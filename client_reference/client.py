@@ -29,11 +29,12 @@ from typing import Any, Self
 from conformance.protocol import LocalProtocolError
 
 from . import events as ev
+from ._downscale import MAX_IMAGE_BYTES, fit_png
 from ._lifecycle import Lifecycle, copy_error
 from ._queue import ResponseQueue
 from .connection import DEFAULT_MAX_SIZE, DEFAULT_MODEL, Auth, Compression
-from .errors import ClientError, RealtimeAPIError, Timeout
-from .images import image_data_url, load_image
+from .errors import ClientError, RealtimeAPIError, Timeout, UsageError
+from .images import image_data_url, load_image, sniff_image_type
 from .settings import ClientSettings, ReconnectPolicy
 from .stream import DeltaCallback, ResponseStream
 
@@ -172,8 +173,12 @@ class RealtimeClient(Lifecycle):
         detail: ev.Detail | None = None,
         item_id: str | None = None,
         wait: bool = True,
+        max_bytes: int | None = MAX_IMAGE_BYTES,
     ) -> dict[str, Any]:
         """Add a user message with the image (PNG or JPEG) and optional text.
+
+        A PNG over `max_bytes` (default 650 KB) is halved until it fits, so the frame
+        stays under the 1 MB at which the server closes 1009 without an error event.
 
         Args:
             image: image bytes or a file path; the format comes from the magic bytes.
@@ -184,16 +189,20 @@ class RealtimeClient(Lifecycle):
                 the event is written, saving a round trip before `respond()` (the server
                 handles events in order, as in the live capture of §5d); a rejection
                 then reaches `on_error` or the next response instead.
+            max_bytes: the largest image sent as is; None sends any size unchanged.
 
         Returns:
             The item as the server echoed it (with `wait=False`: as we sent it).
 
         Raises:
-            UsageError: the image is unreadable or not PNG/JPEG (nothing was sent).
+            UsageError: the image is unreadable or not PNG/JPEG, or too large and not a
+                PNG this client can downscale (nothing was sent).
             LocalProtocolError: the item id is already in the conversation.
             RealtimeAPIError: the server rejected the item.
         """
         data = load_image(image)
+        if max_bytes is not None and len(data) > max_bytes:
+            data = await asyncio.to_thread(_downscaled, data, max_bytes)
         item = ev.check_item_id(item_id) if item_id is not None else self._items.next()
         event = ev.image_message(
             event_id=self._ids.next(),
@@ -469,3 +478,22 @@ class RealtimeClient(Lifecycle):
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self._settings.close_timeout)
+
+
+def _downscaled(data: bytes, max_bytes: int) -> bytes:
+    """The PNG halved until it fits `max_bytes` (a JPEG that large is refused)."""
+    if sniff_image_type(data) != "image/png":
+        raise UsageError(
+            f"the image is {len(data):,} bytes, over {max_bytes:,}: as one frame it would "
+            "make the server close 1009; this client downscales only PNGs, so save a "
+            "smaller JPEG (or pass max_bytes=None to send it anyway)"
+        )
+    fitted, (width, height) = fit_png(data, max_bytes)
+    logger.info(
+        "downscaled a %s-byte PNG to %dx%d (%s bytes)",
+        f"{len(data):,}",
+        width,
+        height,
+        f"{len(fitted):,}",
+    )
+    return fitted

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from conformance._cli_run import builtin_cases, execute, say, write_reports
+from conformance._cli_run import (
+    builtin_cases,
+    execute,
+    long_session_pool,
+    say,
+    write_reports,
+)
 from conformance.cli import Command
 from conformance.protocol.errors import UsageError
 from conformance.reports.console import finding_line, group_findings, in_cases
@@ -97,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns its exit status."""
-    cases = select_cases(builtin_cases(), args.cases)
+    cases = select_cases(long_session_pool(builtin_cases(), args.cases, False), args.cases)
     clients = (("reference", reference_command()), ("broken client", broken_command()))
     say(f"realtime-conformance demo: {len(cases)} cases against two clients", err=True)
     suites: list[SuiteResult] = []

@@ -40,6 +40,8 @@ from conformance.runner import (
     scenario_case,
     select_cases,
 )
+from conformance.runner.inputs import check_screenshot
+from conformance.runner.long_session import LONG_SESSION_CASES
 
 if TYPE_CHECKING:  # the mock is imported lazily (layering)
     from mock_server.scenarios import Scenario
@@ -62,7 +64,9 @@ def _case(scenario: Scenario, played: str | None = None) -> Case:
         expect_summary=scenario.expect.summary,
         summary=scenario.summary,
     )
-    return dataclasses.replace(case, scenario=played) if played else case
+    if played:
+        return dataclasses.replace(case, scenario=played)
+    return dataclasses.replace(case, long_session=LONG_SESSION_CASES.get(scenario.id))
 
 
 def file_cases(paths: Sequence[Path]) -> list[Case]:
@@ -87,7 +91,7 @@ def file_cases(paths: Sequence[Path]) -> list[Case]:
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"--scenario {path}: no such file or folder")
+            raise UsageError(f"--scenario {path}: no such file or folder{_builtin_hint(path)}")
     cases: list[Case] = []
     for file in files:
         scenario = load_scenario(file)
@@ -95,6 +99,22 @@ def file_cases(paths: Sequence[Path]) -> list[Case]:
             raise UsageError(f"--scenario {file}: a second scenario with the id {scenario.id!r}")
         cases.append(_case(scenario, str(file.resolve())))
     return cases
+
+
+def _builtin_hint(path: Path) -> str:
+    """A hint to `--cases` when `path` is the id of a built-in case, not a file."""
+    name = str(path)
+    if name in {case.id for case in builtin_cases()}:
+        return f"; {name!r} is a built-in case: run it with --cases {name}"
+    return ""
+
+
+def long_session_pool(cases: Sequence[Case], pattern: str | None, opted_in: bool) -> list[Case]:
+    """`cases` without the long-session ones, unless `opted_in` or `pattern` names them."""
+    if opted_in:
+        return list(cases)
+    named = {token.strip() for token in (pattern or "").split(",")}
+    return [case for case in cases if case.long_session is None or case.id in named]
 
 
 def serve_mock(
@@ -136,6 +156,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-connections", type=int, default=5, metavar="N", help="reconnect storm bound (5)"
     )
+    parser.add_argument(
+        "--screenshot",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="send this PNG or JPEG instead of the generated 320x200 one (repeat to add "
+        "more: $REALTIME_SCREENSHOTS lists them)",
+    )
+    parser.add_argument(
+        "--long-session",
+        action="store_true",
+        help="also run the long-session cases: screenshots delivered over time on stdin "
+        "to a client that stays connected",
+    )
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
 
 
@@ -153,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.client:
         raise UsageError("give the client command: --client 'CMD ...' (or --list-cases)")
-    chosen = select_cases(cases, args.cases)
+    for path in args.screenshot:  # a missing or non-image file fails before any case runs
+        check_screenshot(path)
+    chosen = select_cases(long_session_pool(cases, args.cases, args.long_session), args.cases)
     config = RunConfig(
         client=args.client,
         timeout_s=args.timeout,
@@ -161,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         checks=(args.checks,) if args.checks else None,
         settings=CheckSettings(max_connections=args.max_connections),
+        screenshots=tuple(args.screenshot),
     )
     say(f"Running {len(chosen)} case(s) against: {args.client}", err=True)
     suite = execute(chosen, config)

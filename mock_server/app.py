@@ -91,6 +91,8 @@ class MockApp:
         self._seq = itertools.count()
         self._actions: list[Action] = []
         self._held: list[str] | None = None  # frames written while session.created is held
+        self._stream_hold: tuple[Stream, float] | None = None  # (stream, until ms)
+        self._advancing: Stream | None = None  # the stream whose events are being sent
 
     # ------------------------------------------------------------ driver API
     def opened(self, now_ms: float) -> None:
@@ -250,20 +252,49 @@ class MockApp:
     def _advance(
         self, stream: Stream, on_end: Callable[[], None] | None, pending: Any = None
     ) -> None:
-        if pending is not None:
-            self._emit(pending)
-        # Pace from when this step was *due*, not when the timer fired: timers fire a
-        # little late, and counting from `now` would add that to every later delta.
-        start = self._due if self._due is not None else self.now_ms
-        for delay, event in stream:
-            if self.ended:
-                return
-            if delay > 0:
-                self.queue(_Entry("stream", (stream, on_end, event)), at=start + delay)
-                return
-            self._emit(event)
+        self._advancing = stream
+        try:
+            if pending is not None:
+                self._emit(pending)
+            # Pace from when this step was *due*, not when the timer fired: timers fire a
+            # little late, and counting from `now` would add that to every later delta.
+            start = self._due if self._due is not None else self.now_ms
+            for delay, event in stream:
+                if self.ended:
+                    return
+                hold = self._stream_hold
+                held = hold is not None and hold[0] is stream and hold[1] > start
+                if delay > 0 or held:
+                    at = max(start + delay, hold[1]) if held and hold else start + delay
+                    self.queue(_Entry("stream", (stream, on_end, event)), at=at)
+                    return
+                self._emit(event)
+        finally:
+            self._advancing = None
+        self._unhold(stream)
         if on_end is not None and not self.ended:
             on_end()
+
+    def hold_stream(self, max_ms: float) -> None:
+        """Hold the rest of the response being sent until `release_stream` or `max_ms`."""
+        if self._advancing is not None:
+            self._stream_hold = (self._advancing, self.now_ms + max_ms)
+
+    def release_stream(self) -> None:
+        """A held response goes on now (at its pace); nothing held: nothing happens."""
+        hold, self._stream_hold = self._stream_hold, None
+        if hold is None:
+            return
+        later = [e for e in self._heap if _belongs(e[2], hold[0]) and e[0] > self.now_ms]
+        if later:
+            self._heap = [e for e in self._heap if e not in later]
+            heapq.heapify(self._heap)
+            for _, _, entry in later:
+                self.queue(entry)
+
+    def _unhold(self, stream: Stream) -> None:
+        if self._stream_hold is not None and self._stream_hold[0] is stream:
+            self._stream_hold = None
 
     def drain_stream(self, stream: Stream, on_end: Callable[[], None] | None) -> None:
         """Run a stream to its end now (after a cancel its tail has no delays)."""
@@ -277,6 +308,7 @@ class MockApp:
             self._emit(first)
         for _, event in stream:
             self._emit(event)
+        self._unhold(stream)
         if on_end is not None:
             on_end()
 
@@ -366,6 +398,12 @@ class _Control:
 
     def set_ping_answer(self, answer: bool) -> None:
         self._app._actions.append(SetPingAnswer(answer))
+
+    def hold_response(self, max_ms: float) -> None:
+        self._app.hold_stream(max_ms)
+
+    def release_response(self) -> None:
+        self._app.release_stream()
 
     def suppress_session_created(self) -> None:
         self._app.suppress_created = True

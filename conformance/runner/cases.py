@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from conformance.protocol.errors import UsageError
 
+from .long_session import LongSession
+
 DEFAULT_CASE_ID: Final = "default"
 TOLERANT_CASE_ID: Final = "tolerant"
 _WILDCARDS: Final = frozenset("*?[")
@@ -28,7 +30,8 @@ class Case:
     """One case: the mock plays `scenario` (None: no scenario, the happy path).
 
     `expect` is the scenario's `expect:` mapping (`client` names and `summary`), handed
-    to the checks; `summary` is a one-line description for listings. With `tolerant` the
+    to the checks; `summary` is a one-line description for listings; `long_session` says
+    how screenshots are delivered over time (`conformance.runner.long_session`). With `tolerant` the
     mock accepts the client's fatal handshake mistakes (beta header, bad model) and
     records them instead of closing, and holds session.created for 200 ms, so the case
     judges everything else the client does too (`MockConfig.tolerant`).
@@ -38,6 +41,7 @@ class Case:
     scenario: str | None = None
     expect: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     summary: str = ""
+    long_session: LongSession | None = None  # screenshots delivered over time (opt-in)
     tolerant: bool = False
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from conformance.protocol.errors import UsageError
 from conformance.transcript import redact
 
 MODEL: Final = "gpt-realtime-1.5"
@@ -33,6 +35,7 @@ CONTRACT: Final = (
     "OPENAI_REALTIME_URL",
     "REALTIME_MODEL",
     "REALTIME_SCREENSHOT",
+    "REALTIME_SCREENSHOTS",
     "REALTIME_PROMPT",
     "REALTIME_PROMPT_TEXT",
     "REALTIME_CASE",
@@ -51,6 +54,12 @@ class RunInputs:
     prompt_file: Path
     prompt: str
     model: str = MODEL
+    screenshots: tuple[Path, ...] = ()  # every screenshot (the first is `screenshot`)
+
+    @property
+    def all_screenshots(self) -> tuple[Path, ...]:
+        """Every screenshot of the run, `screenshot` first."""
+        return self.screenshots or (self.screenshot,)
 
     def redact(self, text: str) -> str:
         """`text` with the test key (and anything key-shaped) masked."""
@@ -62,16 +71,37 @@ def new_test_key() -> str:
     return "sk-test-" + secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
 
 
-def make_inputs(directory: Path, *, prompt: str = PROMPT, model: str = MODEL) -> RunInputs:
-    """Write the test screenshot and the prompt file into `directory`; pick a new key."""
+def make_inputs(
+    directory: Path,
+    *,
+    prompt: str = PROMPT,
+    model: str = MODEL,
+    screenshots: Sequence[Path] = (),
+) -> RunInputs:
+    """Write the screenshots and the prompt file into `directory`; pick a new key.
+
+    Without `screenshots` a 320x200 test PNG is generated; with them, each is checked
+    (`check_screenshot`) and copied as `screenshot.<ext>`, `screenshot-2.<ext>`, ….
+
+    Raises:
+        UsageError: a screenshot is missing, unreadable, or not a PNG or JPEG.
+    """
+    kinds = [check_screenshot(path) for path in screenshots]
     directory.mkdir(parents=True, exist_ok=True)
+    copies: list[Path] = []
+    for number, (path, kind) in enumerate(zip(screenshots, kinds, strict=True), 1):
+        copy = directory / f"screenshot{'' if number == 1 else f'-{number}'}.{kind}"
+        shutil.copyfile(path, copy)
+        copies.append(copy.resolve())
     screenshot = directory / "screenshot.png"
-    screenshot.write_bytes(screenshot_png(*SCREENSHOT_SIZE))
+    if not copies:
+        screenshot.write_bytes(screenshot_png(*SCREENSHOT_SIZE))
     prompt_file = directory / "prompt.txt"
     prompt_file.write_text(prompt + "\n", encoding="utf-8")
     return RunInputs(
         api_key=new_test_key(),
-        screenshot=screenshot.resolve(),
+        screenshot=copies[0] if copies else screenshot.resolve(),
+        screenshots=tuple(copies),
         prompt_file=prompt_file.resolve(),
         prompt=prompt,
         model=model,
@@ -100,6 +130,7 @@ def client_env(
         OPENAI_REALTIME_URL=url,
         REALTIME_MODEL=inputs.model,
         REALTIME_SCREENSHOT=str(inputs.screenshot),
+        REALTIME_SCREENSHOTS=os.pathsep.join(str(p) for p in inputs.all_screenshots),
         REALTIME_PROMPT=str(inputs.prompt_file),
         REALTIME_PROMPT_TEXT=inputs.prompt,
         REALTIME_CASE=case_id,
@@ -118,6 +149,32 @@ def read_notes(path: Path, limit: int = NOTES_LIMIT) -> str:
     except OSError:  # not written (most clients print instead), or not a file
         return ""
     return data.decode("utf-8", errors="replace")
+
+
+def check_screenshot(path: Path) -> str:
+    """`png` or `jpg` for a readable PNG or JPEG file (by its magic bytes).
+
+    Raises:
+        UsageError: one line saying what is wrong with `--screenshot path`.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except FileNotFoundError:
+        raise UsageError(f"--screenshot {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--screenshot {path}: a folder, not an image file") from None
+    except OSError as exc:
+        raise UsageError(f"--screenshot {path}: cannot read it ({exc.strerror})") from None
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    found = "an empty file" if not head else f"a file starting with {head!r}"
+    raise UsageError(
+        f"--screenshot {path}: expected a PNG or JPEG image (the formats the Realtime API "
+        f"takes), found {found}"
+    )
 
 
 def screenshot_png(width: int, height: int) -> bytes:

@@ -19,13 +19,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 MAX_OUTPUT_BYTES: Final = 1024 * 1024  # per stream; the end is kept
 REAP_S: Final = 5.0  # after SIGKILL, how long the shell may take to be reaped
+
+WriteLine = Callable[[str], Awaitable[None]]
+# Feeds the client's stdin while it runs: `feed(write_line, close_stdin)`.
+Feeder = Callable[[WriteLine, Callable[[], None]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,10 +54,13 @@ async def run_client(
     env: Mapping[str, str],
     timeout_s: float,
     cwd: Path | None = None,
+    feed: Feeder | None = None,
 ) -> ClientProcess:
     """Run `command` (a shell string) until it exits or `timeout_s` passes, then kill it.
 
-    Cancelling the call kills the process group too.
+    Its stdin is empty, unless `feed` is given: then `feed(write_line, close_stdin)` runs
+    alongside the client (a long session delivering screenshot paths) and is cancelled
+    when the client exits. Cancelling the call kills the process group too.
 
     Raises:
         OSError: the shell cannot be started (e.g. `cwd` does not exist).
@@ -63,7 +70,7 @@ async def run_client(
         proc = subprocess.Popen(  # noqa: ASYNC220 - waited for on a thread, see _exit_of
             command,
             shell=True,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if feed is None else subprocess.PIPE,
             stdout=out,
             stderr=err,
             env=dict(env),
@@ -71,6 +78,7 @@ async def run_client(
             start_new_session=True,
         )
         exited = _exit_of(proc)
+        feeding = None if feed is None else asyncio.ensure_future(_feed(proc, feed))
         timed_out = False
         try:
             try:
@@ -80,6 +88,11 @@ async def run_client(
                 timed_out = True
             duration = time.monotonic() - t0
         finally:
+            if feeding is not None:
+                feeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeding
+            _close_stdin(proc)
             kill_group(proc.pid)  # the timed-out client, leftovers, or a cancelled run
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REAP_S):
@@ -92,6 +105,26 @@ async def run_client(
             stdout=_tail(out),
             stderr=_tail(err),
         )
+
+
+async def _feed(proc: subprocess.Popen[bytes], feed: Feeder) -> None:
+    """Run `feed` with a line writer and a closer for `proc`'s stdin (a gone reader is fine)."""
+
+    async def write_line(text: str) -> None:
+        if proc.stdin is None or proc.stdin.closed:
+            return
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            # A path per line: far below the pipe's buffer, so the write never blocks.
+            proc.stdin.write(text.encode("utf-8") + b"\n")
+            proc.stdin.flush()
+
+    await feed(write_line, lambda: _close_stdin(proc))
+
+
+def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
 
 
 def kill_group(pgid: int) -> None:

@@ -19,7 +19,7 @@ import dataclasses
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -33,8 +33,9 @@ from conformance.verdicts import CaseResult, Summary, judge_case, summarize
 from .cases import Case
 from .checks import runner_registry
 from .inputs import NOTES_FILE, RunInputs, client_env, make_inputs, read_notes
+from .long_session import SCREENSHOTS_KEY, deliver_screenshots, delivered_count
 from .mock import MockFactory, MockHandle
-from .process import ClientProcess, run_client
+from .process import ClientProcess, Feeder, run_client
 
 DEFAULT_OUT_DIR: Final = Path("realtime-conformance-report")
 DEFAULT_TIMEOUT_S: Final = 20.0
@@ -56,6 +57,7 @@ class RunConfig:
         settings: the bounds the checks judge against.
         cwd: the client's working directory (None: the runner's).
         env: the environment the contract is added to (None: the runner's).
+        screenshots: the user's screenshots (`run --screenshot`); none: a generated PNG.
     """
 
     client: str
@@ -67,6 +69,7 @@ class RunConfig:
     settings: CheckSettings = field(default_factory=CheckSettings)
     cwd: Path | None = None
     env: Mapping[str, str] | None = None
+    screenshots: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.client.strip():
@@ -123,7 +126,9 @@ async def run_suite(
     if not cases:
         raise UsageError("no cases to run")
     t0 = time.monotonic()
-    inputs = await asyncio.to_thread(make_inputs, config.out_dir / "inputs")
+    inputs = await asyncio.to_thread(
+        make_inputs, config.out_dir / "inputs", screenshots=config.screenshots
+    )
     gate = asyncio.Semaphore(config.jobs)
 
     async def one(case: Case) -> CaseResult:
@@ -165,7 +170,10 @@ async def run_case(
             base=config.env,
             notes_file=notes_file.resolve(),  # the client may run in another folder
         )
-        run = await run_client(config.client, env=env, timeout_s=config.timeout_s, cwd=config.cwd)
+        feed, shots = _long_session(case, config, inputs, server, env)
+        run = await run_client(
+            config.client, env=env, timeout_s=config.timeout_s, cwd=config.cwd, feed=feed
+        )
         await _settle(server, config.settle_s)
     transcripts = tuple(server.transcripts)  # the mock has stopped: they are complete
     for transcript in transcripts:
@@ -175,7 +183,7 @@ async def run_case(
     ctx = CheckContext(
         transcripts=transcripts,
         outcome=_outcome(run, transcripts, inputs, notes),
-        expect=case.expect,
+        expect=_expect(case, shots),
         settings=config.settings,
     )
     # On a thread: judging takes a while on long transcripts, and the other cases' mocks
@@ -191,6 +199,31 @@ async def run_case(
         registry=runner_registry(),
     )
     return _redacted(result, inputs)
+
+
+def _long_session(
+    case: Case, config: RunConfig, inputs: RunInputs, server: MockHandle, env: dict[str, str]
+) -> tuple[Feeder | None, Path | None]:
+    """For a long-session case: the feeder and its (new, empty) screenshot folder."""
+    plan = case.long_session
+    if plan is None:
+        return None, None
+    folder = (config.out_dir / "inputs" / _UNSAFE.sub("_", case.id)).resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env.update(REALTIME_SCREENSHOT_DIR=str(folder), REALTIME_SCREENSHOT_COUNT=str(plan.count))
+
+    async def feed(write_line: Callable[[str], Awaitable[None]], close: Callable[[], None]) -> None:
+        await deliver_screenshots(plan, inputs.all_screenshots, folder, server, write_line, close)
+
+    return feed, folder
+
+
+def _expect(case: Case, folder: Path | None) -> Mapping[str, object]:
+    """The case's expectation, plus how many screenshots a long session delivered."""
+    if folder is None:
+        return case.expect
+    return {**case.expect, SCREENSHOTS_KEY: delivered_count(folder)}
 
 
 async def _settle(server: MockHandle, seconds: float) -> None:

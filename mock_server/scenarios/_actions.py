@@ -172,6 +172,14 @@ def status_details(args: Mapping[str, Any]) -> dict[str, Any]:
     return details
 
 
+def _hold_response(env: Env, args: Mapping[str, Any]) -> None:
+    env.ctl.hold_response(float(args["max_ms"]))
+
+
+def _release_response(env: Env, args: Mapping[str, Any]) -> None:
+    env.ctl.release_response()
+
+
 def _nothing(env: Env, args: Mapping[str, Any]) -> None:
     """consume and suppress_session_created act when the rule fires, not when run."""
 
@@ -194,6 +202,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     "pace": _pace,
     "pings": _pings,
     "fail_response": _fail_response,
+    "hold_response": _hold_response,
+    "release_response": _release_response,
     "consume": _nothing,
     "suppress_session_created": _nothing,
 }

@@ -146,6 +146,8 @@ def test_runner_registry_extends_the_builtin_checks():
         "succeeds_when_the_server_does",
         "delivers_reply",
         "prints_streamed_text",
+        "keeps_one_session",
+        "notes_every_screenshot",
     }
     extra = dict(runner_registry().aliases.items() - CHECKS.aliases.items())
     assert extra == {
