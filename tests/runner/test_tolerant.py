@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from conformance._cli_run import file_cases, serve_mock
 from conformance.cli import main
-from conformance.runner import TOLERANT_CASE, TOLERANT_CASE_ID
+from conformance.runner import TOLERANT_CASE, TOLERANT_CASE_ID, RunConfig, run_suite
 from conformance.transport import Closed
 from mock_server.app import TOLERANT_HOLD_MS
 from tests.mock_server.app_harness import KEY, image_item, open_app, png_bytes
@@ -173,3 +174,18 @@ def test_run_ends_with_every_bug_once_with_its_cases(tmp_path, capsys) -> None:
 async def test_the_reference_client_passes_the_tolerant_case(tmp_path) -> None:
     (result,) = (await suite(REFERENCE, tmp_path, "tolerant")).results
     assert str(result.verdict) == "OK", [str(v) for v in result.violations]
+
+
+async def test_a_scenario_file_can_switch_tolerance_on(tmp_path) -> None:
+    scenario = tmp_path / "beta-tolerated.yaml"
+    scenario.write_text(
+        "id: beta-tolerated\nsummary: s\ndescription: d\nconfig: {tolerant: true}\n"
+        "expect: {client: [does_not_send_beta_header], summary: s}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "BROKEN_CLIENT_BUG": "beta-header"}
+    config = RunConfig(client=BROKEN, out_dir=tmp_path / "out", env=env)
+    (result,) = (await run_suite(file_cases([scenario]), config, mock=serve_mock)).results
+    assert checks_of(result) == {"does_not_send_beta_header"}
+    (transcript,) = result.transcripts  # accepted: no close 4000, no retry
+    assert transcript.meta["tolerated"][0]["code"] == "beta_api_shape_disabled"
