@@ -35,7 +35,7 @@ from conformance.checks import (
     Violation,
     check,
 )
-from conformance.checks._helpers import server_end, server_events, short
+from conformance.checks._helpers import answerable, server_end, server_events, short
 from conformance.checks.expectations import register_aliases
 from conformance.transcript import Record, Transcript, redact
 
@@ -201,7 +201,8 @@ class Reply:
 
 def replies(ctx: CheckContext) -> Iterator[Reply]:
     """Every reply the client is answerable for: a `response.done` with status `completed`
-    whose `response.output_text.done` / `response.output_audio_transcript.done` carried text."""
+    whose `response.output_text.done` / `response.output_audio_transcript.done` carried
+    text, sent before the client's own close (`conformance.checks._helpers.answerable`)."""
     for connection, transcript in ctx.connections():
         texts: dict[object, list[str]] = {}
         for record in transcript.server_events():
@@ -216,13 +217,9 @@ def replies(ctx: CheckContext) -> Iterator[Reply]:
             elif kind == "response.done":
                 body = _response(event)
                 parts = texts.pop(body.get("id"), None) or texts.pop(None, None)
-                if parts and body.get("status") == "completed" and _answerable(ctx, record):
+                completed = body.get("status") == "completed"
+                if parts and completed and answerable(ctx, connection, record):
                     yield Reply(connection, record, tuple(parts))
-
-
-def _answerable(ctx: CheckContext, record: Record) -> bool:
-    """The client had time to act on `record` before it closed or exited."""
-    return True  # TODO: conformance.checks._helpers.answerable once it lands
 
 
 def reply_judged(ctx: CheckContext) -> bool:
