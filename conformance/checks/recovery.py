@@ -125,15 +125,18 @@ def treats_error_as_recoverable(ctx: CheckContext, transcript: Transcript) -> It
     recovered = True
     tied = False
     for connection, each in ctx.connections():
-        errors = [r for r, _ in server_events(each, "error") if answerable(ctx, connection, r)]
         if server_end(each) is not None:
             recovered = False
             continue  # the server ended the session: not a recoverable error
+        end = client_end(each)
+        stop = end.index if end is not None else len(each.records)
+        # Every error before the client's end counts here: a client that ends its turn
+        # right after one (with a request open) ended it on that error, however soon.
+        errors = [r for r, _ in server_events(each, "error") if r.index < stop]
         if not errors:
             continue
         requests = client_event_ids(each)
         tied = tied or any(error_event_id(r.event) in requests for r in errors)
-        end = client_end(each)
         waiting = None if end is None else open_requests(each.records, end.index)
         if end is not None and waiting is not None:
             first = errors[0]
