@@ -18,6 +18,8 @@ def test_demo_runs_both_clients_and_explains_the_findings(tmp_path, capsys):
         assert f"[x] {_cli_demo.EXPECTED_FINDINGS[name]}" in out
         assert name in out
     assert "Demo OK" in out
+    assert "\ntolerant " in out  # the case that sees past the beta header
+    assert "  also: [FAILED] surfaces_close_code_and_reason: close not surfaced — " in out
     for folder in ("reference", "broken-client"):
         html = tmp_path / folder / "report.html"
         assert str(html.resolve()) in out
