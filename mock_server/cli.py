@@ -28,6 +28,11 @@ from mock_server.settings import add_config_arguments, config_from_namespace
 PROG = "realtime-mock"
 EXIT_USAGE = 2
 Command = Callable[[argparse.Namespace], int]
+TOLERANT_NOTICE = (
+    f"{PROG} is tolerant (not like the live server): a beta header or subprotocol and a "
+    "missing or unknown model are recorded in the transcript instead of closing 4000, and "
+    "session.created comes 200 ms late"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +125,8 @@ async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | No
             )
             if config.record:
                 print(f"{PROG} recording transcripts to {config.record}", file=sys.stderr)
+            if config.tolerant:
+                print(TOLERANT_NOTICE, file=sys.stderr)
             await stop.wait()
         finally:
             await server.stop()

@@ -6,16 +6,23 @@ processes against real mocks on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
+import signal
+import sys
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from conformance._cli_run import file_cases, serve_mock
 from conformance.cli import main
 from conformance.runner import TOLERANT_CASE, TOLERANT_CASE_ID, RunConfig, run_suite
 from conformance.transport import Closed
 from mock_server.app import TOLERANT_HOLD_MS
+from mock_server.cli import TOLERANT_NOTICE
 from tests.mock_server.app_harness import KEY, image_item, open_app, png_bytes
 
 from .support import BROKEN, REFERENCE, cases, checks_of, read_json, suite
@@ -189,3 +196,26 @@ async def test_a_scenario_file_can_switch_tolerance_on(tmp_path) -> None:
     assert checks_of(result) == {"does_not_send_beta_header"}
     (transcript,) = result.transcripts  # accepted: no close 4000, no retry
     assert transcript.meta["tolerated"][0]["code"] == "beta_api_shape_disabled"
+
+
+async def test_realtime_mock_serve_tolerant_says_so_and_accepts_the_beta_header() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "serve", "--port", "0", "--tolerant",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(20):
+            url = re.search(r"ws://\S+/v1/realtime", (await process.stdout.readline()).decode())
+            assert url is not None
+            assert TOLERANT_NOTICE in (await process.stderr.readline()).decode()
+            headers = {"Authorization": "Bearer sk-any", "OpenAI-Beta": "realtime=v1"}
+            async with connect(url.group(0), additional_headers=headers) as ws:
+                created = json.loads(await ws.recv())
+        assert created["type"] == "session.created"
+        assert created["session"]["model"] == "gpt-realtime-1.5"
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            await process.wait()
