@@ -184,8 +184,9 @@ _GA_HINT: Final = (
     "(in pytest: assert_conforms(..., checks='-delivers_reply'))"
 )
 _JOIN_HINT: Final = (
-    "append each delta as it arrives: never strip, decode or re-split it (the live "
-    "server splits text anywhere, also next to spaces)"
+    "show every reply you asked for, in full: append each delta as it arrives (never "
+    "strip, decode or re-split it: the live server splits text anywhere, also next to "
+    "spaces), and read on to the response.done of each response.create you sent"
 )
 _MIN_PREFIX: Final = 8  # a shorter common start says nothing about the reply being there
 
@@ -202,23 +203,30 @@ class Reply:
 def replies(ctx: CheckContext) -> Iterator[Reply]:
     """Every reply the client is answerable for: a `response.done` with status `completed`
     whose `response.output_text.done` / `response.output_audio_transcript.done` carried
-    text, sent before the client's own close (`conformance.checks._helpers.answerable`)."""
+    text, that answers one of the client's own `response.create` (the n-th answer needs n
+    of them sent before it; a response the server started on its own is not counted), and
+    was sent before the client's own close (`conformance.checks._helpers.answerable`)."""
     for connection, transcript in ctx.connections():
         texts: dict[object, list[str]] = {}
-        for record in transcript.server_events():
-            event = record.event
+        asked = answered = 0
+        for record in transcript.records:
+            event = record.event if record.kind == "text" else None
             if event is None:
                 continue
             kind = event.get("type")
-            if kind in REPLY_TEXT_EVENTS:
+            if record.direction == "client":
+                asked += kind == "response.create"
+            elif kind in REPLY_TEXT_EVENTS:
                 value = event.get(REPLY_TEXT_EVENTS[str(kind)])
                 if isinstance(value, str) and value.strip():
                     texts.setdefault(event.get("response_id"), []).append(value)
             elif kind == "response.done":
                 body = _response(event)
                 parts = texts.pop(body.get("id"), None) or texts.pop(None, None)
+                requested = answered < asked
+                answered += requested
                 completed = body.get("status") == "completed"
-                if parts and completed and answerable(ctx, connection, record):
+                if parts and requested and completed and answerable(ctx, connection, record):
                     yield Reply(connection, record, tuple(parts))
 
 

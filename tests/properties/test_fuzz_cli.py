@@ -55,7 +55,10 @@ def test_a_response_create_during_a_response_is_found_on_a_paced_mock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BROKEN_CLIENT_BUG", "double-response")
-    assert fuzz(tmp_path, "--examples", "20", "--no-database") == 1
+    # Without pacing both replies complete before the client closes, and it shows only
+    # the first: delivers_reply finds that at once. Leave it out to find the race itself.
+    selection = ["--checks", "default,-delivers_reply"]
+    assert fuzz(tmp_path, "--examples", "20", "--no-database", *selection) == 1
     assert "tracks_response_lifecycle" in capsys.readouterr().out
     (path,) = saved_scenarios(tmp_path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -99,3 +102,22 @@ def test_a_printed_key_is_caught_although_reports_mask_it(
     printed = capsys.readouterr().out
     assert "does_not_print_api_key" in printed
     assert "sk-test-" not in printed.replace("sk-test-…", "")
+
+
+def test_the_replay_line_keeps_the_check_selection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Listening for the beta response.text.delta: the client prints nothing and exits 0.
+    monkeypatch.setenv("BROKEN_CLIENT_BUG", "beta-event-names")
+    selection = ["--checks", "prints_streamed_text", "--no-database"]
+    assert fuzz(tmp_path, "--examples", "5", "--max-runs", "12", *selection) == 1
+    printed = capsys.readouterr().out
+    (line,) = [text for text in printed.splitlines() if text.startswith("Replay: ")]
+    argv = shlex.split(line.removeprefix("Replay: "))
+    assert argv[:4] == ["realtime-conformance", "fuzz", "--client", CLIENT]
+    assert argv[argv.index("--checks") + 1] == "prints_streamed_text"
+    assert argv[argv.index("--timeout") + 1] == "8"
+    assert main([*argv[1:], "--out", str(tmp_path / "replay")]) == 1  # judged the same way
+    replayed = capsys.readouterr().out
+    assert "prints_streamed_text" in replayed
+    assert "delivers_reply" not in replayed  # not in the selection, so not judged

@@ -313,3 +313,12 @@ def test_the_contract_names_the_notes_file_in_the_case_folder(tmp_path: Path) ->
         base={}, notes_file=notes,
     )  # fmt: skip
     assert env["REALTIME_NOTES_FILE"] == str(notes)
+
+
+def test_only_replies_the_client_asked_for_are_judged():
+    records = golden().records
+    unasked = Transcript(
+        golden().meta, [r for r in records if r.event_type != "response.create"]
+    )  # the same reply, started by the server on its own (no client response.create)
+    assert list(replies(CheckContext(transcripts=(unasked,)))) == []
+    assert judge(unasked, exit_code=0, stdout="") == []
