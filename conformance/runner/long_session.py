@@ -36,7 +36,7 @@ from conformance.transcript import Record, Transcript
 from .mock import MockHandle
 
 POLL_S: Final = 0.005  # how often the runner looks at the mock's live transcripts
-SCREENSHOTS_KEY: Final = "screenshots_delivered"  # in the case's `expect` when judged
+SCREENSHOTS_KEY: Final = "long_session_screenshots"  # in the case's `expect` when judged
 
 Timing = Literal["after_note", "first_delta"]
 
@@ -73,8 +73,7 @@ async def deliver_screenshots(
     The first path (`sources[0]`, which is `$REALTIME_SCREENSHOT`) goes to stdin at once,
     and its copy into `folder` once the client has a session (a client that watches the
     folder lists it before connecting); each later one when the mock's transcripts show
-    the awaited progress since the previous delivery. Cancelled when the client exits
-    (the caller then counts the files in `folder`).
+    the awaited progress since the previous delivery. Cancelled when the client exits.
     """
     watch = _Progress(server)
     delivered = 0
@@ -93,11 +92,6 @@ async def deliver_screenshots(
             await watch.wait(_ready(plan.timing))
     close_input()
     return delivered
-
-
-def delivered_count(folder: Path) -> int:
-    """How many screenshots were delivered into `folder`."""
-    return sum(1 for path in folder.glob("screenshot-*") if not path.name.startswith("."))
 
 
 def _write_atomically(source: Path, target: Path) -> None:
@@ -193,7 +187,8 @@ def keeps_one_session(ctx: CheckContext, transcript: Transcript) -> Iterator[Vio
     if sent < wanted:
         yield ctx.violation(
             title="screenshots not sent",
-            expected=f"{wanted} input_image items (one per line read from stdin)",
+            expected=f"{wanted} input_image items, one per screenshot the runner delivers "
+            "(a line on stdin each, until it closes)",
             received=f"{sent} input_image item(s)",
             connection=used[0][0] if used else len(ctx.transcripts) - 1,
             hint="read a screenshot path per line from stdin (or watch "

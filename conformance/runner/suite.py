@@ -33,7 +33,7 @@ from conformance.verdicts import CaseResult, Summary, judge_case, summarize
 from .cases import Case
 from .checks import runner_registry
 from .inputs import NOTES_FILE, RunInputs, client_env, make_inputs, read_notes
-from .long_session import SCREENSHOTS_KEY, deliver_screenshots, delivered_count
+from .long_session import SCREENSHOTS_KEY, deliver_screenshots
 from .mock import MockFactory, MockHandle
 from .process import ClientProcess, Feeder, run_client
 
@@ -170,7 +170,7 @@ async def run_case(
             base=config.env,
             notes_file=notes_file.resolve(),  # the client may run in another folder
         )
-        feed, shots = _long_session(case, config, inputs, server, env)
+        feed = _long_session(case, config, inputs, server, env)
         run = await run_client(
             config.client, env=env, timeout_s=config.timeout_s, cwd=config.cwd, feed=feed
         )
@@ -183,7 +183,7 @@ async def run_case(
     ctx = CheckContext(
         transcripts=transcripts,
         outcome=_outcome(run, transcripts, inputs, notes),
-        expect=_expect(case, shots),
+        expect=_expect(case),
         settings=config.settings,
     )
     # On a thread: judging takes a while on long transcripts, and the other cases' mocks
@@ -203,11 +203,11 @@ async def run_case(
 
 def _long_session(
     case: Case, config: RunConfig, inputs: RunInputs, server: MockHandle, env: dict[str, str]
-) -> tuple[Feeder | None, Path | None]:
-    """For a long-session case: the feeder and its (new, empty) screenshot folder."""
+) -> Feeder | None:
+    """For a long-session case: the feeder, its (new, empty) folder in `env`."""
     plan = case.long_session
     if plan is None:
-        return None, None
+        return None
     folder = (config.out_dir / "inputs" / _UNSAFE.sub("_", case.id)).resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -216,14 +216,18 @@ def _long_session(
     async def feed(write_line: Callable[[str], Awaitable[None]], close: Callable[[], None]) -> None:
         await deliver_screenshots(plan, inputs.all_screenshots, folder, server, write_line, close)
 
-    return feed, folder
+    return feed
 
 
-def _expect(case: Case, folder: Path | None) -> Mapping[str, object]:
-    """The case's expectation, plus how many screenshots a long session delivered."""
-    if folder is None:
+def _expect(case: Case) -> Mapping[str, object]:
+    """The case's expectation, plus how many screenshots a long session must note.
+
+    All of them, however many were delivered before the client exited: a client that
+    leaves early (or never asks for the note that lets the next one come) misses some.
+    """
+    if case.long_session is None:
         return case.expect
-    return {**case.expect, SCREENSHOTS_KEY: delivered_count(folder)}
+    return {**case.expect, SCREENSHOTS_KEY: case.long_session.count}
 
 
 async def _settle(server: MockHandle, seconds: float) -> None:
