@@ -279,6 +279,7 @@ RUN: dict[str, RunFunction] = {
     "realtime-mock serve --scenario beta-header-rejected": _run_serve,
     "realtime-mock serve --scenario accepted-then-closed": _run_serve,
     "realtime-mock serve --tolerant": _run_serve,
+    "realtime-mock serve --reply-template 'HUD: {screenshots} ({turn})'": _run_serve,
     "realtime-mock scenarios": _run_scenarios,
     "OPENAI_API_KEY=sk-test realtime-notes shot.png --url ws://127.0.0.1:8765/v1/realtime": (
         _run_notes_on_mock
