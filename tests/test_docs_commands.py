@@ -297,6 +297,10 @@ RUN_ELSEWHERE: dict[str, str] = {
     _INSTALL + ".venv/bin/realtime-conformance demo": _DEMO_TEST,
     "bash .ci/run": "CI runs it (it is the CI job)",
     "realtime-conformance demo": _DEMO_TEST,
+    'realtime-conformance run --client \'realtime-notes --stdin --model "$REALTIME_MODEL" '
+    '--timeout 5\' --long-session --cases "long-session*"': (
+        "tests/runner/test_long_session.py::test_the_documented_long_session_command_passes"
+    ),
 }
 NEEDS_LIVE = "needs a real key and the live API"
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+from pathlib import Path
+
 import pytest
 
 from conformance._cli_run import builtin_cases, long_session_pool
+from conformance.cli import main
 from conformance.runner.long_session import LONG_SESSION_CASES
 
-from .support import PYTHON, REFERENCE, checks_of, script, suite
+from .support import PYTHON, REFERENCE, ROOT, checks_of, read_json, script, suite
 
 LONG = "long-session,long-session-stale-note"
 NOTES_STDIN = (
@@ -120,3 +126,20 @@ async def test_a_one_shot_client_misses_the_later_screenshots(tmp_path) -> None:
     [missed] = [v for v in case.violations if v.check == "keeps_one_session"]
     assert missed.title == "screenshots not sent"
     assert "1 input_image item(s)" in missed.received
+
+
+DOC_COMMAND = (
+    'realtime-conformance run --client \'realtime-notes --stdin --model "$REALTIME_MODEL" '
+    '--timeout 5\' --long-session --cases "long-session*"'
+)
+
+
+def test_the_documented_long_session_command_passes(tmp_path, monkeypatch, capsys) -> None:
+    assert DOC_COMMAND in (ROOT / "docs" / "runner.md").read_text(encoding="utf-8")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    status = main(shlex.split(DOC_COMMAND)[1:])
+    out, _ = capsys.readouterr()
+    assert status == 0, out
+    report = read_json(tmp_path / "realtime-conformance-report" / "report.json")
+    assert [case["id"] for case in report["cases"]] == ["long-session", "long-session-stale-note"]
