@@ -86,6 +86,7 @@ def test_a_bad_image_is_reported_before_connecting(
         (["--watch", "/nonexistent/dir", "--url", "ws://127.0.0.1:9/v1"], "not a directory"),
         (["x.png", "--timeout", "0"], "--timeout must be a positive"),
         (["x.png", "--url", "http://127.0.0.1:9/v1/realtime"], "did you mean ws://"),
+        (["--stdin", "--watch", "/tmp", "--url", "ws://127.0.0.1:9/v1"], "exclude each other"),
     ],
 )
 def test_usage_errors_exit_2(
