@@ -65,9 +65,9 @@ class Verdict(StrEnum):
 
 # What the reports' "Close" column means (printed under the console table, in the HTML).
 CLOSE_LEGEND = (
-    "Close: how the client handled the server ending a connection (a close frame, a drop "
-    "or a refused upgrade): OK, FAILED, or INFORMATIONAL when the server never ended one "
-    "or the close checks could not run (no client run)."
+    "Close: the verdict of the close-handling checks alone (how the client reported and "
+    "reacted to the server's close frame, drop or refused upgrade); INFORMATIONAL when "
+    "the server never ended a connection or those checks could not run (no client run)."
 )
 
 _RANK = {

@@ -100,7 +100,7 @@ def test_html_badges_not_judged_and_explains_the_close_column(cases):
     page = html_report(cases)
     assert 'class="badge v-NOT-JUDGED">NOT JUDGED</span>' in page
     assert "NOT JUDGED: no check judged the expectation(s) surfaces_error_event" in page
-    assert "Close: how the client handled the server ending a connection" in page
+    assert "Close: the verdict of the close-handling checks alone" in page
 
 
 def _failed_response(error: dict[str, str]) -> list[Violation]:
