@@ -8,7 +8,7 @@ from typing import Final
 
 from conformance.transcript import Record, Transcript
 
-from ._helpers import describe_end, server_end, span_s
+from ._helpers import answerable, describe_end, server_end, span_s
 from ._model import CheckContext, RunOutcome, Severity, Violation
 from ._registry import Scope, check
 
@@ -25,7 +25,7 @@ def exits_or_recovers_after_close(ctx: CheckContext, transcript: Transcript) -> 
     assert ctx.outcome is not None  # Scope.RUN guarantees it
     last = len(ctx.transcripts) - 1
     end = server_end(ctx.transcripts[last]) if last >= 0 else None
-    if end is None:
+    if end is None or not answerable(ctx, last, end):
         return  # the client closed, or reconnected after the server's close: it recovered
     hang = _hang(ctx.outcome, ctx.outcome.closed_at(last), ctx.settings.exit_within_s)
     if hang is not None:

@@ -1,5 +1,10 @@
 """Checks on the order of client events: the session handshake, config acks, responses.
 
+These judge what the client sent relative to what it had received, which is causal: a
+frame sent after the client read a server event is recorded after it, so a client that
+waits is never flagged, however slow the machine (no `answerable` needed; see
+docs/runner.md, "What a client is answerable for").
+
 Ordering rules are not re-coded here: `protocol_rules_hold` and
 `tracks_response_lifecycle` replay the transcript through the protocol core.
 """
