@@ -322,3 +322,17 @@ def test_only_replies_the_client_asked_for_are_judged():
     )  # the same reply, started by the server on its own (no client response.create)
     assert list(replies(CheckContext(transcripts=(unasked,)))) == []
     assert judge(unasked, exit_code=0, stdout="") == []
+
+
+def test_in_pytest_an_unknown_check_names_its_source_and_the_listing_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conformance import pytest_plugin
+
+    with pytest.raises(pytest.fail.Exception) as given:
+        assert_conforms(golden(), checks="delivers_replies")
+    assert "did you mean 'delivers_reply'" in str(given.value)
+    assert "`realtime-conformance check --list-checks`" in str(given.value)
+    monkeypatch.setitem(pytest_plugin._session_defaults, "checks", "-delivers_replies")
+    with pytest.raises(pytest.fail.Exception, match="--realtime-checks / ini realtime_checks"):
+        assert_conforms(golden())
