@@ -328,3 +328,17 @@ def test_the_readme_starts_with_the_install_and_test_commands() -> None:
     blocks = [c for c in COMMANDS if c.doc == "README.md" and c.block]
     assert blocks[0].text in RUN_ELSEWHERE
     assert blocks[1].text == "bash .ci/run"
+
+
+def test_the_documents_count_the_scenarios_right() -> None:
+    from mock_server.scenarios import builtin_scenarios
+
+    count = len(builtin_scenarios())
+    claims = {
+        "README.md": re.compile(r"the (\d+) built-in scenarios"),
+        "docs/troubleshooting.md": re.compile(r"`realtime-mock scenarios` lists all (\d+)"),
+    }
+    for doc, pattern in claims.items():
+        found = pattern.findall((ROOT / doc).read_text(encoding="utf-8"))
+        assert found, f"{doc} no longer says how many scenarios there are ({pattern.pattern})"
+        assert {int(n) for n in found} == {count}, f"{doc} says {found}, there are {count}"
