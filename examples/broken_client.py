@@ -27,17 +27,22 @@ notes, like a heads-up display would. It talks raw `websockets`, with these faul
 `BROKEN_CLIENT_BUG` picks them: unset or `all` = beta-header, early-event, beta-session,
 image-field and swallow-errors (the demo's broken client); a name or a comma list = only
 those, the rest of the flow being correct GA (one planted bug, for fuzzing the checks);
-`none` = a correct client. Unknown names exit with status 2. `unknown-event` and
-`strip-deltas` only show on some server streams: `realtime-conformance fuzz` finds them.
+`none` = a correct client: it sends every event with an `event_id`, fails on an `error`
+about one of them (or a failed response, or a close), reports any other error as a
+warning and goes on, and applies a server event repeated with the same `event_id` once.
+Unknown names exit with status 2. `unknown-event` and `strip-deltas` only show on some
+server streams: `realtime-conformance fuzz` finds them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,15 +155,47 @@ class Failed(Exception):
     """The server reported a problem (a correct client exits non-zero with it)."""
 
 
-async def next_event(ws: ClientConnection, bugs: frozenset[str]) -> dict[str, Any]:
-    """The next server event; `error` events raise `Failed` unless errors are swallowed."""
+@dataclass
+class Link:
+    """One connection: the socket, the planted bugs, the event ids sent and received."""
+
+    ws: ClientConnection
+    bugs: frozenset[str]
+    sent: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send `event` with an `event_id`, so an `error` about it can be recognised."""
+        event_id = f"evt_client_{next(self.ids)}"
+        self.sent.add(event_id)
+        await self.ws.send(json.dumps({**event, "event_id": event_id}))
+
+
+async def next_event(link: Link) -> dict[str, Any]:
+    """The next server event (a repeated `event_id` is skipped).
+
+    An `error` about one of this client's events (`error.event_id`) raises `Failed`: the
+    request it waits for failed. Any other error is recoverable: it is reported and the
+    session goes on. With `swallow-errors`, errors are ignored altogether.
+    """
     while True:
-        event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), READ_TIMEOUT_S))
+        raw = await asyncio.wait_for(link.ws.recv(), READ_TIMEOUT_S)
+        event: dict[str, Any] = json.loads(raw)
+        event_id = event.get("event_id")
+        if isinstance(event_id, str):
+            if event_id in link.seen:
+                continue  # delivered twice: apply it once
+            link.seen.add(event_id)
         if event.get("type") != "error":
             return event
-        if "swallow-errors" not in bugs:
-            error = event.get("error") or {}
-            raise Failed(f"error {error.get('code')}: {error.get('message')}")
+        if "swallow-errors" in link.bugs:
+            continue
+        error = event.get("error") or {}
+        report = f"error {error.get('code')}: {error.get('message')}"
+        if str(error.get("event_id")) in link.sent:
+            raise Failed(report)
+        print(f"warning: {report}", file=sys.stderr, flush=True)
 
 
 def text_delta_event(bugs: frozenset[str]) -> str:
@@ -166,10 +203,11 @@ def text_delta_event(bugs: frozenset[str]) -> str:
     return "response.text.delta" if "beta-event-names" in bugs else "response.output_text.delta"
 
 
-async def wait_for(ws: ClientConnection, bugs: frozenset[str], *types: str) -> dict[str, Any]:
+async def wait_for(link: Link, *types: str) -> dict[str, Any]:
     """Read events (printing text deltas) until one of `types` arrives."""
+    bugs = link.bugs
     while True:
-        event = await next_event(ws, bugs)
+        event = await next_event(link)
         if "unknown-event" in bugs and event.get("type") not in HANDLED_EVENTS:
             raise KeyError(f"no handler for server event {event.get('type')!r}")
         if event.get("type") == text_delta_event(bugs):
@@ -179,21 +217,22 @@ async def wait_for(ws: ClientConnection, bugs: frozenset[str], *types: str) -> d
             return event
 
 
-async def converse(ws: ClientConnection, bugs: frozenset[str]) -> None:
+async def converse(link: Link) -> None:
     """The flow: configure, send the screenshot, stream one (or two) responses."""
+    bugs = link.bugs
     if "early-event" in bugs:
-        await ws.send(json.dumps(session_update(bugs)))
-        await wait_for(ws, bugs, "session.created")
+        await link.send(session_update(bugs))
+        await wait_for(link, "session.created")
     else:
-        await wait_for(ws, bugs, "session.created")
-        await ws.send(json.dumps(session_update(bugs)))
+        await wait_for(link, "session.created")
+        await link.send(session_update(bugs))
     if "swallow-errors" not in bugs:
-        await wait_for(ws, bugs, "session.updated")
-    await ws.send(json.dumps(screenshot_item(bugs)))
-    await ws.send(json.dumps({"type": "response.create"}))
+        await wait_for(link, "session.updated")
+    await link.send(screenshot_item(bugs))
+    await link.send({"type": "response.create"})
     if "double-response" in bugs:
-        await ws.send(json.dumps({"type": "response.create"}))
-    done = await wait_for(ws, bugs, "response.done")
+        await link.send({"type": "response.create"})
+    done = await wait_for(link, "response.done")
     print(flush=True)
     status = (done.get("response") or {}).get("status")
     if status != "completed" and "swallow-errors" not in bugs:
@@ -209,7 +248,7 @@ async def attempt(bugs: frozenset[str], *, beta: bool) -> int:
     try:
         # max_queue=None: unread events must not delay the closing handshake on an error.
         async with connect(realtime_url(), additional_headers=headers, max_queue=None) as ws:
-            await converse(ws, bugs)
+            await converse(Link(ws, bugs))
     except Failed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
