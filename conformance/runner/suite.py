@@ -9,6 +9,12 @@ environment contract (`conformance.runner.inputs`), bound its run time, let the 
 sessions end (bounded), write the transcripts and the client's output under
 `out_dir/cases/<case>/`, and judge the case with the scenario's expectation. Cases run
 `jobs` at a time; results come back in case order whatever the parallelism.
+
+Each case runs on its own thread and event loop (`isolated`): its mock, its timers and its
+client's clock share nothing with the other cases, so a case's verdict cannot depend on
+what runs beside it (a client that makes its mock build a huge reply stalls that mock
+only). Cancelling `run_suite` (Ctrl-C, SIGTERM) cancels every running case, which kills
+its client's process group and stops its mock.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import contextlib
 import dataclasses
 import re
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from conformance.checks import CheckContext, CheckSettings, RunOutcome, expected_checks
 from conformance.checks._helpers import span_s
@@ -40,6 +48,8 @@ from .process import ClientProcess, Feeder, run_client
 DEFAULT_OUT_DIR: Final = Path("realtime-conformance-report")
 DEFAULT_TIMEOUT_S: Final = 20.0
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]")
+STOP_S: Final = 10.0  # after a cancel, how long a case may take to stop its client and mock
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,17 +96,24 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SuiteResult:
-    """Every case's result (in case order), the summary, and where the files went."""
+    """Every case's result (in case order), the summary, and where the files went.
+
+    `interrupted` is the signal that stopped the run (SIGINT, SIGTERM, SIGHUP): then
+    `results` holds only the cases that finished before it.
+    """
 
     results: tuple[CaseResult, ...]
     summary: Summary
     out_dir: Path
     inputs: RunInputs
     wall_s: float
+    interrupted: signal.Signals | None = None
 
     @property
     def exit_status(self) -> int:
-        """1 when any case FAILED, else 0 (the CI gate)."""
+        """1 when any case FAILED, else 0 (the CI gate); 128 + the signal when interrupted."""
+        if self.interrupted is not None:
+            return 128 + int(self.interrupted)
         return self.summary.exit_status
 
 
@@ -135,7 +152,9 @@ async def run_suite(
         async with gate:
             if progress is not None:
                 progress.started(case.id)
-            result = await run_case(case, config, inputs, mock=mock)
+            result = await isolated(
+                lambda: run_case(case, config, inputs, mock=mock), name=f"case {case.id}"
+            )
             if progress is not None:
                 progress.finished(result)
             return result
@@ -199,6 +218,59 @@ async def run_case(
         registry=runner_registry(),
     )
     return _redacted(result, inputs)
+
+
+async def isolated(make: Callable[[], Coroutine[Any, Any, _T]], *, name: str) -> _T:
+    """`await make()`, run on a thread of its own with its own event loop.
+
+    Nothing that holds the caller's loop, or another case's, delays it. Cancelling the
+    call cancels `make()` in its loop and waits (at most `STOP_S`) for it to unwind:
+    `run_client` kills the client's group, the mock stops.
+    """
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[_T] = loop.create_future()
+    lock = threading.Lock()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+    cancelled = False
+
+    async def main() -> _T:
+        with lock:
+            if cancelled:
+                raise asyncio.CancelledError
+            task = asyncio.current_task()
+            assert task is not None
+            running.append((asyncio.get_running_loop(), task))
+        return await make()
+
+    def deliver(value: _T | None, error: BaseException | None) -> None:
+        if outcome.done():
+            return
+        if error is None:
+            outcome.set_result(cast("_T", value))
+        else:
+            outcome.set_exception(error)
+
+    def thread() -> None:
+        try:
+            value, error = asyncio.run(main()), None
+        except BaseException as exc:  # handed to the awaiting loop as it is
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            loop.call_soon_threadsafe(deliver, value, error)
+
+    threading.Thread(target=thread, name=name, daemon=True).start()
+    try:
+        return await asyncio.shield(outcome)
+    except asyncio.CancelledError:
+        with lock:
+            cancelled = True
+            for case_loop, task in running:
+                with contextlib.suppress(RuntimeError):  # its loop has finished already
+                    case_loop.call_soon_threadsafe(task.cancel)
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(STOP_S):
+                await outcome
+        raise
 
 
 def _long_session(

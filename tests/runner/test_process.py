@@ -52,11 +52,16 @@ async def test_a_background_process_holding_the_pipes_does_not_hold_the_runner(t
     assert run.duration_s < 5
 
 
-async def test_long_output_keeps_its_end(monkeypatch):
+async def test_long_output_keeps_its_head_and_its_end(monkeypatch):
     monkeypatch.setattr(process, "MAX_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr(process, "HEAD_OUTPUT_BYTES", 100)
     run = await run_client("seq 1 5000", env=ENV, timeout_s=10)
-    assert run.stdout.startswith("[… ")
+    total = len("".join(f"{n}\n" for n in range(1, 5001)))
+    assert run.stdout.startswith("1\n2\n3\n")
     assert run.stdout.endswith("4999\n5000\n")
+    assert run.stdout_bytes == total
+    assert f"[… {total - 1100:,} bytes cut: the client wrote {total:,} bytes;" in run.stdout
+    assert len(run.stdout) < 1300
 
 
 async def test_cancelling_the_runner_kills_the_client(tmp_path):
