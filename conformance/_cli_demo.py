@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         suite = execute(cases, config, label=f"\n== {label}: {command}")
         if suite is None:
             return 130
+        if suite.interrupted is not None:  # SIGINT, SIGTERM, SIGHUP: clients already killed
+            return suite.exit_status
         suites.append(suite)
     reference, broken = suites
     say(side_by_side(reference, broken))

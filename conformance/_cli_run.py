@@ -6,16 +6,20 @@
     realtime-conformance run --list-cases
 
 The client gets its URL, key, screenshot and prompt from environment variables
-(docs/runner.md). Exit status: 0 when no case FAILED, 1 when one did, 2 for usage errors.
-This module wires the adapters (`mock_server`) into `conformance.runner`.
+(docs/runner.md). Exit status: 0 when no case FAILED, 1 when one did, 2 for usage errors,
+128 + the signal when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped the run: every
+client process group is killed and the reports cover the cases that finished. This module
+wires the adapters (`mock_server`) into `conformance.runner`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -42,11 +46,14 @@ from conformance.runner import (
 )
 from conformance.runner.inputs import check_screenshot
 from conformance.runner.long_session import LONG_SESSION_CASES
+from conformance.runner.process import kill_all_clients
 
 if TYPE_CHECKING:  # the mock is imported lazily (layering)
     from mock_server.scenarios import Scenario
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+# Each stops the run like Ctrl-C: clients killed, reports of the finished cases written.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def builtin_cases() -> list[Case]:
@@ -206,13 +213,29 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     sys.stdout.write(format_summary(suite.results, suite.summary, colour=use_colour(sys.stdout)))
     write_reports(suite, json=args.json, html=args.html, junit=args.junit)
+    if suite.interrupted is not None:
+        say(interrupted_line(suite, len(chosen)), err=True)
     return suite.exit_status
+
+
+def interrupted_line(suite: SuiteResult, total: int) -> str:
+    """What an interrupted run did: which signal, how many cases made it into the reports."""
+    name = suite.interrupted.name if suite.interrupted is not None else "a signal"
+    return (
+        f"stopped by {name} (exit {suite.exit_status}): every client process was killed; "
+        f"the reports cover the {len(suite.results)} of {total} case(s) that finished"
+    )
 
 
 def execute(
     cases: Sequence[Case], config: RunConfig, *, label: str | None = None
 ) -> SuiteResult | None:
-    """`run_suite` with console progress on stderr; None when interrupted (Ctrl-C).
+    """`run_suite` with console progress on stderr.
+
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP kill every client's process group at once and
+    stop the run: the result holds the cases that finished, with `interrupted` set (its
+    `exit_status` is 128 + the signal). A second signal exits at once, without reports.
+    None when interrupted before the run started.
 
     Raises:
         UsageError: a mock could not start or the client's shell could not run.
@@ -221,9 +244,33 @@ def execute(
     progress = ConsoleProgress(len(cases), colour=False if config.jobs > 1 else None)
     if label:
         say(label, err=True)
+
+    async def main() -> SuiteResult:
+        loop = asyncio.get_running_loop()
+        stop: asyncio.Future[signal.Signals] = loop.create_future()
+
+        def stopping(sig: signal.Signals) -> None:
+            kill_all_clients()  # now, whatever the cases' loops are doing
+            if stop.done():  # the second signal: the user wants out now
+                os._exit(128 + int(sig))
+            say(f"{sig.name}: stopping every client, then writing the reports", err=True)
+            stop.set_result(sig)
+
+        installed = []
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, stopping, sig)  # main thread only
+                installed.append(sig)
+        try:
+            return await run_suite(cases, config, mock=serve_mock, progress=progress, stop=stop)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
     try:
-        return asyncio.run(run_suite(cases, config, mock=serve_mock, progress=progress))
-    except KeyboardInterrupt:
+        return asyncio.run(main())
+    except KeyboardInterrupt:  # before the handlers were in place
+        kill_all_clients()
         say("interrupted; every client process was stopped", err=True)
         return None
     except OSError as exc:

@@ -133,8 +133,13 @@ async def run_suite(
     *,
     mock: MockFactory,
     progress: Progress | None = None,
+    stop: asyncio.Future[signal.Signals] | None = None,
 ) -> SuiteResult:
     """Run and judge every case, `config.jobs` at a time.
+
+    When `stop` gets a signal first (the CLI sets it on SIGINT, SIGTERM or SIGHUP), the
+    running cases are cancelled (their clients killed, their mocks stopped) and the result
+    holds the cases finished so far, with `interrupted` set.
 
     Raises:
         UsageError: no cases.
@@ -147,28 +152,55 @@ async def run_suite(
         make_inputs, config.out_dir / "inputs", screenshots=config.screenshots
     )
     gate = asyncio.Semaphore(config.jobs)
+    finished: dict[int, CaseResult] = {}
 
-    async def one(case: Case) -> CaseResult:
+    async def one(index: int, case: Case) -> None:
         async with gate:
             if progress is not None:
                 progress.started(case.id)
             result = await isolated(
                 lambda: run_case(case, config, inputs, mock=mock), name=f"case {case.id}"
             )
+            finished[index] = result
             if progress is not None:
                 progress.finished(result)
-            return result
 
+    async def every_case() -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, case in enumerate(cases):
+                    group.create_task(one(index, case))
+        except ExceptionGroup as failed:  # the first harness error, as itself (the rest: its kin)
+            raise failed.exceptions[0] from None
+
+    running = asyncio.ensure_future(every_case())
+    interrupted = None
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(case)) for case in cases]
-    except ExceptionGroup as failed:  # the first harness error, as itself (the rest: its kin)
-        raise failed.exceptions[0] from None
-    results = tuple(task.result() for task in tasks)
+        if stop is not None:
+            either: set[asyncio.Future[Any]] = {running, stop}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                interrupted = stop.result()
+                running.cancel()
+        await running
+    except asyncio.CancelledError:
+        if interrupted is None:
+            raise
+    finally:
+        if not running.done():  # run_suite itself was cancelled: stop every case first
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    results = tuple(finished[index] for index in sorted(finished))
     wall = time.monotonic() - t0
     summary = dataclasses.replace(summarize(results), duration_s=wall)
     return SuiteResult(
-        results=results, summary=summary, out_dir=config.out_dir, inputs=inputs, wall_s=wall
+        results=results,
+        summary=summary,
+        out_dir=config.out_dir,
+        inputs=inputs,
+        wall_s=wall,
+        interrupted=interrupted,
     )
 
 
