@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -32,6 +34,9 @@ _CONT: Final = Opcode.CONT
 _PONG: Final = Opcode.PONG
 _MAX_FRAGMENTS: Final = 1024  # a message in more pieces is refused (1009), as websockets does
 _U16: Final = struct.Struct("!H").unpack_from
+# Fair scheduling: messages are handed to the app for at most this long per turn of the
+# event loop; the rest wait (reading paused) for the next turn, after other connections.
+SLICE_SECONDS: Final = 0.002
 _U64: Final = struct.Struct("!Q").unpack_from
 
 
@@ -92,6 +97,11 @@ class Connection(ServerConnection):
         self._fragments: list[Frame] = []
         self._fast = True  # `data_received` parses plain data frames itself
         self._pending = bytearray()  # bytes of a frame not complete yet (fast path)
+        # Messages parsed but not handed over yet: this turn's slice was used up.
+        self._queue: deque[str | bytes] = deque()
+        self._slice_end = 0.0
+        self._draining: asyncio.Handle | None = None
+        self._paused_by_slice = False
 
     def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
         """Deliver every later message to `on_message`; return those that came before."""
@@ -109,6 +119,11 @@ class Connection(ServerConnection):
         protocol, which handles and checks it as always; a frame over `max_size` and
         everything after it too, so it fails with 1009 exactly as before.
         """
+        if self._queue:  # throttled: parse on once the queue is handed over (in order)
+            self._pending += data
+            self._pause_for_slice()
+            return
+        self._slice_end = time.perf_counter() + SLICE_SECONDS
         protocol = self.protocol
         if (
             not self._fast
@@ -141,6 +156,9 @@ class Connection(ServerConnection):
                 if protocol.state is not _OPEN:  # the message failed the connection (1007)
                     self._hand_over(bytes(view[stop:]))  # the peer's close frame, say
                     return
+                if self._queue:  # slice used up: the rest is parsed on a later turn
+                    pos = stop
+                    break
             else:
                 super().data_received(bytes(view[pos:stop]))
                 if protocol.state is not _OPEN or protocol.reader.buffer:
@@ -152,6 +170,36 @@ class Connection(ServerConnection):
         elif pos or buf is not pending:
             self._pending = bytearray(view[pos:])
         # else: nothing whole yet; `pending` keeps growing in place on the next call
+
+    def _pause_for_slice(self) -> None:
+        if not self._paused_by_slice:
+            self._paused_by_slice = True
+            self.transport.pause_reading()
+        if self._draining is None:
+            self._draining = self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Next turn: hand over queued messages for one slice, then parse what waits."""
+        self._draining = None
+        self._slice_end = time.perf_counter() + SLICE_SECONDS
+        queue = self._queue
+        while queue and self.on_message is not None:
+            self.on_message(queue.popleft())
+            if time.perf_counter() >= self._slice_end:
+                break
+        if queue and self.on_message is not None:
+            self._draining = self.loop.call_soon(self._drain)
+            return
+        queue.clear()  # the driver detached: the connection is gone
+        if self._pending:
+            rest, self._pending = bytes(self._pending), bytearray()
+            self.data_received(rest)
+            if self._queue:
+                return  # still throttled: another turn comes
+        if self._paused_by_slice:
+            self._paused_by_slice = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def _hand_over(self, rest: bytes) -> None:
         """From here on, websockets parses everything (`rest` first)."""
@@ -198,7 +246,11 @@ class Connection(ServerConnection):
         else:
             message = bytes(data)
         if self.on_message is not None:
-            self.on_message(message)
+            if self._queue or time.perf_counter() >= self._slice_end:
+                self._queue.append(message)
+                self._pause_for_slice()
+            else:
+                self.on_message(message)
         elif self._early is not None:
             self._early.append(message)
 
@@ -221,6 +273,11 @@ class Connection(ServerConnection):
             self._stuck = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._queue.clear()
+        self._pending = bytearray()  # a huge frame in progress must not outlive the socket
+        if self._draining is not None:
+            self._draining.cancel()
+            self._draining = None
         if self._stuck is not None:
             self._stuck.cancel()
             self._stuck = None

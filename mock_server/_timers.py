@@ -95,9 +95,17 @@ class Timers:
             return
         self._firing = True
         limit = loop.time() + self._resolution
+        # A timer added while firing (a driver re-arming for work still due) waits for the
+        # next turn of the loop, so one connection cannot keep the loop in this callback.
+        first_new = next(self._seq)
+        later: list[tuple[float, int, _Slot]] = []
         try:
             while heap and heap[0][0] <= limit:
-                slot = heapq.heappop(heap)[2]
+                entry = heapq.heappop(heap)
+                if entry[1] > first_new:
+                    later.append(entry)
+                    continue
+                slot = entry[2]
                 driver = slot.driver
                 if driver is None:
                     self._cancelled -= 1
@@ -109,6 +117,8 @@ class Timers:
                     logger.exception("mock driver failed in a timer")
         finally:
             self._firing = False
+            for entry in later:
+                heapq.heappush(heap, entry)
         if heap:
             self._arm(heap[0][0])
 

@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 
 # Tolerant mode (`MockConfig.tolerant`): how long session.created is held after the upgrade.
 TOLERANT_HOLD_MS: Final = 200.0
+# Fair scheduling: one call into the app (a client frame, a timer) writes at most about
+# this much, then returns to the event loop; what is left is due at once (`next_timer`),
+# so it goes out on the next turn of the loop, after every other connection had its turn.
+# Counted in frames and bytes, not wall time, so the split is the same on every machine.
+SLICE_EVENTS: Final = 64
+SLICE_BYTES: Final = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -93,6 +99,8 @@ class MockApp:
         self._held: list[str] | None = None  # frames written while session.created is held
         self._stream_hold: tuple[Stream, float] | None = None  # (stream, until ms)
         self._advancing: Stream | None = None  # the stream whose events are being sent
+        self._slice_events = 0  # frames written in this slice (see SLICE_EVENTS)
+        self._slice_bytes = 0
 
     # ------------------------------------------------------------ driver API
     def opened(self, now_ms: float) -> None:
@@ -220,8 +228,14 @@ class MockApp:
         """Queue a response stream; `on_end` runs after its last event."""
         self.queue(_Entry("stream", (stream, on_end, None)))
 
+    def _spent(self) -> bool:
+        return self._slice_events >= SLICE_EVENTS or self._slice_bytes >= SLICE_BYTES
+
     def _flush(self) -> None:
+        self._slice_events = self._slice_bytes = 0
         while self._heap and self._heap[0][0] <= self.now_ms and not self.ended:
+            if self._spent():
+                break  # the rest is due now: `next_timer` says so, the loop comes back
             due, _, entry = heapq.heappop(self._heap)
             self._due = due
             self._perform(entry)
@@ -264,6 +278,11 @@ class MockApp:
                     return
                 hold = self._stream_hold
                 held = hold is not None and hold[0] is stream and hold[1] > start
+                if delay <= 0 and not held and self._spent():
+                    # This slice is used up: the rest of the stream goes on next turn,
+                    # still due at `start` (nothing is delayed in virtual time).
+                    self.queue(_Entry("stream", (stream, on_end, event)), at=start)
+                    return
                 if delay > 0 or held:
                     at = max(start + delay, hold[1]) if held and hold else start + delay
                     self.queue(_Entry("stream", (stream, on_end, event)), at=at)
@@ -345,6 +364,8 @@ class MockApp:
             return
         self.transcript.add_text("server", text, self.now_ms)
         self._actions.append(SendText(text))
+        self._slice_events += 1
+        self._slice_bytes += len(text)
 
     def _close(self, code: int, reason: str) -> None:
         self._release_held()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import math
 import struct
 from dataclasses import dataclass
+
+import pybase64
 
 from conformance.protocol import Finding
 
@@ -15,6 +18,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PREFIXES = {"data:image/png;base64,": "PNG", "data:image/jpeg;base64,": "JPEG"}
 # JPEG start-of-frame markers that carry the image size (all SOFn except DHT/JPG/DAC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# A JPEG whose size is not in its first this-many markers is refused: real files have a
+# few dozen before the frame header, and each marker costs a Python step.
+_MAX_JPEG_MARKERS = 4096
+_MAX_FILL = 65536  # longest run of 0xFF fill bytes read between two markers
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +63,8 @@ def decode_image(url: str, param: str, event_id: str | None) -> ImageInfo | Find
             else "an unsupported MIME type"
         )
         return _bad_image(param, event_id, got)
-    try:
-        data = base64.b64decode(url[len(prefix) :], validate=True)
+    try:  # SIMD base64: ~1 ms for a 16 MB frame (the stdlib's strict mode: ~70 ms)
+        data = pybase64.b64decode(url[len(prefix) :], validate=True)
     except (binascii.Error, ValueError):
         return _bad_image(param, event_id, "a value that is not valid base64")
     size = _png_size(data) if _PREFIXES[prefix] == "PNG" else _jpeg_size(data)
@@ -75,15 +82,27 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) of a JPEG's frame header; reads the markers before it only.
+
+    Costs a Python step per marker (at most `_MAX_JPEG_MARKERS`), never one per byte: a
+    run of 0xFF fill bytes is skipped by one C-level search.
+    """
     if not data.startswith(b"\xff\xd8"):
         return None
     pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
+    for _ in range(_MAX_JPEG_MARKERS):
+        if pos + 4 > len(data) or data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            pos += 1 if marker == 0xFF else 2
+        if marker == 0xFF:  # fill bytes: jump to the last 0xFF of the run (C-level strip)
+            window = data[pos + 1 : pos + 1 + _MAX_FILL]
+            rest = len(window.lstrip(b"\xff"))
+            if not rest:
+                return None  # a run this long is no JPEG header: refused, not scanned on
+            pos += len(window) - rest
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _SOF_MARKERS and pos + 9 <= len(data):
@@ -101,6 +120,21 @@ def synth_pcm16(ms: int, *, seed: int, rate: int = 24000) -> bytes:
     amplitude = 6000
     values = [int(amplitude * math.sin(step * i)) for i in range(samples)]
     return struct.pack(f"<{samples}h", *values)
+
+
+def synth_pcm16_b64(ms: int, *, seed: int) -> tuple[str, int]:
+    """`synth_pcm16(ms, seed=seed)` as base64 and its size in bytes, cached.
+
+    A reply's audio deltas repeat a few lengths and 7 pitches: synthesising each once
+    keeps an audio reply from costing a Python step per sample.
+    """
+    return _synth_b64(ms, seed % 7)
+
+
+@functools.lru_cache(maxsize=64)
+def _synth_b64(ms: int, pitch: int) -> tuple[str, int]:
+    pcm = synth_pcm16(ms, seed=pitch)
+    return base64.b64encode(pcm).decode(), len(pcm)
 
 
 def silence_pcm16(ms: int, rate: int = 24000) -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import session_config as sc
-from .responder import ResponsePlan, reply_text, sample_arguments
+from .responder import DEFAULT_TOKEN_LIMIT, ResponsePlan, reply_text, sample_arguments
 
 if TYPE_CHECKING:
     from .behaviour import Behaviour
@@ -120,6 +120,7 @@ def plan_response(
         template=b.app.config.reply_template,
     )
     conversation = params.get("conversation", "auto")
+    max_output_tokens = params.get("max_output_tokens", b.session.get("max_output_tokens", "inf"))
     return ResponsePlan(
         response_id=b.app.ids.new("resp"),
         item_id=b.app.ids.new("item"),
@@ -128,9 +129,8 @@ def plan_response(
         text=text,
         voice=sc.voice_name(audio_params.get("voice", output.get("voice", "alloy"))),
         output_format=dict(audio_params.get("format", output.get("format", sc.PCM))),
-        max_output_tokens=params.get(
-            "max_output_tokens", b.session.get("max_output_tokens", "inf")
-        ),
+        max_output_tokens=max_output_tokens,
+        token_limit=token_limit(b, max_output_tokens),
         metadata=params.get("metadata"),
         input_usage=_input_usage(b, items, instructions),
         call=_tool_call(b, params, last),
@@ -138,6 +138,17 @@ def plan_response(
         tokens_per_delta=b.app.config.tokens_per_delta,
         seed=b.app.config.seed,
     )
+
+
+def token_limit(b: Behaviour, max_output_tokens: object) -> int:
+    """How many output tokens a response may make: its `max_output_tokens`, or for "inf"
+    the model's limit (models.yaml), or `DEFAULT_TOKEN_LIMIT` for a model without one."""
+    info = b.app.registry.get(str(b.session.get("model") or b.app.request.model or ""))
+    model_limit = info.max_output_tokens if info and info.max_output_tokens else None
+    limit = model_limit or DEFAULT_TOKEN_LIMIT
+    if isinstance(max_output_tokens, (int, float)) and not isinstance(max_output_tokens, bool):
+        return max(0, min(int(max_output_tokens), limit))
+    return limit
 
 
 def _call_name(b: Behaviour, call_id: str) -> str:

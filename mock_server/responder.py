@@ -14,7 +14,6 @@ audio 1 token per 50 ms [docs: realtime-costs]; each output text delta token cou
 
 from __future__ import annotations
 
-import base64
 import difflib
 import json
 import math
@@ -25,16 +24,26 @@ from typing import Any, Final
 
 from conformance.protocol.errors import ConfigError
 
-from .media import synth_pcm16
+from .media import synth_pcm16_b64
 
 Stream = Iterator[tuple[float, dict[str, Any]]]
 Counted = Generator[tuple[float, dict[str, Any]], None, tuple[int, int, bool]]
-_WORD = re.compile(r"\S+\s*")
+# A token: a word and its trailing space, at most 16 + 16 characters (a longer run is
+# several tokens), so one token is never a large share of a reply and a reply of N tokens
+# is at most 32 N characters. Tokens are found lazily (`finditer`), never all at once.
+_MAX_WORD = 16
+_WORD = re.compile(r"\S{1,16}\s{0,16}|\s{1,16}")
 _NOTE_WORDS = (
     "layout", "contrast", "legible", "aligned", "crowded", "balanced", "readable",
     "dense", "clear", "compact", "spacious", "sharp",
 )  # fmt: skip
 AUDIO_MS_PER_WORD = 200
+AUDIO_TOKENS_PER_WORD = AUDIO_MS_PER_WORD // 50  # output audio: 1 token per 50 ms
+# Without a number in `max_output_tokens` ("inf") and without a model limit in the registry.
+DEFAULT_TOKEN_LIMIT: Final = 4096
+# Reply-text inputs longer than this are cut before the reply is built (the reply is cut
+# at `max_output_tokens` anyway; 32 characters per token at the largest model limit).
+MAX_ECHO_CHARS: Final = 32 * 32_000
 # `MockConfig.reply_template` (`--reply-template`): `{name}` is replaced, per response.
 REPLY_PLACEHOLDERS: Final = {
     "reply": "the reply the mock sends without a template",
@@ -71,6 +80,7 @@ class ResponsePlan:
     call: tuple[str, str, str] | None = None  # (call_id, name, arguments)
     failure: Mapping[str, Any] | None = None  # status_details of a failed response
     tokens_per_delta: int = 1
+    token_limit: int = DEFAULT_TOKEN_LIMIT  # output tokens (text + audio) this response may make
     seed: int = 0
     stop: str | None = None  # "client_cancelled" | "turn_detected"
     item_deleted: bool = False  # the client deleted the item while it was being written
@@ -80,6 +90,20 @@ class ResponsePlan:
 def words(text: str) -> list[str]:
     """Split text into the tokens the mock streams (a word and its trailing space)."""
     return _WORD.findall(text) or [text]
+
+
+def iter_words(text: str) -> Iterator[str]:
+    """`words(text)`, one at a time (a long text is never split all at once)."""
+    found = False
+    for match in _WORD.finditer(text):
+        found = True
+        yield match.group()
+    if not found:
+        yield text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ECHO_CHARS else text[:MAX_ECHO_CHARS] + "..."
 
 
 def reply_text(
@@ -99,9 +123,9 @@ def reply_text(
     shots = [f"Screenshot {number}: {image}." for number, image in enumerate(images, 1)]
     parts = list(shots)
     if texts:
-        parts.append(f"You wrote: {' '.join(texts)!r}.")
+        parts.append(f"You wrote: {_clip(' '.join(_clip(t) for t in texts))!r}.")
     if function_output is not None:
-        parts.append(f"The function {function_output[0]} returned {function_output[1]!r}.")
+        parts.append(f"The function {function_output[0]} returned {_clip(function_output[1])!r}.")
     if not parts:
         parts.append("Hello from the realtime-conformance mock server.")
     first = _NOTE_WORDS[(seed + turn) % len(_NOTE_WORDS)]
@@ -110,7 +134,7 @@ def reply_text(
     reply = " ".join(parts)
     if template is None:
         return reply
-    values = {"reply": reply, "screenshots": " ".join(shots), "text": " ".join(texts)}
+    values = {"reply": reply, "screenshots": " ".join(shots), "text": _clip(" ".join(texts))}
     values["turn"] = str(turn)
     return _REPLY_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
@@ -225,31 +249,47 @@ def _message(plan: ResponsePlan, pace: Pace) -> Counted:
     empty = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
     ids = {**_ids(plan), "content_index": 0}
     yield 0.0, {"type": "response.content_part.added", **ids, "part": empty}
-    tokens = words(plan.text)
-    limit = plan.max_output_tokens if isinstance(plan.max_output_tokens, int) else None
-    truncated = limit is not None and len(tokens) > limit
-    tokens = tokens[:limit] if limit is not None else tokens
+    # Tokens are taken one at a time and counted against the response's limit (text and
+    # audio tokens, as the live server counts `max_output_tokens`), so a huge input never
+    # makes a huge list, and the reply ends `incomplete` at the limit.
+    per_word = 1 + (AUDIO_TOKENS_PER_WORD if audio else 0)
+    budget = max(0, plan.token_limit)
+    tokens = iter_words(plan.text)
+    truncated = False
     sent: list[str] = []
     audio_bytes = 0
     step = max(1, plan.tokens_per_delta)
-    for start in range(0, len(tokens), step):
-        if plan.stop is not None:
+    index = 0
+    while plan.stop is None:
+        chunk_words: list[str] = []
+        for word in tokens:
+            if budget < per_word:
+                truncated = True
+                break
+            budget -= per_word
+            chunk_words.append(word)
+            if len(chunk_words) == step:
+                break
+        if not chunk_words:
             break
-        chunk = "".join(tokens[start : start + step])
-        delay = pace.first_delta_ms if start == 0 else pace.between_deltas_ms
+        chunk = "".join(chunk_words)
+        delay = pace.first_delta_ms if index == 0 else pace.between_deltas_ms
         if audio:
-            pcm = synth_pcm16(AUDIO_MS_PER_WORD * (len(tokens[start : start + step])), seed=start)
-            if pace.audio_realtime and start:
+            ms = AUDIO_MS_PER_WORD * len(chunk_words)
+            pcm_b64, pcm_size = synth_pcm16_b64(ms, seed=index)
+            if pace.audio_realtime and index:
                 delay = max(delay, AUDIO_MS_PER_WORD * step)
             yield delay, {"type": "response.output_audio_transcript.delta", **ids,
-                          "delta": chunk, "obfuscation": _obfuscation(plan, start)}  # fmt: skip
-            yield 0.0, {"type": "response.output_audio.delta", **ids,
-                        "delta": base64.b64encode(pcm).decode()}  # fmt: skip
-            audio_bytes += len(pcm)
+                          "delta": chunk, "obfuscation": _obfuscation(plan, index)}  # fmt: skip
+            yield 0.0, {"type": "response.output_audio.delta", **ids, "delta": pcm_b64}
+            audio_bytes += pcm_size
         else:
             yield delay, {"type": "response.output_text.delta", **ids, "delta": chunk,
-                          "obfuscation": _obfuscation(plan, start)}  # fmt: skip
+                          "obfuscation": _obfuscation(plan, index)}  # fmt: skip
         sent.append(chunk)
+        index += len(chunk_words)
+        if truncated:
+            break
     text = "".join(sent)
     status = "incomplete" if plan.stop is not None or truncated else "completed"
     if audio:
@@ -264,7 +304,7 @@ def _message(plan: ResponsePlan, pace: Pace) -> Counted:
     yield 0.0, {"type": "response.content_part.done", **ids, "part": done_part}
     final = {**item, "status": status, "content": content}
     yield from _end_item(plan, final)
-    text_tokens = len(words(text)) if text else 0
+    text_tokens = index if text else 0
     return text_tokens, math.ceil(audio_bytes / 48 / 50), truncated and plan.stop is None
 
 

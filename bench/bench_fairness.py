@@ -1,0 +1,363 @@
+"""Fairness: can one client stall every other session of the mock? (issue 12)
+
+Run: `.venv/bin/python bench/bench_fairness.py` (about 1 minute once fixed; an attack the
+server cannot absorb is cut at `--limit` seconds and the server restarted).
+Method: docs/benchmarks.md ("Fairness").
+
+Three kinds of process:
+
+* the **server** (this file with `--serve`): `mock_server.server.serve(port=0)` with the
+  default configuration, plus a loop-lag monitor on the same event loop (a task sleeping
+  1 ms in a loop; its overshoot is how long something else held the loop). On stdin it
+  takes `reset` (forget the worst stall) and `report` (print it, in ms);
+* one **attack** process per attack (this file with `--attack NAME URL`): raw sockets,
+  no extension offered, writes its frames and reads (and discards) whatever comes back
+  until the server has been quiet for a second; prints how many bytes came back;
+* this process: for each attack, resets the monitor, starts the attack and, while it runs,
+  connects a sibling session again and again, timing connect -> `session.created`.
+
+The **baseline** row is the same probing with no attack, in the same run. Targets: the
+worst stall <= 20 ms and every sibling connect -> `session.created` < 50 ms under attack.
+The exit status is 1 when an attack misses a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+STALL_GOAL_MS = 20.0
+SIBLING_GOAL_MS = 50.0
+KEY = "sk-bench-fairness-000000000000"
+MAX_FRAME = 16 * 1024 * 1024  # the mock's default max_message_size
+
+
+# --------------------------------------------------------------------------- server side
+async def _serve() -> None:
+    from mock_server.server import serve
+
+    worst = 0.0
+
+    async def monitor() -> None:
+        nonlocal worst
+        clock = time.perf_counter
+        while True:
+            start = clock()
+            await asyncio.sleep(0.001)
+            over = clock() - start - 0.001
+            if over > worst:
+                worst = over
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    async with serve(port=0, ping_interval=None) as server:
+        task = asyncio.create_task(monitor())
+        print(f"listening on {server.url}", flush=True)
+        while line := await reader.readline():
+            command = line.decode().strip()
+            if command == "reset":
+                worst = 0.0
+                print("ok", flush=True)
+            elif command == "report":
+                print(f"{worst * 1000:.2f}", flush=True)
+        task.cancel()
+
+
+# --------------------------------------------------------------------------- attacks
+def _frame(payload: bytes, opcode: int = 1) -> bytes:
+    from websockets.frames import Frame, Opcode
+
+    return Frame(Opcode(opcode), payload).serialize(mask=True, extensions=[])
+
+
+def _event(event: dict[str, object]) -> bytes:
+    return _frame(json.dumps(event, separators=(",", ":")).encode())
+
+
+def _text_item(size: int) -> list[bytes]:
+    words = ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": words}]}
+    return [
+        _event({"type": "conversation.item.create", "item": item}),
+        _event({"type": "response.create"}),
+    ]
+
+
+def _jpeg_ff() -> list[bytes]:
+    prefix = "data:image/jpeg;base64,"
+    envelope = 200  # the event around the data URL
+    raw = (MAX_FRAME - envelope - len(prefix)) * 3 // 4
+    data = base64.b64encode(b"\xff\xd8" + b"\xff" * (raw - 2)).decode()
+    part = {"type": "input_image", "image_url": prefix + data}
+    item = {"type": "message", "role": "user", "content": [part]}
+    return [_event({"type": "conversation.item.create", "item": item})]
+
+
+def _near_max_append() -> list[bytes]:
+    raw = (MAX_FRAME - 200) * 3 // 4 // 2 * 2
+    pcm = (bytes(range(256)) * (raw // 256 + 1))[:raw]  # loud: the VAD hears speech
+    audio = base64.b64encode(pcm).decode()
+    return [_event({"type": "input_audio_buffer.append", "audio": audio})]
+
+
+def _small_frames() -> list[bytes]:
+    one = _event({"type": "input_audio_buffer.clear"})
+    return [one * 50_000]
+
+
+ATTACKS: dict[str, tuple[str, Callable[[], list[bytes]]]] = {
+    "text-60k": ("60 KB input_text + response.create", lambda: _text_item(60_000)),
+    "text-1m": ("1 MB input_text + response.create", lambda: _text_item(1_000_000)),
+    "jpeg-0xff": ("JPEG of 0xFF bytes at the 16 MB frame limit", _jpeg_ff),
+    "near-max-append": ("16 MB input_audio_buffer.append", _near_max_append),
+    "small-frames": ("50,000 small frames in one burst", _small_frames),
+}
+
+
+async def _attack(name: str, url: str, limit: float) -> None:
+    from websockets.uri import parse_uri
+
+    frames = ATTACKS[name][1]()
+    uri = parse_uri(url)
+    reader, writer = await asyncio.open_connection(uri.host, uri.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {uri.resource_name} HTTP/1.1\r\nHost: {uri.host}:{uri.port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    received = 0
+
+    async def drain() -> None:
+        nonlocal received
+        while data := await reader.read(1 << 20):
+            received += len(data)
+
+    reading = asyncio.create_task(drain())
+    for frame in frames:
+        writer.write(frame)
+    await writer.drain()
+    # Done when the server has answered and then been quiet for a second (a server that
+    # answers nothing, e.g. frozen, keeps the attack running until `limit`).
+    before = received
+    deadline = time.monotonic() + limit
+    last, quiet_since = before, time.monotonic()
+    while time.monotonic() < deadline and not reading.done():
+        await asyncio.sleep(0.1)
+        if received != last:
+            last, quiet_since = received, time.monotonic()
+        elif received > before and time.monotonic() - quiet_since > 1.0:
+            break
+    reading.cancel()
+    writer.transport.abort()
+    received -= before
+    print(json.dumps({"received": received}), flush=True)
+
+
+# --------------------------------------------------------------------------- orchestration
+@dataclass
+class Row:
+    name: str
+    label: str
+    stall_ms: float | None = None
+    siblings_ms: list[float] = field(default_factory=list)
+    received: int | None = None
+    seconds: float = 0.0
+    note: str = ""
+
+    def passed(self) -> bool:
+        return (
+            self.stall_ms is not None
+            and self.stall_ms <= STALL_GOAL_MS
+            and bool(self.siblings_ms)
+            and max(self.siblings_ms) < SIBLING_GOAL_MS
+        )
+
+
+class Server:
+    """The server process; `ask` writes a command and reads the answer line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    @classmethod
+    async def start(cls) -> Server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if not line.startswith("listening on "):
+            raise SystemExit(f"the server did not start: {line!r}")
+        return cls(proc, line.split()[-1] + "?model=gpt-realtime")
+
+    async def ask(self, command: str, timeout: float) -> str | None:  # noqa: ASYNC109
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        await self.proc.stdin.drain()
+        try:
+            return (await asyncio.wait_for(self.proc.stdout.readline(), timeout)).decode()
+        except TimeoutError:
+            return None
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(self.proc.wait(), 10)
+
+
+async def _sibling(url: str, timeout: float) -> float | None:  # noqa: ASYNC109
+    from websockets.asyncio.client import connect
+
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            async with connect(
+                url,
+                additional_headers=[("Authorization", f"Bearer {KEY}")],
+                compression=None,
+                ping_interval=None,
+                proxy=None,
+            ) as ws:
+                await ws.recv()
+                elapsed = (time.perf_counter() - start) * 1000
+                return elapsed
+    except (TimeoutError, OSError):
+        return None
+
+
+async def _run_row(server: Server, name: str | None, limit: float) -> tuple[Row, bool]:
+    """One attack (or the baseline); returns the row and whether the server is usable."""
+    label = ATTACKS[name][0] if name else "no attack"
+    row = Row(name or "baseline", label)
+    await server.ask("reset", 10)
+    start = time.monotonic()
+    attack = None
+    if name is not None:
+        attack = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--attack", name, server.url, "--limit", str(limit),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    deadline = start + (limit if attack else 2.0)
+    missed = 0
+    while time.monotonic() < deadline:
+        if attack is not None and attack.returncode is not None:
+            break
+        latency = await _sibling(server.url, max(0.1, deadline - time.monotonic()))
+        if latency is None:
+            missed += 1
+        else:
+            row.siblings_ms.append(latency)
+        await asyncio.sleep(0.02)
+    alive = True
+    if attack is not None:
+        try:
+            out, _ = await asyncio.wait_for(attack.communicate(), 5)
+            row.received = json.loads(out.decode().strip().splitlines()[-1])["received"]
+        except (TimeoutError, ValueError, IndexError, KeyError):
+            with contextlib.suppress(ProcessLookupError):
+                attack.kill()
+            await attack.wait()
+    row.seconds = time.monotonic() - start
+    answer = await server.ask("report", 5)
+    if answer is None:
+        row.note = (
+            f"server still busy after {row.seconds:.0f} s: killed (stall > {row.seconds:.0f} s)"
+        )
+        row.stall_ms = row.seconds * 1000
+        alive = False
+    else:
+        row.stall_ms = float(answer)
+    if missed:
+        row.note = (row.note + "; " if row.note else "") + f"{missed} sibling(s) timed out"
+        row.siblings_ms.append(row.seconds * 1000)
+    return row, alive
+
+
+def _print(rows: list[Row], commit: str) -> None:
+    print(f"\nFairness at {commit} (targets: stall <= {STALL_GOAL_MS:g} ms, "
+          f"sibling < {SIBLING_GOAL_MS:g} ms)")  # fmt: skip
+    head = f"{'attack':<17} {'worst stall ms':>15} {'sibling ms med/max':>19} {'n':>4} "
+    print(head + f"{'bytes back':>12} {'secs':>6}  verdict")
+    for row in rows:
+        sib = row.siblings_ms
+        sibling = f"{statistics.median(sib):.1f}/{max(sib):.1f}" if sib else "-"
+        back = f"{row.received:,}" if row.received is not None else "-"
+        stall = f"{row.stall_ms:.1f}" if row.stall_ms is not None else "-"
+        verdict = "PASS" if row.passed() else "FAIL"
+        print(f"{row.name:<17} {stall:>15} {sibling:>19} {len(sib):>4} {back:>12} "
+              f"{row.seconds:>6.1f}  {verdict} {row.note}")  # fmt: skip
+
+
+async def _main(args: argparse.Namespace) -> int:
+    names = (
+        [n.strip() for n in args.attacks.split(",") if n.strip()] if args.attacks else list(ATTACKS)
+    )
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise SystemExit(f"unknown attack(s) {unknown}; known: {', '.join(ATTACKS)}")
+    commit = subprocess.run(  # noqa: ASYNC221 - before anything runs
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    rows: list[Row] = []
+    server = await Server.start()
+    try:
+        for _ in range(args.repeat):
+            for name in [None, *names]:
+                row, alive = await _run_row(server, name, args.limit)
+                rows.append(row)
+                print(f"  {row.name}: stall {row.stall_ms:.1f} ms, {len(row.siblings_ms)} siblings "
+                      f"{row.note}", flush=True)  # fmt: skip
+                if not alive:
+                    await server.stop()
+                    server = await Server.start()
+    finally:
+        await server.stop()
+    _print(rows, commit)
+    return 0 if all(r.passed() for r in rows if r.name != "baseline") else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--attack", nargs=2, metavar=("NAME", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--attacks", help=f"comma-separated subset of: {', '.join(ATTACKS)}")
+    parser.add_argument("--limit", type=float, default=30.0, help="seconds per attack (30)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the whole set (1)")
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_serve())
+        return 0
+    if args.attack:
+        asyncio.run(_attack(args.attack[0], args.attack[1], args.limit))
+        return 0
+    return asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
