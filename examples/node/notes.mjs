@@ -48,8 +48,13 @@ const timer = setTimeout(() => {
 const socket = new WebSocket(url, { headers: { Authorization: `Bearer ${key}` } });
 const send = (event) => socket.send(JSON.stringify(event));
 
+const seen = new Set();  // event ids already applied: a transport may deliver one twice
 socket.on("message", (data) => {
   const event = JSON.parse(data.toString());
+  if (event.event_id) {
+    if (seen.has(event.event_id)) return;
+    seen.add(event.event_id);
+  }
   if (event.type === DELTA) {  // GA name: response.output_text.delta (beta: response.text.delta)
     process.stdout.write(event.delta);
     return;

@@ -41,48 +41,65 @@ const timer = setTimeout(() => {
   finish(1);
 }, TIMEOUT_MS);
 
-rt.on("error", (err) => {  // most errors are recoverable: report, keep the session
-  console.error(`error: ${err.message}`);
-  if (err.error?.event_id === "evt_configure") finish(1);  // our configuration was refused
+rt.on("error", (err) => {  // transport errors; API error events are handled below
+  if (!err.error) console.error(`error: ${err.message}`);
 });
-rt.on("session.created", () => {
-  rt.send({
-    type: "session.update",
-    event_id: "evt_configure",
-    session: {
-      type: "realtime",
-      output_modalities: ["text"],
-      instructions: env.REALTIME_PROMPT_TEXT || "Write terse notes about the screenshot.",
-    },
-  });
-});
-rt.on("session.updated", () => {  // configured: now the screenshot and the request for notes
-  if (asked) return;
-  asked = true;
-  rt.send({
-    type: "conversation.item.create",
-    item: {
-      type: "message",
-      role: "user",
-      content: [
-        { type: "input_text", text: "Notes on this screenshot, please." },
-        { type: "input_image", image_url: `data:${mime};base64,${screenshot.toString("base64")}` },
-      ],
-    },
-  });
-  rt.send({ type: "response.create" });
-});
-rt.on("response.output_text.delta", (event) => process.stdout.write(event.delta));
-rt.on("response.done", (event) => {
-  const { status, status_details: details } = event.response;
-  if (status === "completed") {
-    process.stdout.write("\n");
-    finish(0);
-    return;
+const seen = new Set();  // event ids already applied: a transport may deliver one twice
+rt.on("event", (event) => {
+  if (event.event_id) {
+    if (seen.has(event.event_id)) return;
+    seen.add(event.event_id);
   }
-  const error = details?.error;
-  console.error(`response ${status}: ${error?.code ?? details?.reason ?? "no reason"} ${error?.message ?? ""}`);
-  finish(1);
+  switch (event.type) {
+    case "session.created":  // the first event: only now configure the session (GA shape)
+      rt.send({
+        type: "session.update",
+        event_id: "evt_configure",
+        session: {
+          type: "realtime",
+          output_modalities: ["text"],
+          instructions: env.REALTIME_PROMPT_TEXT || "Write terse notes about the screenshot.",
+        },
+      });
+      break;
+    case "session.updated":  // configured: now the screenshot and the request for notes
+      if (asked) break;
+      asked = true;
+      rt.send({
+        type: "conversation.item.create",
+        item: {
+          type: "message",
+          role: "user",
+          content: [
+            { type: "input_text", text: "Notes on this screenshot, please." },
+            { type: "input_image", image_url: `data:${mime};base64,${screenshot.toString("base64")}` },
+          ],
+        },
+      });
+      rt.send({ type: "response.create" });
+      break;
+    case "response.output_text.delta":  // GA name (beta: response.text.delta)
+      process.stdout.write(event.delta);
+      break;
+    case "error":  // most errors are recoverable: report, keep the session
+      console.error(`error ${event.error.code}: ${event.error.message}`);
+      if (event.error.event_id === "evt_configure") finish(1);  // our configuration was refused
+      break;
+    case "response.done": {
+      const { status, status_details: details } = event.response;
+      if (status === "completed") {
+        process.stdout.write("\n");
+        finish(0);
+        break;
+      }
+      const error = details?.error;
+      console.error(`response ${status}: ${error?.code ?? details?.reason ?? "no reason"} ${error?.message ?? ""}`);
+      finish(1);
+      break;
+    }
+    default:  // new and unknown event types are ignored, as the API may add some
+      break;
+  }
 });
 rt.socket.on("close", (code, reason) => {
   if (!done) {

@@ -24,8 +24,8 @@ NODE_DIR = ROOT / "examples" / "node"
 WS_CLIENT = "node examples/node/notes.mjs"
 SDK_CLIENT = "node examples/node/sdk-notes.mjs"
 CASES = (
-    "default,benign-errors-mid-session,beta-session-shape-rejected,session-expired,"
-    "tcp-drop-mid-response"
+    "default,tolerant,benign-errors-mid-session,beta-session-shape-rejected,session-expired,"
+    "tcp-drop-mid-response,events-out-of-order-duplicated"
 )
 
 
