@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conformance.protocol import Finding, Received
+from conformance.schemas._messages import out_of_range
 
 from . import session_config as sc
 from .media import ImageInfo, decode_image
@@ -202,6 +203,10 @@ class Behaviour:
                 )
             )
             return
+        over = self._over_model_limit(update, "session")
+        if over is not None:
+            self.app.send_error(over)
+            return
         self.session = sc.merge_update(self.session, update)
         self._configure_vad()
         self.app.send_event({"type": "session.updated", "session": self.session})
@@ -372,7 +377,34 @@ class Behaviour:
             )
             return
         params = event.get("response")
+        over = self._over_model_limit(params, "response")
+        if over is not None:
+            self.app.send_error(over)
+            return
         self._start_response(params if isinstance(params, Mapping) else {}, event_id=None)
+
+    def _over_model_limit(self, params: object, where: str) -> Finding | None:
+        """`max_output_tokens` above the session model's limit (models.yaml), or None.
+
+        The schema bounds it by the largest limit of any model (32,000); a 4,096-token
+        model refuses more, worded like the schema's bounds [wording INFERRED].
+        """
+        value = params.get("max_output_tokens") if isinstance(params, Mapping) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        info = self.app.registry.get(str(self.session.get("model") or ""))
+        limit = info.max_output_tokens if info is not None else None
+        if limit is None or value <= limit:
+            return None
+        param = f"{where}.max_output_tokens"
+        code, message = out_of_range(param, "integer", limit, value, above=True)
+        return Finding(
+            code=code,
+            message=message,
+            param=param,
+            event_id=self.last_client_event_id,
+            hint=f'{self.session.get("model")} writes at most {limit} tokens; or send "inf"',
+        )
 
     def _start_response(self, params: Mapping[str, Any], *, event_id: str | None) -> None:
         # Planned when its turn in the outbox comes, so it sees every item queued before it.
