@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, cast
+from urllib.parse import unquote_plus
 
 from conformance import _json
 from conformance.protocol.errors import ConfigError
@@ -43,10 +44,11 @@ _KEY_PATTERNS: Final = (
 )
 _SECRET_HEADERS: Final = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
 _SECRET_PARAMS: Final = frozenset(
-    {"api-key", "api_key", "key", "token", "access_token", "client_secret"}
+    {"api-key", "api_key", "apikey", "key", "token", "access_token", "client_secret"}
 )
 
 _TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
+_ENTRY_OVERHEAD: Final = 200  # bytes per frame beyond its text: tuple/Record, str header, list
 _Mask = Callable[[str], str]
 _DIRECTIONS: Final = ("client", "server")
 _KINDS: Final = ("text", "binary", "close", "drop", "rejected")
@@ -130,6 +132,9 @@ class Transcript:
         self._entries: list[_TextEntry | Record] = []
         self._records: list[Record] = []
         self._secrets: set[str] = set()
+        self._mask: _Mask | None = None  # built when first needed, reset by add_secrets
+        # Called after every frame is added (a recorder appending to a file sets it).
+        self.on_append: Callable[[], None] | None = None
         self.add_secrets(*secrets)
         for record in records:
             self._entries.append(_reindexed(record, len(self._entries)))
@@ -182,6 +187,8 @@ class Transcript:
     ) -> int:
         """Append one text frame exactly as it crossed the wire; returns its index."""
         self._entries.append((direction, t_ms, text, findings))
+        if self.on_append is not None:
+            self.on_append()
         return len(self._entries) - 1
 
     def add_binary(
@@ -206,12 +213,15 @@ class Transcript:
     def add_secrets(self, *secrets: str | None) -> None:
         """Register exact strings to mask when serialising (shorter than 4 chars: ignored)."""
         self._secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET_LEN)
+        self._mask = None
 
     def _add(self, direction: Direction, t_ms: float, kind: RecordKind, **values: Any) -> int:
         index = len(self._entries)
         self._entries.append(
             Record(index=index, direction=direction, t_ms=t_ms, kind=kind, **values)
         )
+        if self.on_append is not None:
+            self.on_append()
         return index
 
     # --- reading ---
@@ -253,15 +263,45 @@ class Transcript:
 
     def redact(self, text: str) -> str:
         """`text` with this transcript's secrets and every recognisable key masked."""
-        return _masker(self._secrets)(text)
+        return self._mask_fn()(text)
+
+    def _mask_fn(self) -> _Mask:
+        if self._mask is None:
+            self._mask = _masker(self._secrets)
+        return self._mask
 
     def to_jsonl(self) -> str:
         """Serialise as JSON Lines (meta line first), with every secret masked."""
-        mask = _masker(self._secrets)
+        return "".join([self.meta_line(), *self.record_lines()])
+
+    def meta_line(self) -> str:
+        """The first JSON Lines line (``{"kind": "meta", ...}``, masked, with its newline)."""
         meta = {k: v for k, v in self.meta.items() if k != "kind"}
-        lines = [_json.dumps(_redact_value({"kind": "meta", **meta}, mask))]
-        lines.extend(_json.dumps(_record_to_json(r, mask)) for r in self.records)
-        return "\n".join(lines) + "\n"
+        return _json.dumps(_redact_value({"kind": "meta", **meta}, self._mask_fn())) + "\n"
+
+    def record_lines(self, start: int = 0) -> list[str]:
+        """The JSON Lines lines of the frames from index `start` on (masked, with newlines).
+
+        Appending `meta_line()` and then these as frames come gives the same file as
+        `write_jsonl`, without building a `Record` per text frame.
+        """
+        mask = self._mask_fn()
+        entries = self._entries
+        return [
+            _json.dumps(_entry_to_json(entries[index], index, mask)) + "\n"
+            for index in range(start, len(entries))
+        ]
+
+    def approx_bytes(self) -> int:
+        """Roughly how much memory the frames hold: text and data sizes, plus overhead."""
+        size = 0
+        for entry in self._entries:
+            if isinstance(entry, Record):
+                size += len(entry.text or "") + len(entry.data_b64 or "")
+                size += len(entry.reason or "")
+            else:
+                size += len(entry[2])
+        return size + _ENTRY_OVERHEAD * (len(self._entries) + len(self._records))
 
     def write_jsonl(self, path: str | Path) -> Path:
         """Write `to_jsonl()` to `path` (parent folders are created); returns the path."""
@@ -314,6 +354,24 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _masker(secrets)(text)
 
 
+def redact_header(name: str, value: str, secrets: Iterable[str] = ()) -> str:
+    """A request header's value as transcripts record it: keys masked, secret headers whole."""
+    return _mask_header(name, value, _masker(secrets))
+
+
+def redact_target(target: str, secrets: Iterable[str] = ()) -> str:
+    """A request target (`/v1/realtime?api_key=…`) with secret query values masked."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return redact(target, secrets)
+    mask = _masker(secrets)
+    params = [
+        f"{name}={_mask_param(unquote_plus(name), value, mask)}" if eq else mask(name)
+        for name, eq, value in (part.partition("=") for part in query.split("&"))
+    ]
+    return f"{mask(path)}?{'&'.join(params)}"
+
+
 def _masker(secrets: Iterable[str]) -> _Mask:
     exact = sorted((s for s in set(secrets) if len(s) >= _MIN_SECRET_LEN), key=len, reverse=True)
 
@@ -358,6 +416,24 @@ def _redact_value(value: Any, mask: _Mask) -> Any:
     if isinstance(value, list | tuple):
         return [_redact_value(v, mask) for v in value]
     return value
+
+
+def _entry_to_json(entry: _TextEntry | Record, index: int, mask: _Mask) -> dict[str, Any]:
+    if isinstance(entry, Record):
+        return _record_to_json(entry, mask)
+    direction, t_ms, text, findings = entry
+    data: dict[str, Any] = {
+        "index": index,
+        "direction": direction,
+        "t_ms": round(t_ms, 3),
+        "kind": "text",
+        "text": mask(text),
+    }
+    if findings:
+        data["findings"] = [
+            _redact_value({**f.error_body(), "hint": f.hint}, mask) for f in findings
+        ]
+    return data
 
 
 def _record_to_json(record: Record, mask: _Mask) -> dict[str, Any]:

@@ -6,12 +6,17 @@
 `serve` prints one line with the URL and the `OPENAI_BASE_URL` to use, then serves until
 SIGINT or SIGTERM. Every `MockConfig` field is a flag (`--ping-interval 5`) and a key of
 the `--config` YAML file; flags win over the file, the file over the defaults.
+
+A long-running `serve` keeps the transcripts of the last 100 ended sessions, at most
+64 MiB of them, in memory (live sessions always); with `--record` none (the files are
+the copy). `--keep-sessions` / `--keep-bytes` change that (`none`: keep every one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import logging
 import signal
@@ -27,6 +32,10 @@ from mock_server.settings import add_config_arguments, config_from_namespace
 
 PROG = "realtime-mock"
 EXIT_USAGE = 2
+# `serve`'s defaults where they differ from `MockConfig`'s (the Python API keeps every
+# transcript: tests read them after the sessions end).
+SERVE_DEFAULTS = MockConfig(keep_sessions=100, keep_bytes=64 * 1024 * 1024)
+SERVE_RECORD_DEFAULTS = dataclasses.replace(SERVE_DEFAULTS, keep_sessions=0)
 Command = Callable[[argparse.Namespace], int]
 TOLERANT_NOTICE = (
     f"{PROG} is tolerant (not like the live server): a beta header or subprotocol and a "
@@ -42,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the mock server until SIGINT/SIGTERM", allow_abbrev=False
     )
-    add_config_arguments(serve)
+    add_config_arguments(serve, SERVE_DEFAULTS)
     _describe_reply_template(serve)
+    _describe_retention(serve)
     serve.add_argument(
         "--app",
         metavar="MODULE:NAME",
@@ -75,6 +85,20 @@ def _describe_reply_template(serve: argparse.ArgumentParser) -> None:
             ).replace("%", "%%")
 
 
+def _describe_retention(serve: argparse.ArgumentParser) -> None:
+    for action in serve._actions:
+        if action.dest == "keep_sessions":
+            action.help = (
+                "how many ended sessions' transcripts stay in memory, the most recent ones "
+                "(live sessions always do); none keeps every one (default: 100; 0 with --record)"
+            )
+        elif action.dest == "keep_bytes":
+            action.help = (
+                "at most this many bytes (approximately) of ended sessions' transcripts stay "
+                "in memory; none: no limit (default: 67108864, 64 MiB)"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 usage or config error)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -95,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve_command(namespace: argparse.Namespace) -> int:
     logging.basicConfig(level=namespace.log_level, format="%(levelname)s %(name)s: %(message)s")
-    config = config_from_namespace(namespace)
+    config = config_from_namespace(namespace, SERVE_DEFAULTS)
+    if config.record:  # the files are the copy: keep no ended session in memory
+        config = config_from_namespace(namespace, SERVE_RECORD_DEFAULTS)
     factory = load_app_factory(namespace.app) if namespace.app else None
     asyncio.run(serve_until_signalled(config, factory))
     return 0

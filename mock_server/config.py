@@ -21,7 +21,12 @@ class MockConfig:
     ping_timeout: float | None = 20.0
     compression: bool = True  # negotiate permessage-deflate as the live server does
     max_message_size: int | None = 16 * 1024 * 1024  # largest client frame accepted (bytes)
-    record: str | None = None  # directory for per-session JSONL transcripts
+    record: str | None = None  # folder for per-session JSONL transcripts, appended frame by frame
+    # In-memory transcripts (`server.transcripts`) of ended sessions: the most recent ones
+    # are kept, live sessions always. None keeps every one (the default from Python);
+    # `realtime-mock serve` defaults to 100 sessions and 64 MiB, and to 0 with --record.
+    keep_sessions: int | None = None  # ended sessions kept in memory; none: all (serve: 100)
+    keep_bytes: int | None = None  # approximate bytes of ended transcripts kept; none: no limit
     close_timeout: float = 5.0  # seconds to wait for the peer's close frame, then abort
     send_timeout: float | None = 30.0  # a peer that reads nothing this long is dropped
 

@@ -11,9 +11,10 @@ Like the live server, every valid upgrade on `{path_prefix}/v1/realtime` complet
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
+import errno
 import socket
+import time
+import weakref
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -30,12 +31,12 @@ from conformance.protocol.errors import UsageError
 from conformance.transcript import Transcript
 from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
+from mock_server._log import add_log_secrets, logger
+from mock_server._recorder import Recorder, Recording, check_folder
 from mock_server.config import MockConfig
-from mock_server.interfaces import App, AppFactory, load_app_factory
+from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.request import ConnectRequest
 from mock_server.settings import merge
-
-logger = logging.getLogger(__name__)
 
 REALTIME_PATH: Final = "/v1/realtime"
 SUBPROTOCOL: Final = Subprotocol("realtime")
@@ -44,7 +45,8 @@ DEFAULT_APPS: Final = ("mock_server.app:make_app", "mock_server.app:MockApp")
 # The listen backlog: the kernel's limit (net.core.somaxconn caps it), like production
 # servers, instead of asyncio's 100, so a burst of clients is queued, not refused.
 BACKLOG: Final = max(socket.SOMAXCONN, 1024)
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+# Recording paths listed in `recordings` by a bounded server (keep_sessions/keep_bytes).
+RECORDINGS_KEPT: Final = 1000
 UpgradeAnswer = Callable[[ConnectRequest, MockConfig], Transcript | None]
 
 
@@ -52,7 +54,9 @@ class MockServer:
     """A running mock Realtime server on loopback; one `App` per connection.
 
     Use as `async with MockServer(...) as server:` or call `start()` / `stop()`.
-    `transcripts` lists every session's live `Transcript` in connection order.
+    `transcripts` lists the sessions' `Transcript`s in connection order: every one by
+    default; with `config.keep_sessions` / `config.keep_bytes`, the live ones and the most
+    recently ended ones within those bounds (a long-running server's memory stays flat).
     """
 
     def __init__(
@@ -75,13 +79,24 @@ class MockServer:
         """
         base = config or MockConfig()
         self.config: MockConfig = merge(base, overrides) if overrides else base
+        _check_bounds(self.config)
+        add_log_secrets(*self.config.api_keys, *self.config.ephemeral_keys)
         self._factory = app_factory
         # Only the default app's scenarios can refuse an upgrade (`upgrade:` in a scenario).
         self._upgrade: UpgradeAnswer | None = None
         self._server: Server | None = None
-        self._transcripts: list[Transcript] = []
-        self._ended: list[Transcript] = []
+        # Kept sessions by connection number (1, 2, ...): in connection order, and in the
+        # order they ended. Counters count every session, kept or not.
+        self._sessions: dict[int, Transcript] = {}
+        self._ended: dict[int, Transcript] = {}
+        self._sizes: dict[int, int] = {}  # approx_bytes of kept ended sessions (keep_bytes)
+        self._kept_bytes = 0
+        self._opened_count = 0
+        self._ended_count = 0
         self._recordings: list[Path] = []
+        self._recorder: Recorder | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._accept_gate: _AcceptErrors | None = None
         self._progress = asyncio.Event()
         self._endpoint = self.config.path_prefix.rstrip("/") + REALTIME_PATH
 
@@ -105,7 +120,19 @@ class MockServer:
             self._upgrade = _default_upgrade_answer()
             _default_prepare()(self.config)
         cfg = self.config
-        self._server = await _ws_serve(
+        folder = check_folder(cfg.record) if cfg.record else None
+        if folder is not None and self._recorder is None:
+            self._recorder = Recorder(folder)
+        self._accept_gate = _AcceptErrors.attach(asyncio.get_running_loop())
+        try:
+            self._server = await self._listen(cfg)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    async def _listen(self, cfg: MockConfig) -> Server:
+        return await _ws_serve(
             self._handle,
             cfg.host,
             cfg.port,
@@ -120,7 +147,15 @@ class MockServer:
             logger=logger,
             backlog=BACKLOG,
         )
-        return self
+
+    def _release(self) -> None:
+        """Stop the recorder's writer and the accept-error gate (after the last session)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.stop()
+        gate, self._accept_gate = self._accept_gate, None
+        if gate is not None:
+            gate.detach()
 
     async def stop(self) -> None:
         """Close every connection (1001) and stop listening; bounded by `close_timeout`.
@@ -130,6 +165,14 @@ class MockServer:
         server, self._server = self._server, None
         if server is None:
             return
+        try:
+            await self._close(server)
+            if self._background:
+                await _waited(asyncio.gather(*self._background, return_exceptions=True), 5.0)
+        finally:
+            self._release()
+
+    async def _close(self, server: Server) -> None:
         server.close()
         if await _waited(server.wait_closed(), self.config.close_timeout + 1.0):
             return
@@ -184,12 +227,29 @@ class MockServer:
 
     @property
     def transcripts(self) -> list[Transcript]:
-        """Every session's transcript in connection order (live objects)."""
-        return self._transcripts
+        """The kept sessions' transcripts in connection order (a new list of live objects).
+
+        Every session by default; with `keep_sessions` / `keep_bytes`, the live sessions
+        and the most recently ended ones within those bounds.
+        """
+        return list(self._sessions.values())
+
+    @property
+    def sessions_opened(self) -> int:
+        """How many sessions this server has opened (kept in memory or not)."""
+        return self._opened_count
+
+    @property
+    def sessions_ended(self) -> int:
+        """How many sessions have ended (kept in memory or not)."""
+        return self._ended_count
 
     @property
     def recordings(self) -> list[Path]:
-        """JSONL files written so far (with `config.record`)."""
+        """JSONL files completed so far (with `config.record`), in the order sessions ended.
+
+        A bounded server (`keep_sessions` / `keep_bytes`) lists the last 1000.
+        """
         return self._recordings
 
     async def wait_for_sessions(
@@ -201,24 +261,32 @@ class MockServer:
     ) -> list[Transcript]:
         """Wait until `n` sessions have ended (or opened, with `ended=False`).
 
+        A session's recording (`config.record`) is complete once it counts as ended.
+
         Returns:
-            The transcripts of those sessions, in the order they ended (or opened).
+            The transcripts of the first `n` of those sessions, in the order they ended
+            (or opened), that are still kept (all of them unless the server is bounded).
 
         Raises:
             TimeoutError: fewer than `n` within `timeout` seconds.
         """
-        sessions = self._ended if ended else self._transcripts
+
+        def count() -> int:
+            return self._ended_count if ended else self._opened_count
+
         try:
             async with asyncio.timeout(timeout):
-                while len(sessions) < n:
+                while count() < n:
                     await self._progress.wait()
         except TimeoutError:
             state = "ended" if ended else "opened"
             raise TimeoutError(
-                f"expected {n} sessions {state} within {timeout} s; {len(sessions)} did "
-                f"(connections so far: {len(self._transcripts)})"
+                f"expected {n} sessions {state} within {timeout} s; {count()} did "
+                f"(connections so far: {self._opened_count})"
             ) from None
-        return sessions[:n]
+        sessions = self._ended if ended else self._sessions
+        skipped = (self._ended_count if ended else self._opened_count) - len(sessions)
+        return list(sessions.values())[: max(n - skipped, 0)]
 
     def _notify(self) -> None:
         self._progress.set()
@@ -236,11 +304,16 @@ class MockServer:
             return None
         # The scenario refuses the upgrade (`upgrade:`): an HTTP answer, no WebSocket.
         end = transcript.records[-1]
-        self._transcripts.append(transcript)
-        self._ended.append(transcript)
-        self._notify()
-        if self.config.record:
-            self._write(transcript, len(self._transcripts), request_key=None)
+        number = self._opened(transcript)
+        if self._recorder is None:
+            self._end(number, transcript)
+        else:  # ended once its file is complete, like every recorded session
+            recording = self._recorder.open(transcript, number)
+            task = asyncio.get_running_loop().create_task(
+                self._end_recorded(number, transcript, recording)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return connection.respond(HTTPStatus(end.code or 403), end.reason or "")
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -252,35 +325,57 @@ class MockServer:
             logger.exception("app factory failed for %s", request.path)
             await connection.close(1011, "mock app could not start")
             return
-        self._transcripts.append(app.transcript)
-        number = len(self._transcripts)
-        self._notify()
+        transcript = app.transcript
+        transcript.add_secrets(request.api_key)
+        number = self._opened(transcript)
+        recording = self._recorder.open(transcript, number) if self._recorder else None
         try:
             await _Driver(cast(_Connection, connection), app, self.config).run()
         finally:
-            await self._record(app, request, number)
-            self._ended.append(app.transcript)
-            self._notify()
+            if recording is None:
+                self._end(number, transcript)
+            else:
+                await self._end_recorded(number, transcript, recording)
 
-    async def _record(self, app: App, request: ConnectRequest, number: int) -> None:
-        if self.config.record:
-            await asyncio.to_thread(self._write, app.transcript, number, request.api_key)
+    def _opened(self, transcript: Transcript) -> int:
+        self._opened_count += 1
+        number = self._opened_count
+        self._sessions[number] = transcript
+        self._notify()
+        return number
 
-    def _write(self, transcript: Transcript, number: int, request_key: str | None) -> None:
-        """Write one session's transcript under `--record` (keys masked)."""
-        assert self.config.record is not None
-        transcript.add_secrets(*self.config.api_keys, *self.config.ephemeral_keys, request_key)
-        session_id = transcript.meta.get("session_id")
-        stem = _UNSAFE_NAME.sub("_", session_id) if isinstance(session_id, str) else str(number)
-        path = Path(self.config.record) / f"{stem}.jsonl"
-        if path.exists():
-            path = path.with_name(f"{stem}-{number}.jsonl")
+    async def _end_recorded(self, number: int, transcript: Transcript, rec: Recording) -> None:
         try:
-            transcript.write_jsonl(path)
-        except OSError:
-            logger.exception("cannot record session %s to %s", number, path)
-            return
-        self._recordings.append(path)
+            assert self._recorder is not None  # released only after every session ended
+            path = await self._recorder.close(rec, transcript)
+            if path is not None:
+                self._recordings.append(path)
+                if self._bounded() and len(self._recordings) > RECORDINGS_KEPT:
+                    del self._recordings[: len(self._recordings) - RECORDINGS_KEPT]
+        finally:
+            self._end(number, transcript)
+
+    def _end(self, number: int, transcript: Transcript) -> None:
+        """Count the session as ended; drop the oldest ended ones beyond the bounds."""
+        self._ended_count += 1
+        self._ended[number] = transcript
+        cfg = self.config
+        if cfg.keep_bytes is not None:
+            size = transcript.approx_bytes()
+            self._sizes[number] = size
+            self._kept_bytes += size
+        while self._ended and (
+            (cfg.keep_sessions is not None and len(self._ended) > cfg.keep_sessions)
+            or (cfg.keep_bytes is not None and self._kept_bytes > cfg.keep_bytes)
+        ):
+            oldest = next(iter(self._ended))
+            del self._ended[oldest]
+            del self._sessions[oldest]
+            self._kept_bytes -= self._sizes.pop(oldest, 0)
+        self._notify()
+
+    def _bounded(self) -> bool:
+        return self.config.keep_sessions is not None or self.config.keep_bytes is not None
 
 
 def serve(
@@ -344,3 +439,121 @@ async def _waited(awaitable: Any, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def _check_bounds(config: MockConfig) -> None:
+    for name in ("keep_sessions", "keep_bytes"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise UsageError(f"{name} must be 0 or more (or none: keep every session), got {value}")
+
+
+_ACCEPT_MESSAGE: Final = "socket.accept() out of system resource"
+_OUT_OF: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_QUIET: Final = 1.0  # seconds without an accept error that end a burst
+
+
+class _AcceptErrors:
+    """One line per burst of accept errors instead of one traceback per try.
+
+    Over the file-descriptor limit asyncio's accept loop tries `backlog` times per tick
+    and reports each failure to the loop's exception handler (a traceback each: 160,000
+    lines a minute). This handler, one per loop while a `MockServer` runs on it, logs the
+    first failure of a burst, counts the rest, and logs the count once no accept has
+    failed for a second; every other context goes to the handler it replaced.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._previous = loop.get_exception_handler()
+        self._users = 0
+        self._count = 0
+        self._first = 0.0
+        self._last = 0.0
+        self._error = ""
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def attach(cls, loop: asyncio.AbstractEventLoop) -> _AcceptErrors:
+        gate = _GATES.get(loop)
+        if gate is None or loop.get_exception_handler() is not gate:
+            gate = _GATES[loop] = cls(loop)
+            loop.set_exception_handler(gate)
+        gate._users += 1
+        return gate
+
+    def detach(self) -> None:
+        self._users -= 1
+        if self._users > 0:
+            return
+        self._end_burst()
+        if self._loop.get_exception_handler() is self:
+            self._loop.set_exception_handler(self._previous)
+        if _GATES.get(self._loop) is self:
+            del _GATES[self._loop]
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            context.get("message") == _ACCEPT_MESSAGE
+            and isinstance(exc, OSError)
+            and exc.errno in _OUT_OF
+        ):
+            self._counted(exc)
+        elif self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def _counted(self, exc: OSError) -> None:
+        now = time.monotonic()
+        self._last = now
+        self._count += 1
+        if self._count > 1:
+            return
+        self._first = now
+        self._error = f"[Errno {exc.errno}] {exc.strerror}"
+        logger.error(
+            "cannot accept connections: %s%s; new connections wait in the listen backlog "
+            "and are accepted once descriptors are free (close some, or raise `ulimit -n`); "
+            "further failures are counted, not logged",
+            self._error,
+            _fd_limit(),
+        )
+        self._timer = self._loop.call_later(_QUIET, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._count and time.monotonic() - self._last < _QUIET:
+            self._timer = self._loop.call_later(_QUIET, self._check)
+            return
+        self._end_burst()
+
+    def _end_burst(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._count:
+            return
+        logger.warning(
+            "accept failed %d times in %.1f s (%s); no failure for %.0f s since",
+            self._count,
+            self._last - self._first,
+            self._error,
+            _QUIET,
+        )
+        self._count = 0
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AcceptErrors] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _fd_limit() -> str:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return ""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f" (the file-descriptor limit, ulimit -n, is {soft})"

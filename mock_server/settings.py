@@ -80,12 +80,18 @@ def config_from_yaml(path: str | Path, base: MockConfig | None = None) -> MockCo
     return merge(base or MockConfig(), overrides_from_yaml(path), source=str(path))
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--config FILE` and one flag per `MockConfig` field (no defaults set)."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, defaults: MockConfig | None = None
+) -> None:
+    """Add `--config FILE` and one flag per `MockConfig` field (no defaults set).
+
+    `defaults` (`MockConfig()` if None) only words the help: pass the same base to
+    `config_from_namespace`.
+    """
     parser.add_argument(
         "--config", metavar="FILE.yaml", default=argparse.SUPPRESS, help="YAML file of settings"
     )
-    defaults = MockConfig()
+    defaults = defaults or MockConfig()
     comments = _field_comments()
     for name, hint in _field_types().items():
         flag = "--" + name.replace("_", "-")
@@ -106,15 +112,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=kind, metavar=metavar, help=text, **common)
 
 
-def config_from_namespace(namespace: argparse.Namespace) -> MockConfig:
-    """Apply precedence to parsed flags: defaults < `--config` YAML < flags.
+def config_from_namespace(
+    namespace: argparse.Namespace, base: MockConfig | None = None
+) -> MockConfig:
+    """Apply precedence to parsed flags: defaults (`base`) < `--config` YAML < flags.
 
     Raises:
         ConfigError: the YAML file is wrong.
         UsageError: a flag value is wrong.
     """
     given = vars(namespace)
-    config = MockConfig()
+    config = base or MockConfig()
     if "config" in given:
         config = config_from_yaml(given["config"], config)
     hints = _field_types()

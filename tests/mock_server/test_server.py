@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Close, Frame, Opcode
+from websockets.typing import Subprotocol
 
 from conformance import _json
 from conformance.protocol.errors import UsageError
@@ -492,8 +495,14 @@ async def test_record_writes_redacted_jsonl_per_session(tmp_path: Path) -> None:
             await receive(ws)
         [transcript] = await server.wait_for_sessions(1)
         [path] = server.recordings
-    assert path == tmp_path / f"{transcript.meta['session_id']}.jsonl"
+    # UTC start, a random suffix, the session id: unique across runs.
+    assert path.parent == tmp_path
+    assert re.fullmatch(
+        rf"\d{{8}}T\d{{6}}\.\d{{3}}Z-[0-9a-f]{{6}}-{transcript.meta['session_id']}\.jsonl",
+        path.name,
+    )
     content = path.read_text()
+    assert content == transcript.to_jsonl()  # appended frame by frame, same file
     assert KEY not in content
     assert "[REDACTED]" in content
     reread = Transcript.read_jsonl(path)
@@ -685,3 +694,47 @@ async def test_a_reply_template_with_an_unknown_placeholder_is_refused_at_start(
 
     with pytest.raises(ConfigError, match=r"unknown placeholder \{shots\}; did you mean"):
         await MockServer(MockConfig(port=0, reply_template="{shots}")).start()
+
+
+# --- keys never reach the log ---
+
+# Every key shape a client may send, each where a client may put it.
+LOG_KEYS = {
+    "bearer": "sk-proj-logbearer0123456789BEARERabcdef",
+    "subprotocol": "sk-logsubprotocol0123456789SUBPROTO",
+    "query": "sk-logquery0123456789abcdefQUERYKEY",
+    "query_not_sk": "azq0123456789abcdef0123456APIKEYQ",
+    "azure": "0123456789abcdef0123456789fedcba",
+    "ephemeral": "ek_logephemeral0123456789EPHEMERAL",
+}
+
+
+def key_laden_client(server: MockServer) -> Any:
+    query = f"model=gpt-realtime&api_key={LOG_KEYS['query']}&apikey={LOG_KEYS['query_not_sk']}"
+    return client(
+        realtime_url(server, query),
+        key=LOG_KEYS["bearer"],
+        headers=[("api-key", LOG_KEYS["azure"]), ("X-Client-Secret", LOG_KEYS["ephemeral"])],
+        subprotocols=[
+            Subprotocol("realtime"),
+            Subprotocol(f"openai-insecure-api-key.{LOG_KEYS['subprotocol']}"),
+        ],
+    )
+
+
+async def test_no_key_is_logged_even_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mock_server.server")
+    async with running() as server:
+        async with key_laden_client(server) as ws:
+            await receive(ws)
+            await ws.send(f'{{"type": "x", "leak": "{LOG_KEYS["bearer"]}"}}')
+            await receive(ws)
+        await server.wait_for_sessions(1)
+    text = caplog.text
+    assert "Authorization: Bearer [REDACTED]" in text  # the handshake is logged, masked
+    assert "api-key: [REDACTED]" in text
+    assert "openai-insecure-api-key.[REDACTED]" in text
+    assert "api_key=[REDACTED]" in text  # the request line is logged, masked
+    assert "TEXT '" in text  # frames too
+    for where, key in LOG_KEYS.items():
+        assert key[-12:] not in text, f"the {where} key (or part of it) is in the log"
