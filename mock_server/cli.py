@@ -119,12 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve_command(namespace: argparse.Namespace) -> int:
     logging.basicConfig(level=namespace.log_level, format="%(levelname)s %(name)s: %(message)s")
-    config = config_from_namespace(namespace, SERVE_DEFAULTS)
-    if config.record:  # the files are the copy: keep no ended session in memory
-        config = config_from_namespace(namespace, SERVE_RECORD_DEFAULTS)
+    config = serve_config(namespace)
     factory = load_app_factory(namespace.app) if namespace.app else None
     asyncio.run(serve_until_signalled(config, factory))
     return 0
+
+
+def serve_config(namespace: argparse.Namespace) -> MockConfig:
+    """`serve`'s configuration: its defaults < `--config` YAML < flags.
+
+    Raises:
+        ConfigError: the YAML file is wrong.
+        UsageError: a flag value is wrong.
+    """
+    config = config_from_namespace(namespace, SERVE_DEFAULTS)
+    if config.record:  # the files are the copy: keep no ended session in memory
+        config = config_from_namespace(namespace, SERVE_RECORD_DEFAULTS)
+    return config
 
 
 async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | None = None) -> None:

@@ -22,6 +22,11 @@ from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import urlsplit
 
+try:  # imported now: out of file descriptors, an import would fail
+    import resource
+except ImportError:  # pragma: no cover - not on Unix
+    resource = None  # type: ignore[assignment]
+
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as _ws_serve
 from websockets.http11 import Request, Response
@@ -32,7 +37,7 @@ from conformance.transcript import Transcript
 from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
 from mock_server._log import add_log_secrets, logger
-from mock_server._recorder import Recorder, Recording, check_folder
+from mock_server._recorder import Recording, check_folder
 from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.request import ConnectRequest
@@ -94,8 +99,7 @@ class MockServer:
         self._opened_count = 0
         self._ended_count = 0
         self._recordings: list[Path] = []
-        self._recorder: Recorder | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._record_to: Path | None = None  # the checked `config.record` folder
         self._accept_gate: _AcceptErrors | None = None
         self._progress = asyncio.Event()
         self._endpoint = self.config.path_prefix.rstrip("/") + REALTIME_PATH
@@ -120,9 +124,7 @@ class MockServer:
             self._upgrade = _default_upgrade_answer()
             _default_prepare()(self.config)
         cfg = self.config
-        folder = check_folder(cfg.record) if cfg.record else None
-        if folder is not None and self._recorder is None:
-            self._recorder = Recorder(folder)
+        self._record_to = check_folder(cfg.record) if cfg.record else None
         self._accept_gate = _AcceptErrors.attach(asyncio.get_running_loop())
         try:
             self._server = await self._listen(cfg)
@@ -149,10 +151,7 @@ class MockServer:
         )
 
     def _release(self) -> None:
-        """Stop the recorder's writer and the accept-error gate (after the last session)."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
-            recorder.stop()
+        """Give the loop its exception handler back (after the last server on it)."""
         gate, self._accept_gate = self._accept_gate, None
         if gate is not None:
             gate.detach()
@@ -167,8 +166,6 @@ class MockServer:
             return
         try:
             await self._close(server)
-            if self._background:
-                await _waited(asyncio.gather(*self._background, return_exceptions=True), 5.0)
         finally:
             self._release()
 
@@ -305,15 +302,9 @@ class MockServer:
         # The scenario refuses the upgrade (`upgrade:`): an HTTP answer, no WebSocket.
         end = transcript.records[-1]
         number = self._opened(transcript)
-        if self._recorder is None:
-            self._end(number, transcript)
-        else:  # ended once its file is complete, like every recorded session
-            recording = self._recorder.open(transcript, number)
-            task = asyncio.get_running_loop().create_task(
-                self._end_recorded(number, transcript, recording)
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        if self._record_to is not None:
+            self._recorded(Recording.open(self._record_to, transcript, number))
+        self._end(number, transcript)
         return connection.respond(HTTPStatus(end.code or 403), end.reason or "")
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -328,14 +319,14 @@ class MockServer:
         transcript = app.transcript
         transcript.add_secrets(request.api_key)
         number = self._opened(transcript)
-        recording = self._recorder.open(transcript, number) if self._recorder else None
+        folder = self._record_to
+        recording = Recording.open(folder, transcript, number) if folder is not None else None
         try:
             await _Driver(cast(_Connection, connection), app, self.config).run()
         finally:
-            if recording is None:
-                self._end(number, transcript)
-            else:
-                await self._end_recorded(number, transcript, recording)
+            if recording is not None:
+                self._recorded(recording)
+            self._end(number, transcript)
 
     def _opened(self, transcript: Transcript) -> int:
         self._opened_count += 1
@@ -344,16 +335,12 @@ class MockServer:
         self._notify()
         return number
 
-    async def _end_recorded(self, number: int, transcript: Transcript, rec: Recording) -> None:
-        try:
-            assert self._recorder is not None  # released only after every session ended
-            path = await self._recorder.close(rec, transcript)
-            if path is not None:
-                self._recordings.append(path)
-                if self._bounded() and len(self._recordings) > RECORDINGS_KEPT:
-                    del self._recordings[: len(self._recordings) - RECORDINGS_KEPT]
-        finally:
-            self._end(number, transcript)
+    def _recorded(self, recording: Recording) -> None:
+        path = recording.close()
+        if path is not None:
+            self._recordings.append(path)
+            if self._bounded() and len(self._recordings) > RECORDINGS_KEPT:
+                del self._recordings[: len(self._recordings) - RECORDINGS_KEPT]
 
     def _end(self, number: int, transcript: Transcript) -> None:
         """Count the session as ended; drop the oldest ended ones beyond the bounds."""
@@ -551,9 +538,7 @@ _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AcceptErrors] = (
 
 
 def _fd_limit() -> str:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Unix
+    if resource is None:  # pragma: no cover - not on Unix
         return ""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return f" (the file-descriptor limit, ulimit -n, is {soft})"
