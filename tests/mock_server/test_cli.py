@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from conformance import _json
 from mock_server.cli import main
@@ -162,3 +163,52 @@ def test_a_listing_into_a_closed_pipe_exits_quietly(command: list[str]) -> None:
         os.close(write_end)
     assert done.stderr == ""
     assert done.returncode == 141
+
+
+@pytest.mark.integration
+async def test_serve_at_debug_logs_no_key() -> None:
+    keys = {
+        "bearer": "sk-proj-cliDebugBearer0123456789abcdef",
+        "subprotocol": "sk-cliDebugSubprotocol0123456789",
+        "query": "sk-cliDebugQuery0123456789abcdef",
+        "apikey": "cliDebugApikeyNotSk0123456789abcd",
+        "azure": "c11deb0c0ffee0123456789abcdef012",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mock_server", "serve", "--port", "0", "--no-compression",
+        "--log-level", "DEBUG", "--app", "tests.mock_server.stub_app:StubApp",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+        match = LINE.match(line)
+        assert match, line
+        query = f"model=gpt-realtime&api_key={keys['query']}&apikey={keys['apikey']}"
+        async with connect(
+            f"{match.group(1)}?{query}",
+            additional_headers={
+                "Authorization": f"Bearer {keys['bearer']}",
+                "api-key": keys["azure"],
+            },
+            subprotocols=[
+                Subprotocol("realtime"),
+                Subprotocol(f"openai-insecure-api-key.{keys['subprotocol']}"),
+            ],
+            open_timeout=TIMEOUT,
+            proxy=None,
+        ) as ws:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            await ws.send(f'{{"type": "x", "leak": "{keys["bearer"]}"}}')
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert "Authorization: Bearer [REDACTED]" in log  # DEBUG logs the handshake, masked
+    assert "openai-insecure-api-key.[REDACTED]" in log
+    for where, key in keys.items():
+        assert key[-12:] not in log, f"the {where} key (or part of it) is in the log"
