@@ -1,29 +1,23 @@
-"""Keep API keys out of messages and logs (websockets logs request headers at DEBUG)."""
+"""Keep API keys out of messages and logs (websockets logs request headers at DEBUG).
+
+The masking is `conformance.transcript.redact` (one implementation for every key shape:
+`sk-…`, `ek_…`, bearer tokens, key subprotocols, `api-key:` values, keys in escaped
+JSON), with `***` in place of a key.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
+from conformance.transcript import redact as _redact
+
 _MASK = "***"
-# Bearer tokens, the browser-style key subprotocol, and anything shaped like an OpenAI
-# standard (`sk-…`) or ephemeral (`ek_…`) key.
-_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s,;\"']{8,}"),  # 8+: keep prose like "bearer or basic"
-    re.compile(r"(?i)(openai-insecure-api-key\.)[^\s,;\"']+"),
-    re.compile(r"()\b(?:sk|ek)[-_][A-Za-z0-9_-]{6,}"),
-)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Return `text` with every secret and anything key-shaped replaced by `***`."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, _MASK)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda match: match.group(1) + _MASK, text)
-    return text
+    return _redact(text, [s for s in secrets if s], replacement=_MASK)
 
 
 class RedactingFilter(logging.Filter):

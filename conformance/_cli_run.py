@@ -178,6 +178,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run the long-session cases: screenshots delivered over time on stdin "
         "to a client that stays connected",
     )
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also give the client this variable of the runner's environment (a name or a "
+        "glob; repeat for more): by default it gets only PATH, HOME, locale, temp, "
+        "toolchain and display variables, never a credential (docs/runner.md)",
+    )
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
 
 
@@ -206,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         checks=(args.checks,) if args.checks else None,
         settings=CheckSettings(max_connections=args.max_connections),
         screenshots=tuple(args.screenshot),
+        pass_env=tuple(args.pass_env),
     )
     say(f"Running {len(chosen)} case(s) against: {args.client}", err=True)
     suite = execute(chosen, config)

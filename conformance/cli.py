@@ -15,6 +15,7 @@ client). A missing module simply leaves its subcommand out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import sys
@@ -30,7 +31,7 @@ from conformance.protocol.errors import RealtimeError, UsageError
 from conformance.reports import ConsoleProgress, format_summary, write_html, write_json, write_junit
 from conformance.reports.console import use_colour
 from conformance.resources import scenarios_dir
-from conformance.transcript import read_jsonl
+from conformance.transcript import Transcript, read_jsonl, redact, redact_meta
 from conformance.verdicts import CaseResult, judge_case, summarize
 
 PLUGGED_COMMANDS: tuple[str, ...] = ("run", "demo", "fuzz")
@@ -143,10 +144,13 @@ def _run_check(args: argparse.Namespace) -> int:
         return 0
     if not args.transcripts:
         raise UsageError("give at least one TRANSCRIPT.jsonl (or --list-checks)")
+    from conformance.runner.suite import redact_result
+
     outcome = _outcome(args)
     registry = _registry()  # the runner's: `run`, `check`, `fuzz` and pytest share the names
     registry.select([args.checks])  # fail on an unknown name before reading anything
-    cases = [(cid, paths, [read_jsonl(p) for p in paths]) for cid, paths in _cases(args)]
+    secrets = (args.api_key,) if args.api_key else ()
+    cases = [(cid, paths, _read_redacted(paths, secrets)) for cid, paths in _cases(args)]
     if outcome is not None and len(cases) > 1:
         raise UsageError(
             "--exit-code/--stdout/--stderr describe one client run: judge its transcripts "
@@ -169,12 +173,32 @@ def _run_check(args: argparse.Namespace) -> int:
             transcript_paths=map(str, paths),
             registry=registry,
         )
-        results.append(result)
+        # Recorded elsewhere, a transcript or the output may hold a real key: mask it in
+        # everything `check` writes (console, JSON, JUnit, HTML), as `run` does.
+        results.append(redact_result(result, secrets))
         progress.finished(results[-1])
     summary = summarize(results)
     print(format_summary(results, summary, colour=use_colour(sys.stdout)), end="")
     _write_reports(args, results)
     return summary.exit_status
+
+
+def _read_redacted(paths: Sequence[Path], secrets: Sequence[str]) -> list[Transcript]:
+    """The transcripts with every key masked: in `meta`, in each frame's text and close
+    reason (and `secrets` registered), before anything judges or shows them."""
+    transcripts = []
+    for path in paths:
+        loaded = read_jsonl(path)
+        records = [
+            dataclasses.replace(
+                record,
+                text=None if record.text is None else redact(record.text, secrets),
+                reason=None if record.reason is None else redact(record.reason, secrets),
+            )
+            for record in loaded.records
+        ]
+        transcripts.append(Transcript(redact_meta(loaded.meta, secrets), records, secrets=secrets))
+    return transcripts
 
 
 def _outcome(args: argparse.Namespace) -> RunOutcome | None:

@@ -31,20 +31,84 @@ RecordKind = Literal["text", "binary", "close", "drop", "rejected"]
 REDACTED: Final = "[REDACTED]"
 _UNPARSED: Final = object()
 _MIN_SECRET_LEN: Final = 4  # shorter strings would mask ordinary words
-_TOKEN = r"[^\s,;\"']+"
+# A key runs up to a space, a quote, a separator or a backslash (escaped JSON: `\"`).
+_TOKEN = r"[^\s,;\"'\\]+"
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 # (substring that must be present, pattern): each pattern starts with a literal, so `re`
-# can search for it quickly, and runs only on text holding its trigger.
+# can search for it quickly, and runs only on text holding its trigger. Group 1 is kept,
+# the rest of the match masked.
 _KEY_PATTERNS: Final = (
-    ("sk-", re.compile(r"(sk-)[A-Za-z0-9_-]{8,}")),
-    ("ek_", re.compile(r"(ek_)[A-Za-z0-9_-]{8,}")),
-    ("earer", re.compile(r"(\b[Bb]earer\s+)" + _TOKEN)),
-    ("EARER", re.compile(r"(\bBEARER\s+)" + _TOKEN)),
+    ("sk-", re.compile(r"(sk-)[A-Za-z0-9_-]{8,}")),  # sk-…, sk-proj-…, sk-svcacct-…, sk-admin-…
+    ("ek_", re.compile(r"(ek_)[A-Za-z0-9_-]{8,}")),  # Realtime client secrets
     ("insecure-api-key", re.compile(r"(openai-insecure-api-key\.)" + _TOKEN)),
 )
-_SECRET_HEADERS: Final = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+# Credentials after their name, looked for in the ASCII-lower-cased text (same length, so
+# the spans carry over). Each pattern starts with its literal (a fast search), runs only on
+# text holding it, and masks its group `v`. A named value must look like a credential
+# (8+ key characters: hex, base64, a JWT), whatever its prefix.
+_SEP = r"(?:\\*[\"'])?\s*[:=]\s*(?:\\*[\"'])?"  # `: `, `=`, `": "`, escaped `\": \"`
+_VALUE = r"(?P<v>[a-z0-9._~+/=-]{8,})"
+_SCHEMED = r"(?P<v>[^\s,;\"'\\]+)"
+_NOT_PROSE = r"(?!(?:or|and|auth|authentication|token|tokens|scheme|header)\b)"
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+_Test = Callable[[str, str, re.Match[str]], bool]
+
+
+def _named(word: str, *stems: str) -> tuple[str, re.Pattern[str], _Test]:
+    """`word` right after one of `stems` (joined by nothing, `-` or `_`), then a value."""
+    names = tuple(f"{stem}{joint}" for stem in stems for joint in ("", "-", "_"))
+
+    def after_stem(_text: str, lower: str, match: re.Match[str]) -> bool:
+        return lower.endswith(names, 0, match.start())
+
+    return word, re.compile(word + _SEP + _VALUE), after_stem
+
+
+def _env_name(text: str, _lower: str, match: re.Match[str]) -> bool:
+    """An environment listing's upper-case name (`OPENAI_ADMIN_KEY=`), not prose."""
+    return text[match.start() : match.end("w")].isupper()
+
+
+# (literal that must be present, pattern over the lower-cased text, extra test or None)
+_NAMED_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], _Test | None], ...]] = (
+    ("bearer", re.compile(r"bearer\s+" + _NOT_PROSE + _SCHEMED), None),
+    (
+        "authorization",
+        re.compile(r"authorization" + _SEP + r"(?:(?:bearer|basic|token)\s+)?" + _SCHEMED),
+        None,
+    ),
+    _named("key", "api", "subscription", "secret", "access", "admin"),
+    _named("token", "access", "refresh", "auth", "api", "id", "session"),
+    _named("secret", "client", "api", "app"),
+    ("passw", re.compile(r"passw(?:or)?d" + _SEP + _VALUE), None),
+    *(
+        (word, re.compile(f"(?P<w>{word})=(?P<v>[^\\s\"'\\\\]{{4,}})"), _env_name)
+        for word in ("key", "token", "secret", "password")
+    ),
+)
+_SECRET_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "ocp-apim-subscription-key",
+        "cookie",
+    }
+)
 _SECRET_PARAMS: Final = frozenset(
-    {"api-key", "api_key", "apikey", "key", "token", "access_token", "client_secret"}
+    {
+        "api-key",
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "access_token",
+        "client_secret",
+        "subscription-key",
+    }
 )
 
 _TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
@@ -345,13 +409,42 @@ def read_jsonl(path: str | Path) -> Transcript:
     return Transcript.read_jsonl(path)
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
+def redact(text: str, secrets: Iterable[str] = (), *, replacement: str = REDACTED) -> str:
     """Mask API keys, bearer tokens, key subprotocols and the exact `secrets` in `text`.
 
-    Keys keep their kind so transcripts stay readable: ``sk-[REDACTED]``,
-    ``Bearer [REDACTED]``, ``openai-insecure-api-key.[REDACTED]``.
+    Keys keep their kind so transcripts stay readable: ``sk-[REDACTED]`` (also
+    ``sk-proj-``, ``sk-svcacct-``, ``sk-admin-`` keys), ``ek_[REDACTED]``,
+    ``Bearer [REDACTED]``, ``openai-insecure-api-key.[REDACTED]``. A credential after its
+    name keeps the name, whatever the key looks like (a 32-hex Azure key, a JWT):
+    ``api-key: [REDACTED]``, ``Authorization: Basic [REDACTED]``, ``?apikey=[REDACTED]``,
+    ``"api_key": "[REDACTED]"``, also inside JSON-escaped text (``\\"api-key\\": \\"…``)
+    and for ``x-api-key``, ``Ocp-Apim-Subscription-Key``, ``access_token``,
+    ``client_secret``, ``…_API_KEY=``, ``password``. `replacement` is what a key becomes.
     """
-    return _masker(secrets)(text)
+    return _masker(secrets, replacement)(text)
+
+
+def redact_meta(meta: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """A transcript's `meta` as `Transcript.begin` records it: secret query values and
+    headers masked whole, keys masked in every other value (for transcripts recorded
+    elsewhere, whose meta may hold a key verbatim)."""
+    mask = _masker(secrets)
+    redacted = {k: _redact_value(v, mask) for k, v in meta.items()}
+    query = meta.get("query")
+    if isinstance(query, Mapping):
+        redacted["query"] = {
+            k: _mask_param(str(k), v, mask) if isinstance(v, str) else _redact_value(v, mask)
+            for k, v in query.items()
+        }
+    headers = meta.get("headers")
+    if isinstance(headers, list):
+        redacted["headers"] = [
+            [h[0], _mask_header(h[0], h[1], mask)]
+            if isinstance(h, list | tuple) and len(h) == 2 and all(isinstance(x, str) for x in h)
+            else _redact_value(h, mask)
+            for h in headers
+        ]
+    return redacted
 
 
 def redact_header(name: str, value: str, secrets: Iterable[str] = ()) -> str:
@@ -372,8 +465,17 @@ def redact_target(target: str, secrets: Iterable[str] = ()) -> str:
     return f"{mask(path)}?{'&'.join(params)}"
 
 
-def _masker(secrets: Iterable[str]) -> _Mask:
+def _masker(secrets: Iterable[str], replacement: str = REDACTED) -> _Mask:
     exact = sorted((s for s in set(secrets) if len(s) >= _MIN_SECRET_LEN), key=len, reverse=True)
+
+    def keep_kind(match: re.Match[str]) -> str:
+        start = match.start()
+        if start and match.string[start - 1] in _KEY_CHARS and match.group(1)[0] in "se":
+            return match.group(0)  # "risk-averse", "seek_…": part of a longer word
+        return match.group(1) + replacement
+
+    def keep_name(match: re.Match[str]) -> str:
+        return match.group(1) + replacement
 
     def mask(text: str) -> str:
         # Substring tests first: scanning a 3 KB audio frame for one needle takes ~2-4 us,
@@ -381,20 +483,43 @@ def _masker(secrets: Iterable[str]) -> _Mask:
         dash = "-" in text
         for secret in exact:
             if (dash or "-" not in secret) and secret in text:
-                text = text.replace(secret, REDACTED)
+                text = text.replace(secret, replacement)
         for trigger, pattern in _KEY_PATTERNS:
             if (dash or "-" not in trigger) and trigger in text:
-                text = pattern.sub(_mask_match, text)
+                text = pattern.sub(keep_kind, text)
+        lower = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        present: dict[str, bool] = {}
+        spans: list[tuple[int, int]] = []
+        for literal, pattern, test in _NAMED_PATTERNS:
+            found = present.get(literal)
+            if found is None:
+                found = present[literal] = literal in lower
+            if found:
+                spans += (
+                    m.span("v") for m in pattern.finditer(lower) if not test or test(text, lower, m)
+                )
+        if spans:
+            text = _cut(text, spans, replacement)
         return text
 
     return mask
 
 
-def _mask_match(match: re.Match[str]) -> str:
-    start = match.start()
-    if start and match.string[start - 1] in _KEY_CHARS and match.group(1)[0] in "se":
-        return match.group(0)  # "risk-averse", "seek_…": part of a longer word
-    return match.group(1) + REDACTED
+def _cut(text: str, spans: list[tuple[int, int]], replacement: str) -> str:
+    """`text` with every span (overlapping ones merged) replaced by `replacement`."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    parts: list[str] = []
+    at = 0
+    for start, end in merged:
+        parts += (text[at:start], replacement)
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def _mask_header(name: str, value: str, mask: _Mask) -> str:

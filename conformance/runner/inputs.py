@@ -9,6 +9,7 @@ client written in any language::
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import secrets
 import shutil
@@ -28,7 +29,7 @@ PROMPT: Final = (
     "screen and anything that needs attention. No preamble, at most five short lines."
 )
 SCREENSHOT_SIZE: Final = (320, 200)
-# The variables a client under test gets; everything else is inherited from the runner.
+# The variables a client under test gets (besides what it inherits: `inherited_env`).
 CONTRACT: Final = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
@@ -41,6 +42,24 @@ CONTRACT: Final = (
     "REALTIME_CASE",
     "REALTIME_NOTES_FILE",
 )
+# What a client inherits from the runner's environment (docs/runner.md, "The environment
+# contract"): these names, and names with these prefixes unless they name a credential.
+# Nothing else: no OPENAI_* (but the contract's), AZURE_*, AWS_*, no *KEY*, *SECRET*,
+# *TOKEN*, *PASSWORD*. `run --pass-env NAME` adds more.
+INHERITED: Final = frozenset(
+    {
+        *("PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD"),
+        *("LANG", "LANGUAGE", "TZ", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "CI"),
+        *("TMPDIR", "TEMP", "TMP"),
+        *("SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"),
+        *("VIRTUAL_ENV", "CONDA_PREFIX", "JAVA_HOME", "GOPATH", "GOROOT", "GOCACHE"),
+        *("GOMODCACHE", "CARGO_HOME", "RUSTUP_HOME", "DOTNET_ROOT"),
+        *("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS"),
+        "BROKEN_CLIENT_BUG",  # examples/broken_client.py's switch (examples/README.md)
+    }
+)
+INHERITED_PREFIXES: Final = ("LC_", "NODE_", "npm_", "PYTHON", "XDG_")
+CREDENTIAL_WORDS: Final = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
 NOTES_FILE: Final = "notes.txt"  # `$REALTIME_NOTES_FILE`, in the case's folder
 NOTES_LIMIT: Final = 1 << 20  # bytes of the notes file the checks read at most
 
@@ -108,6 +127,28 @@ def make_inputs(
     )
 
 
+def inherited_env(base: Mapping[str, str], pass_env: Sequence[str] = ()) -> dict[str, str]:
+    """The part of the runner's environment `base` a client under test gets.
+
+    The names in `INHERITED`, and those starting with one of `INHERITED_PREFIXES` that do
+    not hold a credential word (`CREDENTIAL_WORDS`, any case: `npm_config__authToken`
+    stays out); plus every name matching one of `pass_env` (names or globs, `run
+    --pass-env`), whatever it holds: the user asked for it.
+    """
+    return {
+        name: value
+        for name, value in base.items()
+        if _inherited(name) or any(fnmatch.fnmatchcase(name, p) for p in pass_env)
+    }
+
+
+def _inherited(name: str) -> bool:
+    if name in INHERITED:
+        return True
+    upper = name.upper()
+    return name.startswith(INHERITED_PREFIXES) and not any(w in upper for w in CREDENTIAL_WORDS)
+
+
 def client_env(
     inputs: RunInputs,
     *,
@@ -116,14 +157,19 @@ def client_env(
     case_id: str,
     base: Mapping[str, str] | None = None,
     notes_file: Path | None = None,
+    pass_env: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The environment of one client process: `base` (default `os.environ`) + the contract.
+    """The environment of one client process: what it inherits, then the contract.
 
-    `PYTHONUNBUFFERED=1` is set too, so a Python client killed at the time limit still
-    leaves its output. `REALTIME_NOTES_FILE` is set when `notes_file` is given (the runner
-    always gives one: a path in the case's folder the client may write its replies to).
+    Without `base`, it inherits the runner's `os.environ` through `inherited_env` (an
+    allow-list: no credential other than the test key reaches the client, so none can
+    leak into its output and the reports), plus `pass_env`. A `base` given by the caller
+    is taken as it is. `PYTHONUNBUFFERED=1` is set too, so a Python client killed at the
+    time limit still leaves its output. `REALTIME_NOTES_FILE` is set when `notes_file` is
+    given (the runner always gives one: a path in the case's folder the client may write
+    its replies to).
     """
-    env = dict(os.environ if base is None else base)
+    env = inherited_env(os.environ, pass_env) if base is None else dict(base)
     env.update(
         OPENAI_API_KEY=inputs.api_key,
         OPENAI_BASE_URL=base_url,

@@ -35,7 +35,7 @@ from typing import Any, Final, Protocol, TypeVar, cast
 from conformance.checks import CheckContext, CheckSettings, RunOutcome, expected_checks
 from conformance.checks._helpers import span_s
 from conformance.protocol.errors import UsageError
-from conformance.transcript import Transcript
+from conformance.transcript import Transcript, redact
 from conformance.verdicts import CaseResult, Summary, judge_case, summarize
 
 from .cases import Case
@@ -66,8 +66,11 @@ class RunConfig:
         settle_s: after the client exits, how long the mock's sessions may take to end.
         settings: the bounds the checks judge against.
         cwd: the client's working directory (None: the runner's).
-        env: the environment the contract is added to (None: the runner's).
+        env: the environment the contract is added to, as it is (None: the runner's,
+            through the allow-list of `inputs.inherited_env`).
         screenshots: the user's screenshots (`run --screenshot`); none: a generated PNG.
+        pass_env: more of the runner's variables the client gets (names or globs,
+            `run --pass-env`), credentials included.
     """
 
     client: str
@@ -80,6 +83,7 @@ class RunConfig:
     cwd: Path | None = None
     env: Mapping[str, str] | None = None
     screenshots: tuple[Path, ...] = ()
+    pass_env: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.client.strip():
@@ -220,6 +224,7 @@ async def run_case(
             case_id=case.id,
             base=config.env,
             notes_file=notes_file.resolve(),  # the client may run in another folder
+            pass_env=config.pass_env,
         )
         feed = _long_session(case, config, inputs, server, env)
         run = await run_client(
@@ -392,10 +397,25 @@ def _write_case_files(
 
 def _redacted(result: CaseResult, inputs: RunInputs) -> CaseResult:
     """The result with the test key masked in the client's output and in the findings."""
-    mask = inputs.redact
+    return redact_result(result, (inputs.api_key,))
+
+
+def redact_result(result: CaseResult, secrets: Sequence[str] = ()) -> CaseResult:
+    """`result` with `secrets` and every key shape masked wherever a report shows text:
+    the findings (title, expected, received, message, fix) and the client's output.
+    (`realtime-conformance check` applies it too: transcripts recorded elsewhere.)"""
+
+    def mask(text: str) -> str:
+        return redact(text, secrets)
+
     violations = tuple(
         dataclasses.replace(
-            v, message=mask(v.message), received=mask(v.received), expected=mask(v.expected)
+            v,
+            title=mask(v.title),
+            message=mask(v.message),
+            received=mask(v.received),
+            expected=mask(v.expected),
+            hint=None if v.hint is None else mask(v.hint),
         )
         for v in result.violations
     )

@@ -31,7 +31,12 @@ def open_files() -> set[str]:
     return found
 
 
-async def test_yes_is_drained_and_capped_in_memory_not_on_disk():
+def disk_use(folder: Path) -> int:
+    """Bytes in every file under `folder`."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+async def test_yes_is_drained_and_capped_in_memory_not_on_disk() -> None:
     before = open_files()
     task = asyncio.create_task(run_client("yes", env=ENV, timeout_s=2))
     await asyncio.sleep(1)  # mid-run (not a synchronisation: the run lasts 2 s whatever)
@@ -47,7 +52,7 @@ async def test_yes_is_drained_and_capped_in_memory_not_on_disk():
     assert f"[… {dropped:,} bytes cut: the client wrote {run.stdout_bytes:,} bytes;" in run.stdout
 
 
-async def test_the_case_files_stay_under_the_cap_and_say_what_was_cut(tmp_path):
+async def test_the_case_files_stay_under_the_cap_and_say_what_was_cut(tmp_path: Path) -> None:
     (result,) = (await suite("yes; exit 0", tmp_path, "default", timeout_s=2)).results
     stdout = tmp_path / "cases" / "default" / "stdout.txt"
     assert stdout.stat().st_size <= KEPT + NOTE
@@ -55,5 +60,4 @@ async def test_the_case_files_stay_under_the_cap_and_say_what_was_cut(tmp_path):
     assert " bytes cut: the client wrote " in text
     assert result.outcome is not None
     assert result.outcome.timed_out
-    total = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file())
-    assert total <= 4 * KEPT  # output, transcripts, reports: all bounded
+    assert disk_use(tmp_path) <= 4 * KEPT  # output, transcripts, reports: all bounded

@@ -109,14 +109,16 @@ def runner(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[
 @pytest.mark.parametrize(
     ("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)]
 )
-def test_a_signal_stops_every_client_and_writes_the_finished_cases(tmp_path, sig, status):
+def test_a_signal_stops_every_client_and_writes_the_finished_cases(
+    tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
     with runner(tmp_path) as (proc, started, out):
         progress: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lines_of, args=(proc.stderr, progress), daemon=True).start()
-        groups = {}
+        groups: dict[str, int] = {}
         for _ in range(2):  # the two waiting clients run, each with its children
-            case, pgid = started.get(timeout=WAIT_S).split()
-            groups[case] = int(pgid)
+            case, group = started.get(timeout=WAIT_S).split()
+            groups[case] = int(group)
         assert set(groups) == {"tolerant", "commit-empty"}
         while "[1/3] default ..." not in (line := progress.get(timeout=WAIT_S)):
             assert line, "the runner ended before the default case finished"
