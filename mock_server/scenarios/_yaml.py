@@ -1,4 +1,9 @@
-"""YAML parsing that keeps the line of every value and key (for file:line error messages)."""
+"""YAML parsing that keeps the line of every value and key (for file:line error messages).
+
+Aliases are bounded: a document whose aliases expand it to more than `MAX_VALUES` values
+(a "billion laughs" bomb: 1 KB that expands to 10^9 values) is refused in one line,
+before anything walks the expanded document.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import yaml
 from conformance.protocol.errors import ScenarioError
 
 Path_ = tuple[str | int, ...]
+MAX_VALUES = 100_000  # values in a document once its aliases are expanded (a scenario: ~100s)
 
 
 class _Loader(yaml.SafeLoader):
@@ -53,6 +59,7 @@ def parse(text: str, where: str) -> tuple[Any, LineMap]:
         node = loader.get_single_node()
         if node is None:
             return None, LineMap()
+        _check_expansion(node, where)
         lines = LineMap()
         _index(node, (), lines, where)
         return loader.construct_document(node), lines
@@ -63,8 +70,42 @@ def parse(text: str, where: str) -> tuple[Any, LineMap]:
         raise ScenarioError(f"{where}:{line}: YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{where}:1: YAML error: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(
+            f"{where}:1: YAML error: nested too deeply (a scenario needs a few levels)"
+        ) from None
     finally:
         loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, where: str) -> None:
+    """Refuse a document whose aliases expand it past `MAX_VALUES` values.
+
+    Composing keeps an alias as a second reference to its anchored node, so the document
+    is a graph of its written size; this counts what walking it would visit, each node
+    once (memoised), and stops at the first node over the bound (its line is reported).
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        if total > MAX_VALUES:
+            raise ScenarioError(
+                f"{where}:{node.start_mark.line + 1}: too many aliases: this value expands to "
+                f"more than {MAX_VALUES:,} values (a YAML alias bomb?); write the values out "
+                "or use fewer aliases"
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _index(node: yaml.Node, path: Path_, lines: LineMap, where: str) -> None:
