@@ -3,7 +3,7 @@ reconnect storm, no retry of a permanent failure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from conformance.transcript import Record, Transcript
@@ -63,12 +63,22 @@ def finishes_within_time_limit(ctx: CheckContext, transcript: Transcript) -> Ite
     yield ctx.violation(
         title="client killed for running too long",
         expected="the client gives up (or finishes) before the runner's time limit",
-        received=f"still running after {ctx.outcome.duration_s:.1f} s on an open connection",
+        received=f"still running after {ctx.outcome.duration_s:.1f} s {_still(ctx.transcripts)}",
         connection=last,
         hint="time out waits for session.created, response.done and pongs, then report "
         "the stall and exit or reconnect; if the client is just slow, raise the runner's "
         "limit with --timeout SECONDS (default 20)",
     )
+
+
+def _still(transcripts: Sequence[Transcript]) -> str:
+    """Where a client the runner killed was: never connected, closed, or connected."""
+    if not transcripts:
+        return "without ever connecting"
+    records = transcripts[-1].records
+    if records and records[-1].kind in ("close", "drop", "rejected"):
+        return "after its last connection ended"
+    return "on an open connection"
 
 
 @check(severity=Severity.FAILED, applies_to=Scope.CASE, closing=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conformance.cli import main
 from conformance.runner.checks import stderr_tail
 
@@ -50,3 +52,12 @@ async def test_a_silent_client_says_so(tmp_path) -> None:
     (result,) = (await suite("exit 3", tmp_path, "default")).results
     [violation] = [v for v in result.violations if v.check == "client_connects"]
     assert violation.received == "no connection (exit 3); nothing on stderr"
+
+
+async def test_a_client_killed_before_connecting_is_never_said_to_be_connected(tmp_path) -> None:
+    (result,) = (await suite("sleep 30", tmp_path, "default", timeout_s=0.5)).results
+    found = {v.check: v.received for v in result.violations}
+    assert found["client_connects"] == "no connection (killed at the time limit); nothing on stderr"
+    killed = found["finishes_within_time_limit"]
+    assert re.fullmatch(r"still running after \d+\.\d s without ever connecting", killed)
+    assert all("open connection" not in str(v) for v in result.violations)

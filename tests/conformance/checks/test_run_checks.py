@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.checks import CHECKS, CheckContext, Scope, run_checks
+from conformance.transcript import Transcript
 
 from .helpers import KEY, golden, judge, outcome
 
@@ -147,9 +148,23 @@ def test_finishing_on_its_own_passes():
 
 def test_being_killed_on_an_open_connection_is_flagged():
     run = outcome(exit_code=None, timed_out=True, duration_s=30.0)
-    [violation] = judge("finishes_within_time_limit", golden("text-turn"), run=run)
+    turn = golden("text-turn")
+    still_open = Transcript(turn.meta, turn.records[:-1])  # no close: the socket stayed open
+    [violation] = judge("finishes_within_time_limit", still_open, run=run)
     assert violation.received == "still running after 30.0 s on an open connection"
     assert violation.index is None
+
+
+def test_being_killed_after_closing_says_the_connection_had_ended():
+    run = outcome(exit_code=None, timed_out=True, duration_s=30.0)
+    [violation] = judge("finishes_within_time_limit", golden("text-turn"), run=run)
+    assert violation.received == "still running after 30.0 s after its last connection ended"
+
+
+def test_being_killed_without_ever_connecting_says_so():
+    run = outcome(exit_code=None, timed_out=True, duration_s=30.0)
+    [violation] = judge("finishes_within_time_limit", run=run)
+    assert violation.received == "still running after 30.0 s without ever connecting"
 
 
 def test_a_kill_after_a_server_close_is_left_to_the_close_check():
