@@ -83,8 +83,10 @@ class Control(Protocol):
     ) -> None: ...
     def fail_next_response(self, status_details: Mapping[str, Any]) -> None:
         """End the next response with `response.done` carrying this failed/incomplete status."""
+
     def hold_response(self, max_ms: float) -> None:
         """Hold the rest of the response being sent until `release_response` or `max_ms`."""
+
     def release_response(self) -> None:
         """A held response goes on at its pace."""
 
