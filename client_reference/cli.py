@@ -170,8 +170,8 @@ def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
             EXIT_USAGE,
             "missing_api_key",
             f"${args.api_key_env} is not set: export your OpenAI API key in it; for a "
-            f"local mock any key works: {args.api_key_env}=sk-test realtime-notes IMAGE "
-            "--url ws://127.0.0.1:PORT/v1/realtime",
+            f"local mock any key works: set {args.api_key_env} to any value (sk-test) and "
+            "pass --url ws://127.0.0.1:PORT/v1/realtime",
         )
     build_url(endpoint.url, args.model)
     return _Job(
@@ -330,9 +330,10 @@ def _report(exc: Exception, secret: str | None, key_env: str) -> int:
         hint = _UPGRADE_HINTS.get(exc.status)
     if hint and code_of(exc) == 3000 and not secret:
         hint = _NO_KEY_HINT
-    if hint:
-        lines.append("hint: " + hint.format(env=key_env))
-    print(redact("\n".join(lines), [secret]), file=sys.stderr, flush=True)
+    text = redact("\n".join(lines), [secret])
+    if hint:  # our own words (no key in them): not masked, so `VAR=sk-test` stays readable
+        text += "\nhint: " + hint.format(env=key_env)
+    print(text, file=sys.stderr, flush=True)
     return code
 
 

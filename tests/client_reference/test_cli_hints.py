@@ -25,7 +25,8 @@ def test_the_missing_key_hint_names_a_key_for_the_mock(
     shot.write_bytes(PNG)
     assert cli.main([str(shot)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
-    assert "OPENAI_API_KEY=sk-test realtime-notes IMAGE --url ws://127.0.0.1:PORT" in err
+    assert "set OPENAI_API_KEY to any value (sk-test)" in err
+    assert "--url ws://127.0.0.1:PORT/v1/realtime" in err
 
 
 async def test_no_key_against_the_mock_hints_how_to_send_one(
