@@ -41,7 +41,9 @@ APPEND = json.dumps(
 async def one_session(url: str, appends: int) -> None:
     async with asyncio.timeout(IO_TIMEOUT):
         async with connect(url, additional_headers=HEADERS, compression=None, max_size=None) as ws:
-            await ws.recv()  # session.created
+            first = json.loads(await ws.recv())
+            if first.get("type") != "session.created":
+                raise RuntimeError(f"expected session.created first, got {first}")
             for _ in range(appends):
                 await ws.send(APPEND)
             if appends:
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mock", mock_argv(compression=False, extra=["--log-level", "ERROR", *args.server_args])
     )
     try:
-        url = server.wait_url()
+        url = server.wait_url() + "?model=gpt-realtime-1.5"
         asyncio.run(cycles(url, WARMUP, args.workers, args.audio))
         rows: list[tuple[int, int, float]] = [(0, server.rss_kb(), 0.0)]
         start = time.monotonic()
