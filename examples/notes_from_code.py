@@ -1,7 +1,8 @@
 """Stream heads-up-display notes for one screenshot with `RealtimeClient`, from your own code.
 
     OPENAI_API_KEY=sk-... python examples/notes_from_code.py shot.png
-    OPENAI_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime python examples/notes_from_code.py
+    OPENAI_API_KEY=sk-test OPENAI_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime \
+        python examples/notes_from_code.py      # a mock started by `realtime-mock serve`
 
 Without an image argument it sends a generated 64x40 grey PNG. The URL comes from
 OPENAI_REALTIME_URL, else OPENAI_BASE_URL (http://host:port/v1 -> ws://host:port/v1/realtime),

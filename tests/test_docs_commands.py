@@ -267,6 +267,71 @@ def _run_gate(command: DocCommand, tmp: Path) -> None:
     assert "FAILED" not in done.stdout
 
 
+def _gate_text(command: DocCommand) -> str:
+    node = _node_client()
+    if node is None:
+        pytest.skip("the Node example needs node and `npm install --prefix examples/node`")
+    return command.text.replace("node dist/hud-client.js", node).replace("node dist/hud.js", node)
+
+
+def _run_gate_any(command: DocCommand, tmp: Path) -> None:
+    """A documented `run`/`fuzz` of a Node HUD client: our Node example stands in for it."""
+    text = _gate_text(command)
+    if " fuzz " in f" {text} ":
+        text += " --examples 3"
+    elif "--cases" not in text:
+        text += " --cases default,tolerant"
+    done = _shell(text, tmp, timeout=180)
+    assert done.returncode == 0, f"{command.where}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+
+
+def _run_python_module_client(command: DocCommand, tmp: Path) -> None:
+    """`--client "python -m myapp.notes"`: a package of that name wraps the reference client."""
+    package = tmp / "myapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "notes.py").write_text(
+        "import os, sys\n"
+        "from client_reference.cli import main\n"
+        "sys.exit(main([os.environ['REALTIME_SCREENSHOT'], '--timeout', '10']))\n"
+    )
+    done = _shell(command.text, tmp, timeout=180)
+    assert done.returncode == 0, f"{command.where}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+    assert (tmp / "junit.xml").is_file()
+
+
+def _run_placeholder_client(command: DocCommand, tmp: Path) -> None:
+    """`--client "CMD"` (troubleshooting): the reference client stands in for CMD."""
+    from mock_server.scenarios import scenarios_dir
+
+    reference = 'realtime-notes "$REALTIME_SCREENSHOT" --timeout 5'
+    text = command.text.replace('"CMD"', f"'{reference}'")
+    if "my-bug.yaml" in text:
+        source = (scenarios_dir() / "accepted-then-closed.yaml").read_text(encoding="utf-8")
+        (tmp / "my-bug.yaml").write_text(source.replace("id: accepted-then-closed", "id: my-bug"))
+    done = _shell(text, tmp, timeout=120)
+    assert done.returncode == 0, f"{command.where}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+
+
+def _run_broken_example(command: DocCommand, tmp: Path) -> None:
+    done = _shell(command.text, ROOT, timeout=120, PWD=str(ROOT))
+    assert done.returncode == 1, f"{command.where}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    assert "does_not_send_beta_header" in done.stdout
+
+
+def _run_serve_record(command: DocCommand, tmp: Path) -> None:
+    _run_serve(command, tmp)
+    assert (tmp / "transcripts").is_dir()
+
+
+def _run_example_on_mock(command: DocCommand, tmp: Path) -> None:
+    with _serving("realtime-mock serve", tmp) as (_, url):
+        text = command.text.replace("ws://127.0.0.1:8765/v1/realtime", url)
+        done = _shell(text, ROOT, timeout=60)
+    assert done.returncode == 0, f"{command.where}: {done.stderr[-2000:]}"
+    assert "PNG 64x40" in done.stdout
+
+
 def _run_list(command: DocCommand, tmp: Path) -> None:
     done = _shell(command.text, tmp)
     assert done.returncode == 0, done.stderr
@@ -288,6 +353,22 @@ RUN: dict[str, RunFunction] = {
         _run_gate
     ),
     "realtime-conformance check --list-checks": _run_list,
+    "realtime-mock serve --record transcripts/": _run_serve_record,
+    'realtime-conformance fuzz --client "node dist/hud-client.js" --examples 50': _run_gate_any,
+    'realtime-conformance fuzz --client "node dist/hud.js" --examples 50': _run_gate_any,
+    'realtime-conformance run --client "node dist/hud.js" --jobs 4': _run_gate_any,
+    'realtime-conformance run --client "node dist/hud.js" --cases default,tolerant': _run_gate_any,
+    'realtime-conformance run --client "python -m myapp.notes" --cases "beta-*,default" '
+    "--junit junit.xml": _run_python_module_client,
+    'realtime-conformance run --client "CMD" --cases accepted-then-closed': (
+        _run_placeholder_client
+    ),
+    'realtime-conformance run --client "CMD" --scenario my-bug.yaml': _run_placeholder_client,
+    'realtime-conformance run --client "python examples/broken_client.py" --cases default': (
+        _run_broken_example
+    ),
+    "OPENAI_API_KEY=sk-test OPENAI_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime "
+    "python examples/notes_from_code.py": _run_example_on_mock,
     "realtime-conformance run --list-cases": _run_list,
 }
 # Commands run by other tests (test file :: test function), or never run on purpose.
@@ -302,7 +383,63 @@ RUN_ELSEWHERE: dict[str, str] = {
         "tests/runner/test_long_session.py::test_the_documented_long_session_command_passes"
     ),
 }
-NEEDS_LIVE = "needs a real key and the live API"
+NEEDS_LIVE = "needs a real key and the live API (RUN_LIVE=1 tests/live runs the same path)"
+_BENCH = "a benchmark (minutes); its smoke test: "
+# Commands never run by the suite, and why.
+NOT_RUN: dict[str, str] = {
+    "python3 -m pip install ./realtime-conformance": (
+        "installs from the package index; .ci/run installs the same checkout with pip"
+    ),
+    "OPENAI_API_KEY=sk-... realtime-notes shot.png": NEEDS_LIVE,
+    "OPENAI_API_KEY=sk-... python examples/notes_from_code.py shot.png": NEEDS_LIVE,
+    ".venv/bin/pytest tests/properties -q": "a subset of the suite CI runs",
+    "REALTIME_HYPOTHESIS_PROFILE=thorough .venv/bin/pytest tests/properties": (
+        "the thorough profile of a subset of the suite (minutes)"
+    ),
+}
+RUN_ELSEWHERE.update(
+    {
+        'BROKEN_CLIENT_BUG=unknown-event realtime-conformance fuzz --client "python '
+        'examples/broken_client.py" --faults error,close,drop': "tests/properties/test_fuzz_cli.py"
+        "::test_an_unknown_event_crash_is_found_shrunk_and_saved_as_a_replayable_scenario",
+        "realtime-conformance check DIR/*.jsonl --as-case my-run --exit-code 1 --stdout out.txt "
+        '--stderr err.txt --api-key "$OPENAI_API_KEY"': "tests/conformance/reports/"
+        "test_cli_check.py::test_the_client_run_adds_the_checks_that_judge_its_output",
+    }
+)
+
+
+def _is_bench(text: str) -> bool:
+    return "bench/" in text
+
+
+def test_every_block_command_is_run_or_says_why_not() -> None:
+    """A command in a code block runs here, runs in a named test, or says why it cannot."""
+    unclassified = [
+        f"{c.where}: {c.text}"
+        for c in COMMANDS
+        if c.block
+        and (text := _cut_comment(c.text)) not in RUN
+        and text not in RUN_ELSEWHERE
+        and text not in NOT_RUN
+        and not _is_bench(text)
+    ]
+    assert not unclassified, "add these to RUN, RUN_ELSEWHERE or NOT_RUN:\n" + "\n".join(
+        unclassified
+    )
+
+
+def test_every_documented_benchmark_has_a_smoke_test() -> None:
+    scripts = {
+        word
+        for c in COMMANDS
+        if c.block and _is_bench(c.text)
+        for word in c.text.split()
+        if word.startswith("bench/")
+    }
+    tested = "".join(p.read_text(encoding="utf-8") for p in ROOT.glob("tests/**/*.py"))
+    missing = sorted(s for s in scripts if Path(s).stem not in tested)
+    assert not missing, f"benchmarks without a test that runs them: {missing}"
 
 
 def _to_run() -> list[DocCommand]:
@@ -317,6 +454,7 @@ def test_documented_command_runs(command: DocCommand, tmp_path: Path) -> None:
 
 def test_commands_run_elsewhere_name_existing_tests() -> None:
     for text, where in RUN_ELSEWHERE.items():
+        text = text
         if "::" not in where:
             continue
         path, function = where.split("::")

@@ -1,0 +1,44 @@
+"""The documented benchmarks run and print their tables (docs/benchmarks.md).
+
+Only the shape is checked, never the timings: with tiny counts on a shared machine the
+goals may pass or fail, so exit status 0 or 1 is accepted (2 or a traceback is not).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_bench_mock_prints_the_goal_table() -> None:
+    done = _bench(
+        "bench/bench_mock.py", "--quick", "--goals", "1,2", "--compression", "off",
+        "--count", "300", "--warmup", "30", "--connections", "10", "--conn-warmup", "2",
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "| goal | measure | deflate | raw websockets | mock | mock/raw |" in done.stdout
+    assert "append msg/s, server_vad (default)" in done.stdout
+    assert "connect → first message p50" in done.stdout
+
+
+def test_profile_mock_prints_the_hot_path() -> None:
+    done = _bench("bench/_profile_mock.py", "append", "-n", "2000", "--top", "5")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "function calls" in done.stdout
