@@ -22,15 +22,22 @@ import yaml
 from conformance.protocol.errors import ConfigError
 from conformance.resources import models_file
 
-ModelKind = Literal["realtime", "transcription"]
+ModelKind = Literal["realtime", "transcription", "translation"]
 
-_SECTIONS: dict[str, ModelKind] = {"realtime": "realtime", "transcription": "transcription"}
-# key -> (accepted types, required in the realtime section, required in transcription)
+_SECTIONS: dict[str, ModelKind] = {
+    "realtime": "realtime",
+    "transcription": "transcription",
+    "translation": "translation",
+}
+# `translation` may be left out of a registry file (files written before it existed).
+_REQUIRED_SECTIONS = frozenset({"realtime", "transcription"})
+# key -> (accepted types, required in the realtime section, required in the others)
 _FIELDS: dict[str, tuple[tuple[type, ...], bool, bool]] = {
     "context_window": ((int,), True, False),
     "max_output_tokens": ((int,), True, False),
     "reasoning": ((bool,), True, False),
     "alias_of": ((str,), False, False),
+    "usage": ((str,), False, False),  # transcription billing: "tokens" or "duration"
     "source": ((str,), True, True),
     "note": ((str,), False, False),
 }
@@ -40,8 +47,10 @@ _FIELDS: dict[str, tuple[tuple[type, ...], bool, bool]] = {
 class ModelInfo:
     """One model of the registry.
 
-    `kind` is `"realtime"` for names valid as `?model=` and `"transcription"` for the
-    ASR models used inside `audio.input.transcription`. `source` is the evidence tag.
+    `kind` is `"realtime"` for names valid as `?model=` on `/v1/realtime`,
+    `"translation"` for names valid as `?model=` on `/v1/realtime/translations`, and
+    `"transcription"` for the ASR models used inside `audio.input.transcription`.
+    `source` is the evidence tag.
     """
 
     name: str
@@ -50,6 +59,7 @@ class ModelInfo:
     max_output_tokens: int | None
     reasoning: bool = False
     alias_of: str | None = None
+    usage: str | None = None  # transcription models: how `.completed` reports usage
     source: str = ""
     note: str | None = None
 
@@ -80,6 +90,11 @@ class ModelRegistry:
         info = self._by_name.get(name)
         return info is not None and info.kind == "realtime"
 
+    def is_translation_model(self, name: str) -> bool:
+        """True if `name` may be passed as `?model=` on the translations endpoint."""
+        info = self._by_name.get(name)
+        return info is not None and info.kind == "translation"
+
     def resolve(self, name: str) -> ModelInfo | None:
         """The record `name` points to after following `alias_of` (itself if no alias)."""
         info = self._by_name.get(name)
@@ -98,6 +113,11 @@ class ModelRegistry:
     def transcription_models(self) -> tuple[ModelInfo, ...]:
         """ASR models for `audio.input.transcription.model`, in file order."""
         return tuple(m for m in self._by_name.values() if m.kind == "transcription")
+
+    @property
+    def translation_models(self) -> tuple[ModelInfo, ...]:
+        """Models valid as `?model=` on `/v1/realtime/translations`, in file order."""
+        return tuple(m for m in self._by_name.values() if m.kind == "translation")
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -143,10 +163,11 @@ def _load(path: Path) -> ModelRegistry:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'realtime' and 'transcription'")
-    _check_keys(path, "", data, {"version", *_SECTIONS}, required=set(_SECTIONS))
+    _check_keys(path, "", data, {"version", *_SECTIONS}, required=set(_REQUIRED_SECTIONS))
     models = [
         _parse_entry(path, section, name, entry)
         for section in _SECTIONS
+        if section in data
         for name, entry in _section(path, section, data[section]).items()
     ]
     registry = ModelRegistry(models, origin=str(path))
@@ -182,6 +203,7 @@ def _parse_entry(path: Path, section: str, name: Any, entry: Any) -> ModelInfo:
         max_output_tokens=entry.get("max_output_tokens"),
         reasoning=bool(entry.get("reasoning", False)),
         alias_of=entry.get("alias_of"),
+        usage=entry.get("usage"),
         source=entry["source"],
         note=entry.get("note"),
     )

@@ -14,6 +14,12 @@ Rules, first match wins:
 6. no `model`, no `intent=transcription`, no `call_id` → `missing_model`, close 4000
 7. `model` not a realtime model → `invalid_model` (realtime mode), close 4000
 
+On `/v1/realtime/translations` (protocol notes §1.1, §2.3) rules 4-7 are replaced by:
+
+T1. no `model` → `missing_model` with the translations URL as example [wording INFERRED]
+T2. `model` not a translation model (a realtime one, or unknown) → `invalid_model`
+    (translation mode) [wording INFERRED, shaped like rule 7], close 4000
+
 The relative order of 1 and 2/3 was not observed live [INFERRED: beta first, as the beta
 check needs no account]; 2–3 before 4–7 follows the usual auth-first order.
 
@@ -26,15 +32,17 @@ becomes `TOLERANT_MODEL`. The key rules (2, 3) and the intent rules (4, 5) still
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Final, Literal, Protocol
 
 from conformance.models import ModelRegistry, load_registry
 from conformance.protocol.findings import Finding
+from conformance.protocol.translation import is_translation_path
 from mock_server.config import MockConfig
 from mock_server.request import ConnectRequest
 
-SessionKind = Literal["realtime", "transcription"]
+SessionKind = Literal["realtime", "transcription", "translation"]
 KeyKind = Literal["standard", "ephemeral"]
 
 CLOSE_AUTH: Final = 3000
@@ -43,6 +51,7 @@ EPHEMERAL_PREFIX: Final = "ek_"
 SUBPROTOCOL: Final = "realtime"
 # The session's model when a tolerated request names none, or one that is not realtime.
 TOLERANT_MODEL: Final = "gpt-realtime-1.5"
+TOLERANT_TRANSLATION_MODEL: Final = "gpt-realtime-translate"  # the same, on the translations path
 
 BETA_MESSAGE: Final = (
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -64,6 +73,19 @@ REALTIME_MODEL_MESSAGE: Final = (
     "Supported models are listed at https://platform.openai.com/docs/models."
 )
 TRANSCRIPTION_MODEL_MESSAGE: Final = 'Model "{model}" is not supported in transcription mode.'
+# A sideband `?call_id=` names a WebRTC/SIP call: ids are `rtc_...` (protocol notes §1.1).
+# The mock has no calls, so a well-formed id opens a session on the call model below, and
+# anything else is refused [INFERRED: wording, code and close code follow the other
+# request-shape errors; the call's model is what live would echo].
+CALL_ID_PATTERN: Final = re.compile(r"rtc_[A-Za-z0-9_-]{1,200}")
+CALL_MODEL: Final = "gpt-realtime"
+CALL_ID_MESSAGE: Final = "Invalid 'call_id': '{call_id}' is not the id of a realtime call."
+# [INFERRED] the translations endpoint's answers, shaped like the realtime ones above
+TRANSLATION_MISSING_MODEL_MESSAGE: Final = (
+    "You must provide a model parameter, for example "
+    "wss://api.openai.com/v1/realtime/translations?model=gpt-realtime-translate"
+)
+TRANSLATION_MODEL_MESSAGE: Final = 'Model "{model}" is not supported in translation mode.'
 INTENTS: Final = ("realtime", "transcription")
 # [INFERRED] worded like the live `invalid_value` messages; not observed for `intent`
 INTENT_MESSAGE: Final = (
@@ -169,6 +191,8 @@ def _check_target(
     *,
     tolerant: bool,
 ) -> HandshakeResult:
+    if is_translation_path(request.path):
+        return _check_translation(request, registry, key, grant, tolerant=tolerant)
     intent, model, call_id = request.intent, request.model, request.call_id
     if intent is not None and intent not in INTENTS:
         message = INTENT_MESSAGE.format(intent=intent)
@@ -185,7 +209,10 @@ def _check_target(
     model = model or grant.model
     if model is None:
         if call_id is not None:
-            return _accept(request, "realtime", None, key)
+            if CALL_ID_PATTERN.fullmatch(call_id) is None:
+                message = CALL_ID_MESSAGE.format(call_id=call_id[:64])
+                return _reject("invalid_value", message, CLOSE_REQUEST, param="call_id")
+            return _accept(request, "realtime", CALL_MODEL, key)
         missing = _reject("missing_model", MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
         return _tolerate(request, key, missing) if tolerant else missing
     if not registry.is_realtime_model(model):
@@ -193,6 +220,29 @@ def _check_target(
         unknown = _reject("invalid_model", message, CLOSE_REQUEST)
         return _tolerate(request, key, unknown) if tolerant else unknown
     return _accept(request, "realtime", model, key)
+
+
+def _check_translation(
+    request: ConnectRequest,
+    registry: ModelRegistry,
+    key: str,
+    grant: SecretGrant,
+    *,
+    tolerant: bool,
+) -> HandshakeResult:
+    """Rules T1-T2: the translations endpoint wants a translation model."""
+    model = request.model or grant.model
+    if model is None:
+        rejected = _reject("missing_model", TRANSLATION_MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
+    elif not registry.is_translation_model(model):
+        message = TRANSLATION_MODEL_MESSAGE.format(model=model)
+        rejected = _reject("invalid_model", message, CLOSE_REQUEST)
+    else:
+        return _accept(request, "translation", model, key)
+    if not tolerant:
+        return rejected
+    accepted = _accept(request, "translation", TOLERANT_TRANSLATION_MODEL, key)
+    return replace(accepted, tolerated=(rejected,))
 
 
 def _tolerate(request: ConnectRequest, key: str, rejection: Rejected) -> Accepted:

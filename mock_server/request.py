@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
+from conformance.protocol.translation import SESSION_KIND, is_translation_path
 from conformance.transcript import Transcript
 from mock_server.config import MockConfig
 
@@ -105,6 +106,11 @@ class ConnectRequest:
         return self.query.get("call_id") or None
 
     @property
+    def is_translation(self) -> bool:
+        """True for the translations endpoint (`…/v1/realtime/translations`)."""
+        return is_translation_path(self.path)
+
+    @property
     def beta_requested(self) -> bool:
         """True if the client asked for the retired beta shape (header or subprotocol)."""
         if BETA_SUBPROTOCOL in self.subprotocols:
@@ -122,7 +128,7 @@ class ConnectRequest:
         are masked wherever they appear when the transcript is written.
         """
         config = config or MockConfig()
-        return Transcript.begin(
+        transcript = Transcript.begin(
             path=self.path,
             query=self.query,
             headers=self.headers,
@@ -131,6 +137,9 @@ class ConnectRequest:
             scenario=config.scenario,
             secrets=(*config.api_keys, *config.ephemeral_keys, *_optional(self.api_key)),
         )
+        if self.is_translation:
+            transcript.meta["kind"] = SESSION_KIND  # the checks judge it as a translation session
+        return transcript
 
 
 def _offered_subprotocols(headers: Iterable[tuple[str, str]]) -> list[str]:

@@ -4,8 +4,9 @@
         client = OpenAI(base_url=server.base_url)  # ws://127.0.0.1:PORT/v1/realtime
         ...
 
-Like the live server, every valid upgrade on `{path_prefix}/v1/realtime` completes with
-101 (problems are reported in-band by the app); any other path gets HTTP 404.
+Like the live server, every valid upgrade on `{path_prefix}/v1/realtime` (and
+`{path_prefix}/v1/realtime/translations`) completes with 101 (problems are reported
+in-band by the app); any other path gets HTTP 404.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from mock_server.request import ConnectRequest
 from mock_server.settings import merge
 
 REALTIME_PATH: Final = "/v1/realtime"
+TRANSLATIONS: Final = "/translations"  # `/v1/realtime/translations` (mock_server/translation.py)
 SUBPROTOCOL: Final = Subprotocol("realtime")
 # The app module's own factory picks scenarios; `MockApp` itself is the fallback.
 DEFAULT_APPS: Final = ("mock_server.app:make_app", "mock_server.app:MockApp")
@@ -292,7 +294,8 @@ class MockServer:
     # --- websockets callbacks ---
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path != self._endpoint:
+        # issue 13 (translation sessions): the translations endpoint is served too.
+        if urlsplit(request.path).path not in (self._endpoint, self._endpoint + TRANSLATIONS):
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         if self._upgrade is None:
             return None

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from conformance.models import load_registry
+from conformance.protocol.translation import session_kind
 from conformance.transcript import Transcript
 
 from ._model import CheckContext, Severity, Violation
@@ -49,6 +50,9 @@ def does_not_send_beta_header(ctx: CheckContext, transcript: Transcript) -> Iter
 def uses_supported_model(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
     """The `?model=` of the upgrade is a realtime model of the registry."""
     query: Any = transcript.meta.get("query") or {}
+    if session_kind(transcript.meta) == "translation":
+        yield from _translation_model(ctx, query)
+        return
     if query.get("intent") == "transcription" or query.get("call_id"):
         return  # transcription and sideband sessions take no ?model=
     model = query.get("model") or transcript.meta.get("model")
@@ -69,3 +73,20 @@ def uses_supported_model(ctx: CheckContext, transcript: Transcript) -> Iterator[
             json_path="query.model",
             hint="pick a model from the realtime list; others fail with invalid_model",
         )
+
+
+def _translation_model(ctx: CheckContext, query: Any) -> Iterator[Violation]:
+    """`uses_supported_model` on /v1/realtime/translations: a translation model."""
+    model = query.get("model")
+    registry = load_registry()
+    if isinstance(model, str) and registry.is_translation_model(model):
+        return
+    names = ", ".join(m.name for m in registry.translation_models) or "gpt-realtime-translate"
+    yield ctx.violation(
+        title="model is not a translation model" if model else "no model in the translations URL",
+        expected=f"?model=<a translation model> ({names})",
+        received=f"?model={model!r}" if model else "no model parameter",
+        json_path="query.model",
+        hint="the translations endpoint takes a translation model (a realtime model is "
+        "refused with invalid_model and close 4000)",
+    )

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from conformance.schemas import validate_client_event
+from conformance.protocol.translation import session_kind
+from conformance.schemas import validate_client_event, validate_translation_client_event
 from conformance.transcript import Record, Transcript
 
 from ._helpers import short
@@ -20,8 +21,16 @@ _DATA_URL: Final = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,")
 @check(severity=Severity.FAILED)
 def client_event_matches_schema(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
     """Every client frame is a text frame holding a schema-valid GA client event."""
+    # A translation session (/v1/realtime/translations) has its own three event schemas.
+    translation = session_kind(transcript.meta) == "translation"
     for record in transcript.client_events():
-        for finding in validate_client_event(record.text or "", websocket=True):
+        text = record.text or ""
+        findings = (
+            validate_translation_client_event(text)
+            if translation
+            else validate_client_event(text, websocket=True)
+        )
+        for finding in findings:
             yield ctx.violation(
                 title="client event does not match the GA schema",
                 expected="a GA client event the live server accepts",
@@ -37,7 +46,8 @@ def client_event_matches_schema(ctx: CheckContext, transcript: Transcript) -> It
                 expected="text frames only (JSON events)",
                 received="a binary frame",
                 record=record,
-                hint="send audio as base64 in input_audio_buffer.append, in a text frame",
+                hint="send audio as base64 in input_audio_buffer.append (translation sessions: "
+                "session.input_audio_buffer.append), in a text frame",
             )
 
 

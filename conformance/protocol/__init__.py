@@ -30,6 +30,7 @@ from .session import (
     strict_b64decode,
 )
 from .states import ItemStage, PartState, ResponseState, SessionState, Side
+from .translation import TranslationSession, TranslationState
 
 __all__ = [
     "BINARY_FRAME",
@@ -57,6 +58,8 @@ __all__ = [
     "Session",
     "SessionState",
     "Side",
+    "TranslationSession",
+    "TranslationState",
     "UsageError",
     "decode_audio",
     "plain_decode",

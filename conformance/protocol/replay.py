@@ -27,8 +27,14 @@ class SequenceProblem:
         return f"#{self.index} {self.direction} {self.event_type}: {self.message}"
 
 
-def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
+def replay(
+    frames: Iterable[tuple[Direction, str]], *, kind: str | None = None
+) -> list[SequenceProblem]:
     """Check a transcript's frames, in order, against the protocol rules.
+
+    `kind` is the session kind: `"translation"` replays with the translation rules
+    (`replay_translation`); None detects it from the first server `session.created`
+    (its `session.type`); anything else uses the realtime rules below.
 
     Server frames are checked for ordering (session.created first, response lifecycle,
     item references). Client frames are checked against the conversation as the server
@@ -37,6 +43,13 @@ def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
     race and not reported). Frames that are not JSON objects are skipped: the schema
     checks report those.
     """
+    frames = list(frames)
+    if kind is None:
+        kind = _detect_kind(frames)
+    if kind == "translation":
+        from .translation import replay_translation  # it imports this module
+
+        return replay_translation(frames)
     observer = _Observer()
     problems: list[SequenceProblem] = []
     for index, (direction, text) in enumerate(frames):
@@ -51,6 +64,19 @@ def replay(frames: Iterable[tuple[Direction, str]]) -> list[SequenceProblem]:
                 )
             )
     return problems
+
+
+def _detect_kind(frames: list[tuple[Direction, str]]) -> str:
+    """`session.type` of the first server `session.created` (`"realtime"` without one)."""
+    for direction, text in frames:
+        if direction != "server" or '"session.created"' not in text:
+            continue
+        event, _ = plain_decode(text)
+        session = event.get("session") if event is not None else None
+        if event is not None and event.get("type") == "session.created":
+            found = session.get("type") if isinstance(session, dict) else None
+            return found if isinstance(found, str) else "realtime"
+    return "realtime"
 
 
 class _Observer:

@@ -26,8 +26,12 @@ from conformance.schemas._bundle import Side
 from conformance.schemas._validate import (
     parse_client_frame,
     parse_server_frame,
+    parse_translation_client_frame,
+    parse_translation_server_frame,
     validate_client_event,
     validate_server_event,
+    validate_translation_client_event,
+    validate_translation_server_event,
 )
 
 __all__ = [
@@ -35,13 +39,19 @@ __all__ = [
     "DOCUMENTED_SERVER_EVENT_TYPES",
     "LIVE_CLIENT_TYPES",
     "SERVER_EVENT_TYPES",
+    "TRANSLATION_CLIENT_EVENT_TYPES",
+    "TRANSLATION_SERVER_EVENT_TYPES",
     "Side",
     "bundle_info",
     "parse_client_frame",
     "parse_server_frame",
+    "parse_translation_client_frame",
+    "parse_translation_server_frame",
     "schema_for",
     "validate_client_event",
     "validate_server_event",
+    "validate_translation_client_event",
+    "validate_translation_server_event",
 ]
 
 CLIENT_EVENT_TYPES: tuple[str, ...]
@@ -52,6 +62,10 @@ DOCUMENTED_SERVER_EVENT_TYPES: tuple[str, ...]
 """The 44 server types in the spec's documented group (the union minus 2 beta leftovers)."""
 LIVE_CLIENT_TYPES: tuple[str, ...]
 """The 12 client `type` values the live WebSocket endpoint accepts, in its message order."""
+TRANSLATION_CLIENT_EVENT_TYPES: tuple[str, ...]
+"""The 3 client event types of `/v1/realtime/translations` (`RealtimeTranslationClientEvent`)."""
+TRANSLATION_SERVER_EVENT_TYPES: tuple[str, ...]
+"""The 7 server event types of `/v1/realtime/translations` (`RealtimeTranslationServerEvent`)."""
 
 _INDEX_KEYS = {
     "CLIENT_EVENT_TYPES": "client_types",
@@ -61,8 +75,20 @@ _INDEX_KEYS = {
 }
 
 
+_TRANSLATION_KEYS = {
+    "TRANSLATION_CLIENT_EVENT_TYPES": "client_types",
+    "TRANSLATION_SERVER_EVENT_TYPES": "server_types",
+}
+
+
 def __getattr__(name: str) -> Any:
     """Read the event type constants from index.json on first access (PEP 562)."""
+    if name in _TRANSLATION_KEYS:
+        from conformance.schemas import _bundle
+
+        found = tuple(_bundle.index()["translation"][_TRANSLATION_KEYS[name]])
+        globals()[name] = found
+        return found
     if name in _INDEX_KEYS:
         from conformance.schemas import _bundle
 
@@ -76,7 +102,8 @@ def schema_for(side: str, event_type: str) -> dict[str, Any]:
     """A copy of the bundle schema of one event type.
 
     Args:
-        side: `"client"` or `"server"`.
+        side: `"client"` or `"server"` (`/v1/realtime`), or `"translation_client"` or
+            `"translation_server"` (`/v1/realtime/translations`).
         event_type: A GA event type of that side, e.g. `"session.update"`.
 
     Raises:
@@ -101,5 +128,7 @@ def bundle_info() -> dict[str, Any]:
         "client_types": len(index["client_types"]),
         "server_types": len(index["server_types"]),
         "documented_server_types": len(index["documented_server_types"]),
+        "translation_client_types": len(index["translation"]["client_types"]),
+        "translation_server_types": len(index["translation"]["server_types"]),
         "errata": list(index["errata"]),
     }

@@ -13,8 +13,11 @@ from conformance import _json
 from conformance.protocol.errors import UsageError
 from conformance.resources import schemas_dir
 
-Side = Literal["client", "server"]
+Side = Literal["client", "server", "translation_client", "translation_server"]
+"""A section of the bundle: the `/v1/realtime` events of one side (`client`, `server`), or
+the `/v1/realtime/translations` ones (`translation_client`, `translation_server`)."""
 SIDES: tuple[Side, Side] = ("client", "server")
+TRANSLATION_SIDES: tuple[Side, Side] = ("translation_client", "translation_server")
 IsValid = Callable[[Any], bool]
 
 
@@ -25,15 +28,26 @@ def index() -> Mapping[str, Any]:
     return data
 
 
+def _section(side: Side) -> Mapping[str, Any]:
+    """The part of index.json that lists `side`'s files and types."""
+    if side.startswith("translation_"):
+        translation: Mapping[str, Any] = index()["translation"]
+        return {
+            "files": translation[side.removeprefix("translation_")],
+            "types": translation[f"{side.removeprefix('translation_')}_types"],
+        }
+    return {"files": index()[side], "types": index()[f"{side}_types"]}
+
+
 def event_types(side: Side) -> tuple[str, ...]:
     """The GA event types of `side`, in the order of the spec's union."""
-    return tuple(index()[f"{side}_types"])
+    return tuple(_section(side)["types"])
 
 
 @cache
 def schema(side: Side, event_type: str) -> dict[str, Any]:
     """The bundle schema of one event type (shared and cached: never mutate it)."""
-    files: Mapping[str, str] = index()[side]
+    files: Mapping[str, str] = _section(side)["files"]
     if event_type not in files:
         raise UsageError(_unknown_type_message(side, event_type))
     data: dict[str, Any] = _json.loads((schemas_dir() / files[event_type]).read_bytes())
@@ -59,13 +73,15 @@ def first_error_message(side: Side, event_type: str, instance: Any) -> str | Non
 def _unknown_type_message(side: Side, event_type: str) -> str:
     close = difflib.get_close_matches(event_type, event_types(side), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{event_type!r} is not a GA {side} event type{hint}"
+    what = side.replace("_", " ")
+    return f"{event_type!r} is not a GA {what} event type{hint}"
 
 
 def check_side(side: str) -> Side:
-    """`side` itself if it is 'client' or 'server'; raises UsageError otherwise."""
-    if side == "client":
-        return "client"
-    if side == "server":
-        return "server"
-    raise UsageError(f"side={side!r} must be 'client' or 'server'")
+    """`side` itself if it names a section of the bundle; raises UsageError otherwise."""
+    for known in (*SIDES, *TRANSLATION_SIDES):
+        if side == known:
+            return known
+    raise UsageError(
+        f"side={side!r} must be 'client', 'server', 'translation_client' or 'translation_server'"
+    )

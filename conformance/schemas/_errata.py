@@ -1,7 +1,9 @@
 """Apply `fixtures/schemas/errata.yaml` (data) to the spec's components, one side at a time.
 
 An erratum is a mapping with `id`, `what`, `evidence`, optional `side` (`client`, `server`
-or `both`, the default), optional `changes` and optional `index` data. Each change names a
+or `both`, the default, for the `/v1/realtime` events; `translation_client`,
+`translation_server` or `translation` for the `/v1/realtime/translations` events, which
+`both` does not reach), optional `changes` and optional `index` data. Each change names a
 component (`schema`), a JSON pointer inside it (`at`, after the oneOf→anyOf and nullable
 normalisations) and operations, applied in this order:
 
@@ -65,8 +67,11 @@ def check_errata(errata: Any) -> list[Mapping[str, Any]]:
 
 
 def applies_to(entry: Mapping[str, Any], side: str) -> bool:
-    """Whether an erratum targets `side` (`client` or `server`)."""
-    return entry.get("side", "both") in (side, "both")
+    """Whether an erratum targets `side` (`client`, `server`, `translation_client`, …)."""
+    wanted = entry.get("side", "both")
+    if side.startswith("translation_"):
+        return wanted in (side, "translation")
+    return wanted in (side, "both")
 
 
 def apply_errata(components: Components, entries: list[Mapping[str, Any]], side: str) -> Components:

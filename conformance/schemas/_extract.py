@@ -26,9 +26,17 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SPEC_PREFIX = "#/components/schemas/"
 DEFS_PREFIX = "#/$defs/"
 UNIONS = {"client": "RealtimeClientEvent", "server": "RealtimeServerEvent"}
+# The translations endpoint (`/v1/realtime/translations`) has its own unions; its schemas
+# go to `translation/client/`, `translation/server/` and the `translation` section of
+# index.json (`session.update` exists on both endpoints, with different shapes).
+TRANSLATION_UNIONS = {
+    "client": "RealtimeTranslationClientEvent",
+    "server": "RealtimeTranslationServerEvent",
+}
+TRANSLATION_DIR = "translation"
 DOCUMENTED_GROUP = "realtime-server-events"
 # Generated files live under these names; anything else in the folder is hand-written data.
-GENERATED_DIRS = ("client", "server")
+GENERATED_DIRS = ("client", "server", "translation/client", "translation/server")
 INDEX_FILE = "index.json"
 
 
@@ -87,6 +95,19 @@ def build_bundle(
             path = f"{side}/{event_type}.json"
             files[path] = dump_json(_event_schema(components, name))
             index[side][event_type] = path
+    translation: dict[str, Any] = {"client": {}, "server": {}, "schema_names": {}}
+    for side, union in TRANSLATION_UNIONS.items():
+        # A spec from before translation sessions has no such union: an empty section.
+        members = _union_members(schemas, union) if union in schemas else []
+        section = f"{TRANSLATION_DIR}_{side}"
+        components = _side_components(schemas, members, entries, normalisations, section, kept_open)
+        translation[f"{side}_types"] = [event_type for event_type, _ in members]
+        translation["schema_names"][side] = dict(members)
+        for event_type, name in members:
+            path = f"{TRANSLATION_DIR}/{side}/{event_type}.json"
+            files[path] = dump_json(_event_schema(components, name))
+            translation[side][event_type] = path
+    index[TRANSLATION_DIR] = translation
     _check_keep_open(normalisations["close_objects"], kept_open)
     index.update(_index_header(spec, spec_bytes, spec_name, entries))
     index.update(_index_live_data(spec, entries, index["schema_names"]["server"]))

@@ -72,7 +72,15 @@ def test_documented_numbers() -> None:
 def test_default_registry_is_cached() -> None:
     assert load_registry() is load_registry()
     assert "gpt-realtime" in load_registry()
-    assert len(load_registry()) == 27
+    assert len(load_registry()) == 28  # 19 realtime, 8 transcription, 1 translation
+
+
+def test_translation_models_are_their_own_kind() -> None:
+    registry = load_registry()
+    assert [m.name for m in registry.translation_models] == ["gpt-realtime-translate"]
+    assert registry.is_translation_model("gpt-realtime-translate")
+    assert not registry.is_realtime_model("gpt-realtime-translate")
+    assert not registry.is_translation_model("gpt-realtime")
 
 
 def test_a_custom_file_can_be_loaded(tmp_path: Path) -> None:
