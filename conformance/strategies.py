@@ -70,6 +70,7 @@ from conformance.fuzzing._streams import (
 )
 from conformance.protocol.errors import UsageError
 from conformance.schemas import CLIENT_EVENT_TYPES, LIVE_CLIENT_TYPES, SERVER_EVENT_TYPES
+from conformance.schemas._bundle import event_types
 
 __all__ = [
     "FAULT_KINDS",
@@ -91,6 +92,8 @@ __all__ = [
     "server_streams",
     "texts",
     "timeline",
+    "translation_client_events",
+    "translation_server_events",
     "unknown_event_types",
     "unknown_events",
 ]
@@ -123,6 +126,22 @@ def server_events(*types: str) -> st.SearchStrategy[dict[str, Any]]:
     For whole connections in a legal order use `server_streams()`.
     """
     return st.one_of([events_of("server", t) for t in (types or SERVER_EVENT_TYPES)])
+
+
+def translation_client_events(*types: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Schema-valid client events of a translation session (`/v1/realtime/translations`).
+
+    Raises:
+        UsageError: a type that is not one of the 3 translation client types.
+    """
+    chosen = types or event_types("translation_client")
+    return st.one_of([events_of("translation_client", t) for t in chosen])
+
+
+def translation_server_events(*types: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Schema-valid server events of a translation session, one at a time (7 types)."""
+    chosen = types or event_types("translation_server")
+    return st.one_of([events_of("translation_server", t) for t in chosen])
 
 
 def invalid_client_events(

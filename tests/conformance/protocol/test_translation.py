@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
+from conformance import strategies as rs
 from conformance.protocol import LocalProtocolError, Side, TranslationSession, TranslationState
 from conformance.protocol.replay import Direction, replay
 from conformance.protocol.translation import (
@@ -17,6 +19,14 @@ from conformance.protocol.translation import (
     replay_translation,
     session_kind,
 )
+from conformance.schemas import (
+    validate_translation_client_event,
+    validate_translation_server_event,
+)
+from mock_server.actions import SendText
+from mock_server.config import MockConfig
+from mock_server.request import ConnectRequest
+from mock_server.translation import TranslationApp
 
 CREATED = {"type": "session.created", "event_id": "e1", "session": {"type": "translation"}}
 
@@ -114,3 +124,27 @@ def test_session_kind_reads_the_transcript_meta() -> None:
     assert session_kind({"path": "/relay/v1/realtime/translations"}) == "translation"
     assert session_kind({"path": "/v1/realtime"}) == "realtime"
     assert is_translation_path("/v1/realtime/translations/")
+
+
+@settings(max_examples=60, deadline=None)
+@given(rs.translation_client_events())
+def test_drawn_translation_client_events_are_valid_and_the_mock_answers_them(
+    event: dict[str, Any],
+) -> None:
+    assert validate_translation_client_event(event) == []
+    request = ConnectRequest.from_target(
+        "/v1/realtime/translations?model=gpt-realtime-translate",
+        [("Authorization", "Bearer sk-test-fuzz0123456789")],
+    )
+    app = TranslationApp(request, MockConfig())
+    app.opened(0.0)
+    app.receive_text(json.dumps(event), 1.0)  # a mock bug would raise LocalProtocolError
+    sent = [a for a in app.actions_to_perform() if isinstance(a, SendText)]
+    for action in sent:
+        assert validate_translation_server_event(action.text) == [], action.text
+
+
+@settings(max_examples=40, deadline=None)
+@given(rs.translation_server_events())
+def test_drawn_translation_server_events_are_valid(event: dict[str, Any]) -> None:
+    assert validate_translation_server_event(event) == []
