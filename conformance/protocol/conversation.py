@@ -15,13 +15,16 @@ from . import rules
 from .findings import Finding
 from .states import (
     BYTES_PER_MS,
+    ITEM_ONLY_EVENTS,
     ITEM_REFERENCE_ERRORS,
     ITEM_TRANSITIONS,
+    LISTING_TRANSITIONS,
     MIN_COMMIT_MS,
     PART_STREAM_DELTAS,
     PART_STREAM_DONES,
     PART_STREAMS,
     ItemStage,
+    ListingState,
     PartState,
     ResponseState,
 )
@@ -51,10 +54,12 @@ class OutputItem:
     output_done: bool = False
 
     def content_complete(self) -> bool:
-        """Every part is done and call arguments, if they started, are done."""
+        """Every part is done, call arguments (if they started) are done, and an MCP
+        call that started running has completed or failed."""
         if any(part.state is not PartState.DONE for part in self.parts):
             return False
-        return not (self.type in _CALL_ITEM_TYPES and self.stage is ItemStage.STREAMING)
+        running = (ItemStage.STREAMING, ItemStage.CALL_RUNNING)
+        return not (self.type in _CALL_ITEM_TYPES and self.stage in running)
 
 
 @dataclass(slots=True)
@@ -116,6 +121,7 @@ class Conversation:
         self.items: dict[str, ItemInfo] = {}
         self.known_item_ids: set[str] = set()  # ever added, for late transcription events
         self.call_ids: set[str] = set()
+        self.listings: dict[str, ListingState] = {}  # mcp_list_tools items (machine 6)
         self.responses: dict[str, Response] = {}
         self.active_response_id: str | None = None
         self.audio_buffer_bytes = 0
@@ -142,8 +148,12 @@ class Conversation:
             self._handlers[name] = self._on_stream_delta
         for name in PART_STREAM_DONES:
             self._handlers[name] = self._on_stream_done
+        for name in ITEM_ONLY_EVENTS:
+            self._handlers[name] = self._on_item_only_transition
         for name in ITEM_TRANSITIONS:
             self._handlers.setdefault(name, self._on_item_transition)
+        for name in LISTING_TRANSITIONS:
+            self._handlers[name] = self._on_listing
         for name in (
             "conversation.item.input_audio_transcription.delta",
             "conversation.item.input_audio_transcription.completed",
@@ -213,6 +223,8 @@ class Conversation:
         self.known_item_ids.add(item_id)
         if info.call_id is not None:
             self.call_ids.add(info.call_id)
+        if info.type == "mcp_list_tools":
+            self.listings[item_id] = ListingState.ADDED
         return problems
 
     def _on_item_done(self, event: Event) -> list[str]:
@@ -220,6 +232,9 @@ class Conversation:
         item_id = _text(item.get("id")) if isinstance(item, Mapping) else None
         if item_id is None or item_id not in self.items or not isinstance(item, Mapping):
             return [f"conversation.item.done for {item_id!r}, which was never added"]
+        problems = []
+        if self.listings.get(item_id) is ListingState.IN_PROGRESS:
+            problems.append(f"conversation.item.done for {item_id!r} while its tools are listed")
         info, done_info = self.items[item_id], _item_info(item)
         info.has_output_audio |= done_info.has_output_audio
         if done_info.call_id is not None:
@@ -227,9 +242,9 @@ class Conversation:
             self.call_ids.add(done_info.call_id)
         found = self._find_output_item(item_id)
         if found is None:
-            return []
+            return problems
         _, output = found
-        problems = self._check_item_can_end(output, "conversation.item.done")
+        problems += self._check_item_can_end(output, "conversation.item.done")
         if output.stage < ItemStage.IN_CONVERSATION:
             problems.append(f"conversation.item.done for {item_id!r} before its .added")
         output.conversation_done = True
@@ -361,6 +376,32 @@ class Conversation:
             )
         item.stage = max(item.stage, after)
         return problems
+
+    def _on_item_only_transition(self, event: Event) -> list[str]:
+        """An MCP call event: it names its output item by `item_id` only."""
+        item_id = _text(event.get("item_id"))
+        found = self._find_output_item(item_id) if item_id is not None else None
+        if found is None:
+            shown = event.get("item_id")
+            return [f"{event['type']} names item {shown!r}, not an output item of a response"]
+        if found[1].type != "mcp_call":
+            return [f"{event['type']} for item {item_id!r} of type {found[1].type!r}"]
+        assert item_id is not None
+        return self._transition_output_item(event, item_id)
+
+    def _on_listing(self, event: Event) -> list[str]:
+        """Machine 6: `mcp_list_tools.*` of an `mcp_list_tools` item in the conversation."""
+        item_id = _text(event.get("item_id"))
+        state = self.listings.get(item_id) if item_id is not None else None
+        if state is None or item_id not in self.items:
+            shown = event.get("item_id")
+            return [f"{event['type']} for {shown!r}, not an mcp_list_tools item"]
+        allowed, after = LISTING_TRANSITIONS[str(event["type"])]
+        self.listings[str(item_id)] = after
+        if state not in allowed:
+            wanted = " or ".join(sorted(s.value for s in allowed))
+            return [f"{event['type']} for {item_id!r} in state {state.value}; expected {wanted}"]
+        return []
 
     def _on_item_transition(self, event: Event) -> list[str]:
         item, problems = self._output_item_for(event)
@@ -585,5 +626,7 @@ def _describe(stages: frozenset[ItemStage]) -> str:
         ItemStage.IN_CONVERSATION: "conversation.item.added",
         ItemStage.STREAMING: "the content started",
         ItemStage.CONTENT_DONE: "the content finished",
+        ItemStage.CALL_RUNNING: "response.mcp_call.in_progress",
+        ItemStage.CALL_ENDED: "the MCP call ended",
     }
     return " or ".join(events[s] for s in sorted(stages))

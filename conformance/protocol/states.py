@@ -22,6 +22,11 @@ own table here. Code elsewhere asks these tables; it never re-decides a rule.
 5. Input audio buffer: appended bytes accumulate; `input_audio_buffer.committed` or
    `.cleared` empty it; a commit needs at least 100 ms. [§2.1, error
    `input_audio_buffer_commit_empty`.]
+6. MCP (§5j, order inferred): an `mcp_call` output item streams its arguments like a
+   function call, then runs: `response.mcp_call.in_progress` -> `.completed` or
+   `.failed`, before its item ends. An `mcp_list_tools` conversation item is listed
+   between its `conversation.item.added` and `.done`: `mcp_list_tools.in_progress` ->
+   `.completed` or `.failed`.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class ItemStage(IntEnum):
     IN_CONVERSATION = 2  # conversation.item.added (default-conversation responses)
     STREAMING = 3  # a content part was added or function-call arguments started
     CONTENT_DONE = 4  # every part done / function_call_arguments.done
+    CALL_RUNNING = 5  # response.mcp_call.in_progress (an MCP server runs the tool)
+    CALL_ENDED = 6  # response.mcp_call.completed / .failed
 
 
 # Machine 3 table: event -> (stages it may arrive in, stage after it).
@@ -96,6 +103,30 @@ ITEM_TRANSITIONS: dict[str, tuple[frozenset[ItemStage], ItemStage]] = {
         frozenset({ItemStage.IN_CONVERSATION, ItemStage.STREAMING}),
         ItemStage.CONTENT_DONE,
     ),
+    # The MCP server runs the call once its arguments are complete (§5j)
+    "response.mcp_call.in_progress": (frozenset({ItemStage.CONTENT_DONE}), ItemStage.CALL_RUNNING),
+    "response.mcp_call.completed": (frozenset({ItemStage.CALL_RUNNING}), ItemStage.CALL_ENDED),
+    "response.mcp_call.failed": (frozenset({ItemStage.CALL_RUNNING}), ItemStage.CALL_ENDED),
+}
+# Events that name an output item by `item_id` only (no `response_id` in their schema).
+ITEM_ONLY_EVENTS = frozenset(
+    {"response.mcp_call.in_progress", "response.mcp_call.completed", "response.mcp_call.failed"}
+)
+
+
+class ListingState(StrEnum):
+    """Machine 6: the tool listing of one `mcp_list_tools` conversation item."""
+
+    ADDED = "added"  # conversation.item.added
+    IN_PROGRESS = "in_progress"  # mcp_list_tools.in_progress
+    ENDED = "ended"  # mcp_list_tools.completed / .failed
+
+
+# Machine 6 table: event -> (states it may arrive in, state after it).
+LISTING_TRANSITIONS: dict[str, tuple[frozenset[ListingState], ListingState]] = {
+    "mcp_list_tools.in_progress": (frozenset({ListingState.ADDED}), ListingState.IN_PROGRESS),
+    "mcp_list_tools.completed": (frozenset({ListingState.IN_PROGRESS}), ListingState.ENDED),
+    "mcp_list_tools.failed": (frozenset({ListingState.IN_PROGRESS}), ListingState.ENDED),
 }
 
 

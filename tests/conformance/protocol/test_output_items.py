@@ -13,6 +13,7 @@ import pytest
 from conformance.protocol import ItemStage, LocalProtocolError, PartState
 from conformance.protocol.states import (
     ITEM_END_EVENTS,
+    ITEM_ONLY_EVENTS,
     ITEM_TRANSITIONS,
     PART_STREAM_DELTAS,
     PART_STREAM_DONES,
@@ -39,7 +40,11 @@ STAGE_EVENTS = {
     ItemStage.IN_CONVERSATION: "conversation.item.added",
     ItemStage.STREAMING: "the content started",
     ItemStage.CONTENT_DONE: "the content finished",
+    ItemStage.CALL_RUNNING: "response.mcp_call.in_progress",
+    ItemStage.CALL_ENDED: "the MCP call ended",
 }
+# Only an MCP call runs on a server: function calls end at CONTENT_DONE.
+MCP_STAGES = (ItemStage.CALL_RUNNING, ItemStage.CALL_ENDED)
 
 
 def before(events, kind):
@@ -74,6 +79,11 @@ def call_item(stage, item_type="function_call", *, default=True):
             event["type"] = event["type"].replace("function_call_arguments", "mcp_call_arguments")
             if "item" in event:
                 event["item"]["type"] = "mcp_call"
+    if stage in MCP_STAGES:
+        events = call_item(ItemStage.CONTENT_DONE, item_type, default=default)
+        running = {"type": "response.mcp_call.in_progress", "item_id": ITEM, "output_index": 0}
+        ended = {**running, "type": "response.mcp_call.completed"}
+        return [*events, running, ended][: len(events) + MCP_STAGES.index(stage) + 1]
     last = {
         ItemStage.OUTPUT_ADDED: "response.output_item.added",
         ItemStage.IN_CONVERSATION: "conversation.item.added",
@@ -88,6 +98,8 @@ def transition_event(kind, item_type):
         return {"type": kind, "previous_item_id": None, "item": {"id": ITEM, "type": item_type}}
     if kind == "response.content_part.added":
         return scoped(kind, content_index=0, part={"type": "text", "text": ""})
+    if kind in ITEM_ONLY_EVENTS:
+        return {"type": kind, "event_id": IDS.new("event"), "item_id": ITEM, "output_index": 0}
     return scoped(kind, delta="{}", arguments="{}", call_id=CALL)
 
 
@@ -103,6 +115,8 @@ class TestItemTransitionsTable:
         """ITEM_TRANSITIONS: (stages the event may arrive in, stage after it), §5d-§5f, §5j."""
         allowed, after = ITEM_TRANSITIONS[kind]
         item_type = "mcp_call" if "mcp" in kind else "function_call"
+        if stage in MCP_STAGES:
+            item_type = "mcp_call"
         for event in call_item(stage, item_type):
             assert pair.to_client(event).ok
         received = pair.to_client(transition_event(kind, item_type))
@@ -131,9 +145,31 @@ class TestItemTransitionsTable:
         pair.to_client(function_call_response(RESP, ITEM, CALL)[0])
         event = transition_event(kind, "function_call") | {"item_id": "item_other"}
         received = pair.to_client(event)
+        where = "a response" if kind in ITEM_ONLY_EVENTS else "it"
         assert violations(pair.client, received) == [
-            f"{kind} names item 'item_other', not an output item of it"
+            f"{kind} names item 'item_other', not an output item of {where}"
         ]
+
+    @pytest.mark.parametrize("kind", sorted(ITEM_ONLY_EVENTS))
+    def test_mcp_call_events_for_a_function_call_are_reported(self, pair, kind):
+        """§5j: only an `mcp_call` item runs on an MCP server."""
+        for event in call_item(ItemStage.CONTENT_DONE, "function_call"):
+            pair.to_client(event)
+        received = pair.to_client(transition_event(kind, "function_call"))
+        assert violations(pair.client, received) == [
+            f"{kind} for item {ITEM!r} of type 'function_call'"
+        ]
+
+    def test_an_mcp_call_that_runs_must_end_before_its_item(self, pair):
+        """§5j: in_progress, then completed or failed, then the item ends."""
+        for event in call_item(ItemStage.CALL_RUNNING, "mcp_call"):
+            pair.to_client(event)
+        done = {"type": "response.output_item.done", "response_id": RESP, "output_index": 0,
+                "item": {"id": ITEM, "type": "mcp_call"}}  # fmt: skip
+        received = pair.to_client(done)
+        assert violations(pair.client, received)[0] == (
+            f"response.output_item.done for item {ITEM!r} while its content is still streaming"
+        )
 
     def test_a_second_conversation_item_added_for_an_output_item_is_reported_twice(self, pair):
         """§5d step 4 happens once: a wrong stage, and a duplicate in the conversation."""
