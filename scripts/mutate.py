@@ -1,0 +1,468 @@
+"""A small AST mutator: how many one-token bugs in a module does the test suite catch?
+
+    .venv/bin/python -m scripts.mutate mock_server/behaviour.py [more modules]
+        [--every K] [--offset N] [--lines A-B] [--tests PATH ...] [--timeout S] [--list]
+
+Each mutant changes one node of the module's syntax tree (see `OPERATORS`):
+
+* comparison swaps (== / !=, < / >=, > / <=, in / not in, is / is not);
+* boolean swaps (and / or), `not x` -> `x`, an `if`/`while` test negated;
+* arithmetic swaps (+ / -, * / /, // / /, % / *);
+* constant changes (True / False, n -> n + 1, a string -> "XX" + string + "XX");
+* statement deletion (an expression, assignment or augmented assignment -> `pass`);
+* return-value changes (`return x` -> `return None`).
+
+Docstrings, annotations, `if TYPE_CHECKING:` blocks, `__all__`, log calls, `hint=`
+texts (advice for humans, never on the wire) and lines marked `# pragma: no mutate` are
+left alone. Mutants are applied one at a time to a temporary
+copy of the tree (no bytecode written, so a same-size edit is never served from a stale
+.pyc), and a targeted subset of tests runs per module (`TESTS`, or `--tests`) with
+`pytest -x` and a time bound (3x the clean run + 10 s). A mutant is *killed* when the
+tests fail, *timeout* when they hang (counted as killed), *survived* when they pass.
+Mutants listed in `EQUIVALENT` (no test can tell them apart from the original) are
+reported but left out of the kill rate. On a shared machine, `--every K` runs every
+K-th mutant only (`--offset` picks which), and the report says so.
+
+The report ends with the survivors as unified diffs. Exit status: 0 when the kill rate
+is at least `--min-rate` (default 0.9), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# What is copied into the temporary tree (the rest of the checkout is not needed).
+COPIED = ("conformance", "mock_server", "client_reference", "fixtures", "tests", "pyproject.toml")
+
+# module -> the tests that exercise it (fast, wire and app-harness level, no subprocesses).
+_APP_TESTS = (
+    "tests/mock_server/test_pinned_behaviour.py",
+    "tests/mock_server/test_app_flows.py",
+    "tests/mock_server/test_settings.py",
+    "tests/scenarios/test_runtime_actions.py",
+    "tests/scenarios/test_runtime_triggers.py",
+    "tests/scenarios/test_terminal_ordering.py",
+    "tests/mock_server/test_server.py",
+    "tests/integration/test_flows_on_sockets.py",
+)
+TESTS: dict[str, tuple[str, ...]] = {
+    "mock_server/behaviour.py": _APP_TESTS,
+    "mock_server/responder.py": _APP_TESTS,
+    "mock_server/app.py": _APP_TESTS,
+    "mock_server/planning.py": _APP_TESTS,
+    "mock_server/vad.py": ("tests/mock_server/test_pinned_behaviour.py", *_APP_TESTS[1:]),
+    "mock_server/session_config.py": _APP_TESTS,
+    "mock_server/handshake.py": (
+        "tests/mock_server/test_pinned_behaviour.py",
+        "tests/mock_server/test_handshake.py",
+        "tests/mock_server/test_server.py",
+    ),
+    "mock_server/_driver.py": (
+        "tests/mock_server/test_driver_paths.py",
+        "tests/mock_server/test_server.py",
+        "tests/mock_server/test_frames.py",
+    ),
+    "conformance/protocol/conversation.py": (
+        "tests/mock_server/test_pinned_behaviour.py",
+        "tests/conformance/protocol",
+    ),
+    "conformance/checks/lifecycle.py": ("tests/conformance/checks",),
+}
+
+# Mutants no test can tell from the original: (module, source line stripped, description).
+# Matched on the line's text, not its number, so the list survives edits elsewhere.
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    (
+        "mock_server/behaviour.py",
+        "self.tokens_remaining = max(0, self.tokens_remaining - 200)",
+        "constant 0 -> 1",
+    ): "15,000,000 tokens cannot run down to 0 or 1 in a session the tests can run",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    """One change: replace source[start:end] of `line`..`end_line` with `text`."""
+
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+    description: str
+
+    def apply(self, source: str) -> str:
+        lines = source.splitlines(keepends=True)
+        offsets = [0]
+        for raw in lines:
+            offsets.append(offsets[-1] + len(raw))
+        start = offsets[self.line - 1] + _byte_to_char(lines[self.line - 1], self.col)
+        end = offsets[self.end_line - 1] + _byte_to_char(lines[self.end_line - 1], self.end_col)
+        return source[:start] + self.text + source[end:]
+
+
+def _byte_to_char(line: str, col: int) -> int:
+    """ast column offsets count UTF-8 bytes."""
+    return len(line.encode()[:col].decode(errors="ignore"))
+
+
+_COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}  # fmt: skip
+_BINOP_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div, ast.Mod: ast.Mult,
+}  # fmt: skip
+OPERATORS = ("compare", "boolop", "not", "negate-test", "binop", "constant", "delete", "return")
+
+
+class _Finder(ast.NodeVisitor):
+    def __init__(self, path: str, source: str) -> None:
+        self.path = path
+        self.lines = source.splitlines()
+        self.found: list[Mutant] = []
+        self._skip_depth = 0
+
+    # --- helpers ---
+    def _skipped(self, node: ast.AST) -> bool:
+        line = getattr(node, "lineno", None)
+        return line is not None and "pragma: no mutate" in self.lines[line - 1]
+
+    def _add(self, node: ast.AST, replacement: ast.AST | str, description: str) -> None:
+        if self._skip_depth or self._skipped(node):
+            return
+        text = replacement if isinstance(replacement, str) else ast.unparse(replacement)
+        self.found.append(
+            Mutant(
+                self.path,
+                node.lineno,  # type: ignore[attr-defined]
+                node.col_offset,  # type: ignore[attr-defined]
+                node.end_lineno,  # type: ignore[attr-defined]
+                node.end_col_offset,  # type: ignore[attr-defined]
+                text,
+                description,
+            )
+        )
+
+    # --- blocks left alone ---
+    def visit_If(self, node: ast.If) -> None:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            return
+        self._add(node.test, ast.UnaryOp(ast.Not(), node.test), "negate if-test")
+        self.generic_visit(node)
+
+    def visit_While(self, node: ast.While) -> None:
+        self._add(node.test, ast.UnaryOp(ast.Not(), node.test), "negate while-test")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)  # the annotation itself is not code
+
+    def visit_arg(self, node: ast.arg) -> None:
+        return  # annotations
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._body(node.body)
+        for default in [*node.args.defaults, *node.args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._body(node.body)
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self._body(node.body)
+
+    def _body(self, body: list[ast.stmt]) -> None:
+        for index, statement in enumerate(body):
+            if index == 0 and _is_docstring(statement):
+                continue
+            self.visit(statement)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return
+        if self._in_function(node):
+            self._add(node, "pass", "delete statement")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._add(node, "pass", "delete statement")
+        self.generic_visit(node)
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        if isinstance(node.value, ast.Call):
+            self._add(node, "pass", "delete statement")
+        self.generic_visit(node)
+
+    def visit_Return(self, node: ast.Return) -> None:
+        value = node.value
+        if value is not None and not (isinstance(value, ast.Constant) and value.value is None):
+            self._add(node, "return None", "return None")
+        self.generic_visit(node)
+
+    # --- expressions ---
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for index, op in enumerate(node.ops):
+            swapped = _COMPARE_SWAPS.get(type(op))
+            if swapped is not None:
+                ops = list(node.ops)
+                ops[index] = swapped()
+                name = f"{_sym(op)} -> {_sym(swapped())}"
+                self._add(node, ast.Compare(node.left, ops, node.comparators), name)
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        name = "and -> or" if isinstance(node.op, ast.And) else "or -> and"
+        self._add(node, ast.BoolOp(other, node.values), name)
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if isinstance(node.op, ast.Not):
+            self._add(node, node.operand, "not x -> x")
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        swapped = _BINOP_SWAPS.get(type(node.op))
+        if swapped is not None and not _is_string_format(node):
+            name = f"{_sym(node.op)} -> {_sym(swapped())}"
+            self._add(node, ast.BinOp(node.left, swapped(), node.right), name)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if isinstance(value, bool):
+            self._add(node, repr(not value), f"constant {value} -> {not value}")
+        elif isinstance(value, int):
+            self._add(node, repr(value + 1), f"constant {value} -> {value + 1}")
+        elif isinstance(value, float):
+            self._add(node, repr(value + 1.0), f"constant {value} -> {value + 1.0}")
+        elif isinstance(value, str) and value:
+            self._add(node, repr(f"XX{value}XX"), "string constant changed")
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        return  # f-strings: their constant parts are text, changed via their values
+
+    def visit_keyword(self, node: ast.keyword) -> None:
+        if node.arg == "hint":
+            return  # advice for humans, never on the wire
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        function = node.func
+        if (
+            isinstance(function, ast.Attribute)
+            and isinstance(function.value, ast.Name)
+            and function.value.id in ("logger", "logging", "log")
+        ):
+            return  # log lines are not behaviour
+        self.generic_visit(node)
+
+    # --- context ---
+    def _in_function(self, node: ast.AST) -> bool:
+        return getattr(node, "col_offset", 0) > 0
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
+def _is_string_format(node: ast.BinOp) -> bool:
+    return isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+
+
+def _sym(op: ast.AST) -> str:
+    return {
+        ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.GtE: ">=", ast.Gt: ">", ast.LtE: "<=",
+        ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not", ast.Add: "+",
+        ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+    }.get(type(op), type(op).__name__)  # fmt: skip
+
+
+def mutants_of(path: str, source: str) -> list[Mutant]:
+    """Every mutant of one module, in source order; each one still parses."""
+    finder = _Finder(path, source)
+    finder.visit(ast.parse(source))
+    found = sorted(set(finder.found), key=lambda m: (m.line, m.col, m.description, m.text))
+    valid: list[Mutant] = []
+    for mutant in found:
+        try:
+            ast.parse(mutant.apply(source))
+        except SyntaxError:
+            continue
+        valid.append(mutant)
+    return valid
+
+
+def equivalent_reason(mutant: Mutant, source: str) -> str | None:
+    line = source.splitlines()[mutant.line - 1].strip()
+    return EQUIVALENT.get((mutant.path, line, mutant.description))
+
+
+def diff(mutant: Mutant, source: str) -> str:
+    mutated = mutant.apply(source)
+    lines = difflib.unified_diff(
+        source.splitlines(keepends=True),
+        mutated.splitlines(keepends=True),
+        f"a/{mutant.path}",
+        f"b/{mutant.path}",
+        n=1,
+    )
+    return "".join(lines)
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def copy_tree(destination: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        else:
+            shutil.copy2(source, destination / name)
+
+
+def run_tests(tree: Path, tests: Sequence[str], timeout: float | None) -> tuple[str, float]:
+    """'passed', 'failed' or 'timeout', and the wall time."""
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
+    command = [
+        sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider",
+        "-p", "no:randomly", "-W", "ignore::pytest.PytestUnraisableExceptionWarning", *tests,
+    ]  # fmt: skip
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            command,
+            cwd=tree,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - started
+    return ("passed" if result.returncode == 0 else "failed"), time.monotonic() - started
+
+
+def check_imports_from(tree: Path) -> None:
+    """The copy, not the checkout (an editable install), must be what the tests import."""
+    code = "import mock_server, conformance; print(mock_server.__file__, conformance.__file__)"
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=environment, capture_output=True, text=True
+    )
+    if str(tree) not in out.stdout or str(ROOT) + "/" in out.stdout.replace(str(tree), ""):
+        raise SystemExit(f"the tests would import the checkout, not the copy: {out.stdout}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.mutate", description=__doc__)
+    parser.add_argument("modules", nargs="+", help="paths relative to the repository root")
+    parser.add_argument("--every", type=int, default=1, help="run every K-th mutant only")
+    parser.add_argument("--offset", type=int, default=0, help="which of each K (0..K-1)")
+    parser.add_argument("--lines", help="only mutants starting on lines A-B")
+    parser.add_argument("--tests", nargs="+", help="test paths (default: TESTS[module])")
+    parser.add_argument("--timeout", type=float, help="seconds per run (default: 3x clean + 10)")
+    parser.add_argument("--min-rate", type=float, default=0.9)
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    args = parser.parse_args(argv)
+
+    plan: list[tuple[Mutant, str]] = []
+    for module in args.modules:
+        source = (ROOT / module).read_text()
+        mutants = mutants_of(module, source)
+        if args.lines:
+            low, _, high = args.lines.partition("-")
+            mutants = [m for m in mutants if int(low) <= m.line <= int(high or low)]
+        sampled = mutants[args.offset :: args.every]
+        print(f"{module}: {len(mutants)} mutants, {len(sampled)} selected", flush=True)
+        plan.extend((m, source) for m in sampled)
+    if args.list:
+        for mutant, source in plan:
+            print(f"{mutant.path}:{mutant.line}: {mutant.description}")
+            print(diff(mutant, source))
+        return 0
+
+    counts = {"killed": 0, "timeout": 0, "survived": 0, "equivalent": 0}
+    survivors: list[tuple[Mutant, str]] = []
+    with tempfile.TemporaryDirectory(prefix="mutate-") as temporary:
+        tree = Path(temporary)
+        copy_tree(tree)
+        check_imports_from(tree)
+        baseline: dict[str, float] = {}
+        for module in args.modules:
+            tests = args.tests or TESTS.get(module)
+            if not tests:
+                raise SystemExit(f"no tests mapped for {module}: pass --tests")
+            outcome, seconds = run_tests(tree, tests, None)
+            if outcome != "passed":
+                raise SystemExit(f"the tests of {module} fail before any mutation")
+            baseline[module] = seconds
+            print(f"{module}: clean run {seconds:.1f} s", flush=True)
+        for number, (mutant, source) in enumerate(plan, 1):
+            reason = equivalent_reason(mutant, source)
+            if reason is not None:
+                counts["equivalent"] += 1
+                continue
+            target = tree / mutant.path
+            target.write_text(mutant.apply(source))
+            try:
+                tests = args.tests or TESTS[mutant.path]
+                limit = args.timeout or 3 * baseline[mutant.path] + 10
+                outcome, seconds = run_tests(tree, tests, limit)
+            finally:
+                target.write_text(source)
+            status = {"failed": "killed", "timeout": "timeout", "passed": "survived"}[outcome]
+            counts[status] += 1
+            if status == "survived":
+                survivors.append((mutant, source))
+            print(
+                f"[{number}/{len(plan)}] {status:8} {mutant.path}:{mutant.line} "
+                f"{mutant.description} ({seconds:.1f} s)",
+                flush=True,
+            )
+
+    judged = counts["killed"] + counts["timeout"] + counts["survived"]
+    rate = (counts["killed"] + counts["timeout"]) / judged if judged else 1.0
+    sample = f", every {args.every}th mutant (offset {args.offset})" if args.every > 1 else ""
+    print(
+        f"\n{judged} mutants judged{sample}: {counts['killed']} killed, {counts['timeout']} "
+        f"timeout, {counts['survived']} survived, {counts['equivalent']} equivalent skipped; "
+        f"kill rate {rate:.1%}"
+    )
+    for mutant, source in survivors:
+        print(f"\nSURVIVED {mutant.path}:{mutant.line} {mutant.description}")
+        print(diff(mutant, source), end="")
+    return 0 if rate >= args.min_rate else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
