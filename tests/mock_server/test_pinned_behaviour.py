@@ -323,3 +323,23 @@ def test_an_explicit_intent_overrides_the_secrets_session_kind(
     result = check_handshake(request, MockConfig(api_keys=(KEY,)), secrets=store)
     assert isinstance(result, Accepted), result
     assert result.kind == kind
+
+
+# --- a session keeps its type -------------------------------------------------------------
+
+
+def test_a_session_update_that_changes_the_session_type_is_refused() -> None:
+    """[inferred] ledger: session-type-change. The session keeps its type and its config."""
+    _, wire = open_app()
+    assert next_event(wire)["type"] == "session.created"
+    wire.send({"type": "session.update", "event_id": "evt_t", "session": {"type": "transcription"}})
+    error = next_event(wire)
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "invalid_value"
+    assert error["error"]["param"] == "session.type"
+    assert error["error"]["message"] == (
+        "Invalid value: 'transcription'. Supported values are: 'realtime'."
+    )
+    assert error["error"]["event_id"] == "evt_t"
+    wire.send({"type": "session.update", "session": TEXT_SESSION})
+    assert next_event(wire)["session"]["type"] == "realtime"
