@@ -30,6 +30,11 @@ def scenarios_dir() -> Path:
     return fixtures_dir() / "scenarios"
 
 
+def mcp_dir() -> Path:
+    """`fixtures/mcp/`: the simulated MCP servers of the mock."""
+    return fixtures_dir() / "mcp"
+
+
 def models_file() -> Path:
     """`fixtures/models.yaml`: the model registry."""
     return fixtures_dir() / "models.yaml"
