@@ -34,14 +34,14 @@ from conformance.schemas._validate import (
     validate_translation_server_event,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted(), as tests/conformance/schemas/test_api.py asks
     "CLIENT_EVENT_TYPES",
     "DOCUMENTED_SERVER_EVENT_TYPES",
     "LIVE_CLIENT_TYPES",
     "SERVER_EVENT_TYPES",
+    "Side",
     "TRANSLATION_CLIENT_EVENT_TYPES",
     "TRANSLATION_SERVER_EVENT_TYPES",
-    "Side",
     "bundle_info",
     "parse_client_frame",
     "parse_server_frame",
