@@ -2,12 +2,19 @@
 
 Run `python -m tests.conformance.checks.golden` to rewrite them. Every golden is a real
 recording (seeded ids, virtual clock, fixed start times); every file under
-`violations/` is one golden with the minimal edit listed in `VIOLATIONS`, so each check
+`violations/` is one golden with the minimal edit listed in `violations()`, so each check
 has a passing and a failing transcript.
+
+`tests/conformance/checks/test_golden.py` records them afresh and compares each with its
+file after `normalised()` (ids, frame times and the session clock replaced by
+placeholders): a change of the mock's behaviour that reaches a golden fails there until
+the goldens are regenerated with the command above and the diff is reviewed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,6 +239,50 @@ def case_files() -> dict[str, Transcript]:
     for check_name, transcript in violations(turn).items():
         files[f"violations/{check_name}.jsonl"] = transcript
     return files
+
+
+# --- normalisation, for comparing a fresh recording with a committed golden -------------
+
+_ID = re.compile(r"\b(event|item|resp|sess|conv|call|rtc|ek)_[A-Za-z0-9]{8,}\b")
+# Fields whose values are wall or virtual times, or padding, not behaviour.
+_TIMES = frozenset({"t_ms", "expires_at", "created_at"})
+_PADDING = "obfuscation"  # random-looking padding on deltas (seeded, but not behaviour)
+
+
+def normalised(text: str) -> list[Any]:
+    """A JSONL transcript as comparable data: ids numbered by first appearance (per
+    prefix), frame times, clock fields and delta padding replaced, frame texts parsed."""
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+    def rename(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if found not in names:
+            prefix = match.group(1)
+            counts[prefix] = counts.get(prefix, 0) + 1
+            names[found] = f"{prefix}_<{counts[prefix]}>"
+        return names[found]
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: "<time>" if k in _TIMES else "<padding>" if k == _PADDING else walk(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            return _ID.sub(rename, value)
+        return value
+
+    lines = []
+    for line in text.splitlines():
+        record = _json.loads(line)
+        if isinstance(record.get("text"), str):
+            with contextlib.suppress(ValueError):  # a frame that is not JSON stays text
+                record["text"] = _json.loads(record["text"])
+        lines.append(walk(record))
+    return lines
 
 
 def main(root: Path | None = None) -> None:
