@@ -11,19 +11,32 @@ the stall itself.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
+from websockets.frames import Close, Frame, Opcode
 
 from conformance import _json
 from conformance.schemas import parse_client_frame
+from mock_server._connection import Connection
+from mock_server.config import MockConfig
+from mock_server.request import ConnectRequest
+from mock_server.server import MockServer, serve
 from tests.mock_server.app_harness import open_app
+from tests.mock_server.raw_client import RawClient
+from tests.mock_server.stub_app import StubApp
 
 MAX_FRAME = 16 * 1024 * 1024
+KEY = "sk-abuse-huge-frames-0123456789"
+TIMEOUT = 10.0
 
 
 def _outcome(parse: Any, text: str) -> tuple[Any, ...]:
@@ -185,3 +198,119 @@ def test_the_mock_answers_a_big_append_exactly_as_without_the_fast_path(
     assert sum(e["type"] == "error" for e in fast) == len(frames) - 2
     monkeypatch.setattr(_json, "BIG_FRAME", 1 << 40)
     assert _answers(frames) == fast
+
+
+# --- the connection: a big frame is unmasked and decoded as its bytes arrive ----------
+class _DigestApp(StubApp):
+    """Answers each frame with its length and digest (a 16 MB echo would not fit)."""
+
+    def __init__(self, request: ConnectRequest, config: MockConfig) -> None:
+        super().__init__(request, config)
+
+    def receive_text(self, text: str, now_ms: float) -> None:
+        self._send(_digest_event("text", text.encode()), now_ms)
+
+    def receive_bytes(self, data: bytes, now_ms: float) -> None:
+        self._send(_digest_event("bytes", data), now_ms)
+
+    def _send(self, event: dict[str, Any], now_ms: float) -> None:
+        event.setdefault("event_id", self._event_id())
+        super()._send(event, now_ms)
+
+
+def _digest_event(kind: str, data: bytes) -> dict[str, Any]:
+    return {"type": kind, "size": len(data), "sha": hashlib.sha256(data).hexdigest()}
+
+
+@asynccontextmanager
+async def _session() -> AsyncIterator[tuple[MockServer, RawClient]]:
+    server: MockServer
+    async with (
+        serve(app_factory=_DigestApp, ping_interval=None) as server,
+        RawClient(f"{server.url}?model=gpt-realtime", [("Authorization", f"Bearer {KEY}")]) as raw,
+    ):
+        assert await raw.next_of(Opcode.TEXT) is not None  # session.created
+        yield server, raw
+
+
+def _masked(opcode: Opcode, payload: bytes) -> bytes:
+    return Frame(opcode, payload).serialize(mask=True, extensions=[])
+
+
+async def _answer(raw: RawClient) -> dict[str, Any]:
+    frame = await raw.next_of(Opcode.TEXT)
+    assert frame is not None, "no answer"
+    answer: dict[str, Any] = _json.loads(bytes(frame.data))
+    answer.pop("event_id", None)
+    return answer
+
+
+async def _until(condition: Any) -> None:
+    """Wait (bounded) until the server's loop has made `condition()` true."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        await asyncio.sleep(0.001)
+
+
+@pytest.mark.parametrize("piece", [65_536, 100_003, 7_777])
+async def test_a_big_text_frame_cut_anywhere_arrives_whole_and_in_order(piece: int) -> None:
+    # Multi-byte characters everywhere: TCP pieces split them, the decoder must not care.
+    text = ("é" * 3 + "a€b𝄞") * 110_000  # ~1.9 MB of UTF-8
+    payload = text.encode()
+    wire = _masked(Opcode.TEXT, payload) + _masked(Opcode.TEXT, b"after")
+    async with _session() as (server, raw):
+        connection = next(iter(server._server.connections))  # type: ignore[union-attr]
+        assert isinstance(connection, Connection)
+        half = len(wire) // 2
+        for start in range(0, half, piece):
+            await raw.write_raw(wire[start : min(start + piece, half)])
+        # The first half is unmasked and decoded already; nothing raw piles up.
+        await _until(lambda: connection._big is not None and connection._big.received >= half - 20)
+        assert len(connection._pending) == 0
+        for start in range(half, len(wire), piece):
+            await raw.write_raw(wire[start : start + piece])
+        assert await _answer(raw) == _digest_event("text", payload)
+        assert await _answer(raw) == _digest_event("text", b"after")
+        assert connection._big is None
+
+
+async def test_a_big_binary_frame_arrives_whole() -> None:
+    payload = bytes(range(256)) * 5000
+    async with _session() as (_, raw):
+        wire = _masked(Opcode.BINARY, payload)
+        for start in range(0, len(wire), 50_001):
+            await raw.write_raw(wire[start : start + 50_001])
+        assert await _answer(raw) == _digest_event("bytes", payload)
+
+
+def _utf8_error(payload: bytes) -> str:
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        return f"{exc.reason} at position {exc.start}"
+    raise AssertionError("valid UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("where", "bad"),
+    [
+        (1_200_000, b"\xff"),  # an invalid start byte inside a piece
+        (65_536 * 9 - 1, b"\xe2\x82"),  # a 3-byte character cut short across pieces
+        (65_536 * 9 - 1, b"\xc3\x28"),  # an invalid continuation across pieces
+        (None, b"\xf0\x9d\x84"),  # the frame ends inside a character
+    ],
+    ids=["start byte", "cut short", "bad continuation", "unexpected end"],
+)
+async def test_invalid_utf8_in_a_big_frame_fails_as_before(where: int | None, bad: bytes) -> None:
+    body = b"x" * 1_500_000
+    at = len(body) if where is None else where
+    payload = body[:at] + bad + body[at:]
+    wire = _masked(Opcode.TEXT, payload) + _masked(Opcode.TEXT, b"never")
+    async with _session() as (_, raw):
+        for start in range(0, len(wire), 65_536):
+            await raw.write_raw(wire[start : start + 65_536])
+        frame = await raw.next_of(Opcode.CLOSE)
+        assert frame is not None
+        close = Close.parse(frame.data)
+        assert (close.code, close.reason) == (1007, _utf8_error(payload))
