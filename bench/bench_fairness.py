@@ -117,6 +117,38 @@ def _near_max_append() -> list[bytes]:
     return [_event({"type": "input_audio_buffer.append", "audio": audio})]
 
 
+def _bad_base64_append() -> list[bytes]:
+    audio = "!" * (MAX_FRAME - 200)  # valid JSON, not base64: the control-character scan
+    return [_event({"type": "input_audio_buffer.append", "audio": audio})]
+
+
+def _broken_json_append() -> list[bytes]:
+    frame = json.dumps({"type": "input_audio_buffer.append", "audio": _near_max_audio()})
+    return [_frame(frame[:-1].encode())]  # no closing brace: invalid_json at the very end
+
+
+def _vad_edges_append() -> list[bytes]:
+    # One loud 10 ms frame, then 200 ms of silence (the default silence_duration_ms):
+    # a speech start and stop (commit, response) every 210 ms of audio, ~1,000 in 16 MB.
+    frame = 480  # bytes of 10 ms at 24 kHz
+    cycle = b"\x00\x40" * (frame // 2) + bytes(20 * frame)
+    raw = (MAX_FRAME - 200) * 3 // 4 // len(cycle) * len(cycle)
+    audio = base64.b64encode(cycle * (raw // len(cycle))).decode()
+    return [_event({"type": "input_audio_buffer.append", "audio": audio})]
+
+
+def _big_instructions() -> list[bytes]:
+    text = ("lorem ipsum dolor sit amet " * (MAX_FRAME // 27))[: MAX_FRAME - 200]
+    session = {"type": "realtime", "instructions": text}
+    return [_event({"type": "session.update", "session": session})]
+
+
+def _near_max_audio() -> str:
+    raw = (MAX_FRAME - 200) * 3 // 4 // 2 * 2
+    pcm = (bytes(range(256)) * (raw // 256 + 1))[:raw]
+    return base64.b64encode(pcm).decode()
+
+
 def _small_frames() -> list[bytes]:
     one = _event({"type": "input_audio_buffer.clear"})
     return [one * 50_000]
@@ -128,7 +160,13 @@ ATTACKS: dict[str, tuple[str, Callable[[], list[bytes]]]] = {
     "jpeg-0xff": ("JPEG of 0xFF bytes at the 16 MB frame limit", _jpeg_ff),
     "near-max-append": ("16 MB input_audio_buffer.append", _near_max_append),
     "small-frames": ("50,000 small frames in one burst", _small_frames),
+    # Variants of the 16 MB frame (issue 12, point 1): not in the default set.
+    "append-bad-b64": ("16 MB append of non-base64 characters", _bad_base64_append),
+    "append-no-brace": ("16 MB append, invalid JSON at its end", _broken_json_append),
+    "vad-edges": ("16 MB append with a speech turn every 210 ms", _vad_edges_append),
+    "big-instructions": ("16 MB session.update instructions", _big_instructions),
 }
+DEFAULT_ATTACKS = ("text-60k", "text-1m", "jpeg-0xff", "near-max-append", "small-frames")
 
 
 async def _attack(name: str, url: str, limit: float) -> None:
@@ -316,7 +354,9 @@ def _print(rows: list[Row], commit: str) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     names = (
-        [n.strip() for n in args.attacks.split(",") if n.strip()] if args.attacks else list(ATTACKS)
+        [n.strip() for n in args.attacks.split(",") if n.strip()]
+        if args.attacks
+        else list(DEFAULT_ATTACKS)
     )
     unknown = [n for n in names if n not in ATTACKS]
     if unknown:

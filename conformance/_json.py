@@ -102,9 +102,28 @@ def _loads_big(text: str) -> Any:
         value = orjson.loads(skeleton)
     except JSONDecodeError as exc:
         _forget()
-        pos = exc.pos + sum(cut for after, cut in shifts if exc.pos >= after)
-        raise JSONDecodeError(exc.msg, text, pos) from None
+        raise _moved(exc, text, shifts) from None
     return _restore(value, markers, nonce)
+
+
+def _moved(exc: JSONDecodeError, text: str, shifts: list[tuple[int, int]]) -> JSONDecodeError:
+    """The skeleton's error as orjson raises it for the whole `text`.
+
+    Built like `json.JSONDecodeError(msg, text, pos)`, without its two scans of 16 MB
+    for the line and column: cut runs hold no newline, so the line is the skeleton's.
+    """
+    pos = exc.pos + sum(cut for after, cut in shifts if exc.pos >= after)
+    colno = pos - text.rfind("\n", 0, pos)
+    error = JSONDecodeError.__new__(JSONDecodeError)
+    ValueError.__init__(error, f"{exc.msg}: line {exc.lineno} column {colno} (char {pos})")
+    error.msg, error.doc, error.pos, error.lineno, error.colno = (
+        exc.msg,
+        text,
+        pos,
+        exc.lineno,
+        colno,
+    )
+    return error
 
 
 def _whole(text: str) -> Any:
