@@ -47,6 +47,7 @@ from conformance.runner import (
 from conformance.runner.inputs import check_screenshot
 from conformance.runner.long_session import LONG_SESSION_CASES
 from conformance.runner.process import kill_all_clients
+from conformance.transcript import TRANSCRIPT_MAX_BYTES
 
 if TYPE_CHECKING:  # the mock is imported lazily (layering)
     from mock_server.scenarios import Scenario
@@ -127,10 +128,18 @@ def long_session_pool(cases: Sequence[Case], pattern: str | None, opted_in: bool
 def serve_mock(
     *, scenario: str | None, api_keys: tuple[str, ...], tolerant: bool = False
 ) -> AbstractAsyncContextManager[MockHandle]:
-    """A `mock_server` on 127.0.0.1 (any free port) accepting only `api_keys`."""
+    """A `mock_server` on 127.0.0.1 (any free port) accepting only `api_keys`; each session's
+    transcript keeps frames in full up to `TRANSCRIPT_MAX_BYTES` (a flood stays bounded)."""
     from mock_server import serve
 
-    return serve(host="127.0.0.1", port=0, scenario=scenario, api_keys=api_keys, tolerant=tolerant)
+    return serve(
+        host="127.0.0.1",
+        port=0,
+        scenario=scenario,
+        api_keys=api_keys,
+        tolerant=tolerant,
+        transcript_max_bytes=TRANSCRIPT_MAX_BYTES,
+    )
 
 
 def default_jobs() -> int:

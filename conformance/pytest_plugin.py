@@ -304,6 +304,7 @@ def _mock_config(node: pytest.Item, config: pytest.Config) -> MockConfig:
     """The test's `MockConfig`: port 0, the default scenario, then the markers (closest last)."""
     __tracebackhide__ = True
     from conformance.protocol.errors import ConfigError, UsageError
+    from conformance.transcript import TRANSCRIPT_MAX_BYTES
     from mock_server.config import MockConfig
     from mock_server.scenarios import resolve_scenario
     from mock_server.settings import merge
@@ -319,7 +320,9 @@ def _mock_config(node: pytest.Item, config: pytest.Config) -> MockConfig:
             kwargs["scenario"] = mark.args[0]
         overrides.update(kwargs)
     try:
-        mock_config = merge(MockConfig(port=0), overrides)
+        mock_config = merge(
+            MockConfig(port=0, transcript_max_bytes=TRANSCRIPT_MAX_BYTES), overrides
+        )
         if mock_config.scenario:
             resolve_scenario(mock_config.scenario)
     except (UsageError, ConfigError) as exc:

@@ -13,6 +13,7 @@ masked on the way out (see `redact`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from conformance.protocol.errors import ConfigError
 from conformance.protocol.findings import Finding
 
 Direction = Literal["client", "server"]
-RecordKind = Literal["text", "binary", "close", "drop", "rejected"]
+RecordKind = Literal["text", "binary", "close", "drop", "rejected", "elided"]
 
 REDACTED: Final = "[REDACTED]"
 _UNPARSED: Final = object()
@@ -115,7 +116,16 @@ _TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
 _ENTRY_OVERHEAD: Final = 200  # bytes per frame beyond its text: tuple/Record, str header, list
 _Mask = Callable[[str], str]
 _DIRECTIONS: Final = ("client", "server")
-_KINDS: Final = ("text", "binary", "close", "drop", "rejected")
+_KINDS: Final = ("text", "binary", "close", "drop", "rejected", "elided")
+# The per-session bound the runner's mocks and the pytest plugin's use (`max_bytes`).
+TRANSCRIPT_MAX_BYTES: Final = 64 * 1024 * 1024
+_WRITE_SLICE: Final = 1000  # frames serialised at a time by `write_jsonl`
+# Past `max_bytes`, elided runs may take this much more (overhead per run); beyond it every
+# frame joins the last run: the bound holds whatever mix of frames a client sends.
+ELIDED_RUNS_BYTES: Final = 1024 * 1024
+# The event type of a frame whose payload is left out: read where JSON puts it first.
+_LEADING_TYPE: Final = re.compile(r'\s*\{\s*"type"\s*:\s*"([^"\\]{1,100})"')
+_PARSED_TYPE_MAX: Final = 64 * 1024  # longer frames without a leading "type": not parsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +139,12 @@ class Record:
     connection ended without a close frame; `"rejected"` means the server answered the
     WebSocket upgrade with the HTTP status `code` (body in `reason`), so there never was a
     WebSocket. `findings` are validation findings about it.
+
+    `"elided"` stands for `frames` consecutive frames from `direction` whose payloads were
+    not kept (the transcript had reached its `max_bytes`): `elided_type` is their event
+    type (None: not JSON, or several types), `size` their characters (text) or bytes
+    (binary) in all, `t_ms` and `t_last_ms` when the first and the last came. Checks see
+    no event in it (`event` is None).
     """
 
     index: int
@@ -140,6 +156,10 @@ class Record:
     code: int | None = None
     reason: str | None = None
     findings: tuple[Finding, ...] = ()
+    elided_type: str | None = None
+    frames: int = 1
+    size: int | None = None
+    t_last_ms: float | None = None
     _event: object = field(default=_UNPARSED, init=False, repr=False, compare=False)
 
     @property
@@ -169,6 +189,66 @@ def _parse_event(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Truncation:
+    """What a transcript that reached its `max_bytes` left out.
+
+    From record `from_index` on, every frame but the end of the connection is an
+    `"elided"` record: `frames` frames, `size` characters (bytes for binary frames) not
+    kept. The checks judged the frames before it, and the end.
+    """
+
+    max_bytes: int | None
+    from_index: int
+    frames: int
+    size: int
+
+    def line(self) -> str:
+        """One sentence for reports."""
+        limit = f" (its {self.max_bytes / 2**20:g} MiB limit)" if self.max_bytes else ""
+        return (
+            f"transcript truncated{limit} from frame #{self.from_index}: {self.frames:,} "
+            f"later frame(s), {self.size:,} characters, kept as their direction, type, "
+            "size and time only; the checks judged the frames before and the end"
+        )
+
+    def as_dict(self) -> dict[str, int | None]:
+        """The JSON form (`meta["truncated"]` in a transcript file, the JSON report)."""
+        return {
+            "max_bytes": self.max_bytes,
+            "from_index": self.from_index,
+            "frames": self.frames,
+            "size": self.size,
+        }
+
+
+def _truncation_from(value: object) -> Truncation | None:
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        limit = value.get("max_bytes")
+        return Truncation(
+            max_bytes=None if limit is None else int(limit),
+            from_index=int(value["from_index"]),
+            frames=int(value["frames"]),
+            size=int(value["size"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _frame_type(text: str) -> str | None:
+    """The `type` of a JSON event (cheaply: the leading key, else a parse of a short frame)."""
+    match = _LEADING_TYPE.match(text)
+    if match is not None:
+        return match.group(1)
+    if len(text) > _PARSED_TYPE_MAX:
+        return None
+    event = _parse_event(text)
+    kind = None if event is None else event.get("type")
+    return kind if isinstance(kind, str) else None
+
+
 class Transcript:
     """The frames of one session in order, plus `meta` about the session.
 
@@ -176,6 +256,13 @@ class Transcript:
     `records` or
     iterate. `meta` holds the request path, redacted query/headers/subprotocols, model,
     scenario, session id and start time (see `begin`).
+
+    Bounded memory: with `max_bytes` set, once the frames kept would hold more than that
+    (text and data sizes plus a fixed overhead per frame), every later frame is kept as
+    its direction, type, size and time only, consecutive ones of the same direction and
+    type as one `"elided"` record (`truncation` says from where and how much). The end
+    of the connection is always kept. The checks then judge a consistent beginning (the
+    protocol replay sees no gap) and the end.
     """
 
     def __init__(
@@ -184,6 +271,7 @@ class Transcript:
         records: Iterable[Record] = (),
         *,
         secrets: Iterable[str] = (),
+        max_bytes: int | None = None,
     ) -> None:
         """Create a transcript (usually through `begin` or `read_jsonl`).
 
@@ -191,10 +279,14 @@ class Transcript:
             meta: session facts, stored as given (pass already-redacted values).
             records: existing records; they are re-indexed by position.
             secrets: exact strings to mask whenever the transcript is serialised.
+            max_bytes: the frames kept in full at most (approximately); None: no limit.
         """
         self.meta: dict[str, Any] = dict(meta or {})
+        self.max_bytes = max_bytes
         self._entries: list[_TextEntry | Record] = []
         self._records: list[Record] = []
+        self._kept = 0  # bytes held by the frames, counted as `approx_bytes` counts them
+        self._elided: list[int] = []  # [from index, frames, size] once truncated
         self._secrets: set[str] = set()
         self._mask: _Mask | None = None  # built when first needed, reset by add_secrets
         # Called after every frame is added (a recorder appending to a file sets it).
@@ -202,6 +294,7 @@ class Transcript:
         self.add_secrets(*secrets)
         for record in records:
             self._entries.append(_reindexed(record, len(self._entries)))
+            self._kept += _record_bytes(record)
 
     @classmethod
     def begin(
@@ -249,7 +342,14 @@ class Transcript:
     def add_text(
         self, direction: Direction, text: str, t_ms: float, findings: tuple[Finding, ...] = ()
     ) -> int:
-        """Append one text frame exactly as it crossed the wire; returns its index."""
+        """Append one text frame exactly as it crossed the wire; returns its index.
+
+        Past `max_bytes` only its direction, type, size and time are kept (see the class).
+        """
+        size = len(text) + _ENTRY_OVERHEAD
+        if self.max_bytes is not None and (self._elided or self._kept + size > self.max_bytes):
+            return self._elide(direction, t_ms, _frame_type(text), len(text))
+        self._kept += size
         self._entries.append((direction, t_ms, text, findings))
         if self.on_append is not None:
             self.on_append()
@@ -258,7 +358,11 @@ class Transcript:
     def add_binary(
         self, direction: Direction, data: bytes, t_ms: float, findings: tuple[Finding, ...] = ()
     ) -> int:
-        """Append one binary frame; returns its index."""
+        """Append one binary frame; returns its index (past `max_bytes`: elided)."""
+        if self.max_bytes is not None and (
+            self._elided or self._kept + len(data) * 4 // 3 + _ENTRY_OVERHEAD > self.max_bytes
+        ):
+            return self._elide(direction, t_ms, None, len(data))
         data_b64 = base64.b64encode(data).decode("ascii")
         return self._add(direction, t_ms, "binary", data_b64=data_b64, findings=findings)
 
@@ -281,12 +385,70 @@ class Transcript:
 
     def _add(self, direction: Direction, t_ms: float, kind: RecordKind, **values: Any) -> int:
         index = len(self._entries)
-        self._entries.append(
-            Record(index=index, direction=direction, t_ms=t_ms, kind=kind, **values)
-        )
+        record = Record(index=index, direction=direction, t_ms=t_ms, kind=kind, **values)
+        self._kept += _record_bytes(record)
+        self._entries.append(record)
         if self.on_append is not None:
             self.on_append()
         return index
+
+    def _elide(self, direction: Direction, t_ms: float, kind: str | None, size: int) -> int:
+        """Keep one frame as its direction, type, size and time: a new `"elided"` record,
+        or one more frame in the last one (same direction and type, or past the room for
+        runs). While recording (`on_append`), every frame gets its own record, until that
+        room is used up; then frames are only counted."""
+        entries = self._entries
+        if not self._elided:
+            self._elided = [len(entries), 0, 0]
+        self._elided[1] += 1
+        self._elided[2] += size
+        last = entries[-1] if entries else None
+        crowded = self.max_bytes is not None and self._kept > self.max_bytes + ELIDED_RUNS_BYTES
+        recording = self.on_append is not None
+        if (
+            isinstance(last, Record)
+            and last.kind == "elided"
+            and not recording
+            and (crowded or (last.direction, last.elided_type) == (direction, kind))
+        ):
+            merged = dataclasses.replace(
+                last,
+                elided_type=last.elided_type if last.elided_type == kind else None,
+                frames=last.frames + 1,
+                size=(last.size or 0) + size,
+                t_last_ms=t_ms,
+            )
+            entries[-1] = merged
+            if len(self._records) == len(entries):
+                self._records[-1] = merged
+            return merged.index
+        if crowded and recording:
+            return len(entries) - 1  # counted in `truncation` only
+        index = len(entries)
+        record = Record(
+            index=index,
+            direction=direction,
+            t_ms=t_ms,
+            kind="elided",
+            elided_type=kind,
+            size=size,
+            t_last_ms=t_ms,
+        )
+        self._kept += _record_bytes(record)
+        entries.append(record)
+        if recording:
+            assert self.on_append is not None
+            self.on_append()
+        return index
+
+    @property
+    def truncation(self) -> Truncation | None:
+        """What was left out past `max_bytes` (also read back from a transcript file's
+        meta), or None when every frame is kept in full."""
+        if self._elided:
+            start, frames, size = self._elided
+            return Truncation(max_bytes=self.max_bytes, from_index=start, frames=frames, size=size)
+        return _truncation_from(self.meta.get("truncated"))
 
     # --- reading ---
 
@@ -339,39 +501,47 @@ class Transcript:
         return "".join([self.meta_line(), *self.record_lines()])
 
     def meta_line(self) -> str:
-        """The first JSON Lines line (``{"kind": "meta", ...}``, masked, with its newline)."""
+        """The first JSON Lines line (``{"kind": "meta", ...}``, masked, with its newline).
+
+        A truncated transcript's meta says so: ``"truncated": {"max_bytes", "from_index",
+        "frames", "size"}``.
+        """
         meta = {k: v for k, v in self.meta.items() if k != "kind"}
+        truncation = self.truncation
+        if truncation is not None:
+            meta["truncated"] = truncation.as_dict()
         return _json.dumps(_redact_value({"kind": "meta", **meta}, self._mask_fn())) + "\n"
 
-    def record_lines(self, start: int = 0) -> list[str]:
-        """The JSON Lines lines of the frames from index `start` on (masked, with newlines).
+    def record_lines(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The JSON Lines lines of the frames from index `start` on (masked, with newlines),
+        up to `stop` (excluded; None: the last).
 
         Appending `meta_line()` and then these as frames come gives the same file as
         `write_jsonl`, without building a `Record` per text frame.
         """
         mask = self._mask_fn()
         entries = self._entries
+        end = len(entries) if stop is None else min(stop, len(entries))
         return [
             _json.dumps(_entry_to_json(entries[index], index, mask)) + "\n"
-            for index in range(start, len(entries))
+            for index in range(start, end)
         ]
 
     def approx_bytes(self) -> int:
         """Roughly how much memory the frames hold: text and data sizes, plus overhead."""
-        size = 0
-        for entry in self._entries:
-            if isinstance(entry, Record):
-                size += len(entry.text or "") + len(entry.data_b64 or "")
-                size += len(entry.reason or "")
-            else:
-                size += len(entry[2])
-        return size + _ENTRY_OVERHEAD * (len(self._entries) + len(self._records))
+        return self._kept + _ENTRY_OVERHEAD * len(self._records)
 
     def write_jsonl(self, path: str | Path) -> Path:
-        """Write `to_jsonl()` to `path` (parent folders are created); returns the path."""
+        """Write `to_jsonl()` to `path` (parent folders are created); returns the path.
+
+        Written in slices of frames, so a long transcript is never held twice in memory.
+        """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.to_jsonl(), encoding="utf-8")
+        with target.open("w", encoding="utf-8") as file:
+            file.write(self.meta_line())
+            for start in range(0, len(self._entries), _WRITE_SLICE):
+                file.write("".join(self.record_lines(start, start + _WRITE_SLICE)))
         return target
 
     @classmethod
@@ -648,6 +818,13 @@ def _record_to_json(record: Record, mask: _Mask) -> dict[str, Any]:
         data["findings"] = [
             _redact_value({**f.error_body(), "hint": f.hint}, mask) for f in record.findings
         ]
+    if record.kind == "elided":
+        data.update(
+            elided_type=record.elided_type,
+            frames=record.frames,
+            size=record.size,
+            t_last_ms=None if record.t_last_ms is None else round(record.t_last_ms, 3),
+        )
     return data
 
 
@@ -679,22 +856,20 @@ def _record_from_json(origin: str, lineno: int, index: int, data: dict[str, Any]
             code=data.get("code"),
             reason=data.get("reason"),
             findings=tuple(Finding(**f) for f in data.get("findings", ())),
+            elided_type=data.get("elided_type"),
+            frames=int(data.get("frames", 1)),
+            size=data.get("size"),
+            t_last_ms=data.get("t_last_ms"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: not a transcript record: {exc!r}") from exc
 
 
 def _reindexed(record: Record, index: int) -> Record:
-    if record.index == index:
-        return record
-    return Record(
-        index=index,
-        direction=record.direction,
-        t_ms=record.t_ms,
-        kind=record.kind,
-        text=record.text,
-        data_b64=record.data_b64,
-        code=record.code,
-        reason=record.reason,
-        findings=record.findings,
-    )
+    return record if record.index == index else dataclasses.replace(record, index=index)
+
+
+def _record_bytes(record: Record) -> int:
+    """What `approx_bytes` counts for one record."""
+    size = len(record.text or "") + len(record.data_b64 or "") + len(record.reason or "")
+    return size + _ENTRY_OVERHEAD

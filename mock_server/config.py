@@ -27,6 +27,10 @@ class MockConfig:
     # `realtime-mock serve` defaults to 100 sessions and 64 MiB, and to 0 with --record.
     keep_sessions: int | None = None  # ended sessions kept in memory; none: all (serve: 100)
     keep_bytes: int | None = None  # approximate bytes of ended transcripts kept; none: no limit
+    # Each session's transcript holds frames in full up to about this many bytes; later
+    # frames keep only their direction, type, size and time (runner cases and the pytest
+    # plugin: 64 MiB, so a flooding client cannot fill the memory). None: no limit.
+    transcript_max_bytes: int | None = None  # per session; none: every frame kept in full
     close_timeout: float = 5.0  # seconds to wait for the peer's close frame, then abort
     send_timeout: float | None = 30.0  # a peer that reads nothing this long is dropped
 

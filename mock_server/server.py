@@ -321,6 +321,8 @@ class MockServer:
             return
         transcript = app.transcript
         transcript.add_secrets(request.api_key)
+        if self.config.transcript_max_bytes is not None:
+            transcript.max_bytes = self.config.transcript_max_bytes
         number = self._opened(transcript)
         folder = self._record_to
         recording = Recording.open(folder, transcript, number) if folder is not None else None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from conformance.checks import Violation
 from conformance.transcript import redact
+from conformance.verdicts import CaseResult
 
 LONG_STRING: Final = 160  # longer strings (base64 audio, data URLs) are cut for display
 KEEP: Final = 48
@@ -62,3 +64,57 @@ def violation_dict(violation: Violation) -> dict[str, Any]:
         "hint": violation.hint,
         "occurrences": violation.occurrences,
     }
+
+
+# The line `conformance.runner.process` puts where it cut a client's output.
+_CUT_NOTE: Final = re.compile(
+    r"\[… ([\d,]+) bytes cut: the client wrote ([\d,]+) bytes; "
+    r"the first ([\d,]+) and the last ([\d,]+) are kept\]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCut:
+    """How a client's output stream was cut by the runner (its head and tail kept)."""
+
+    cut: int
+    total: int
+    head: int
+    tail: int
+
+    def line(self, stream: str) -> str:
+        """`stdout was cut: …`, for reports (the tail shown does not reach the cut line)."""
+        return (
+            f"{stream} was cut: the client wrote {self.total:,} bytes; the first "
+            f"{self.head:,} and the last {self.tail:,} are kept, {self.cut:,} left out"
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The JSON form."""
+        return {"cut_bytes": self.cut, "total_bytes": self.total, "head": self.head,
+                "tail": self.tail}  # fmt: skip
+
+
+def output_cut(text: str) -> OutputCut | None:
+    """The runner's cut of `text` (a client's stdout or stderr), or None if it is whole."""
+    match = _CUT_NOTE.search(text)
+    if match is None:
+        return None
+    cut, total, head, tail = (int(group.replace(",", "")) for group in match.groups())
+    return OutputCut(cut=cut, total=total, head=head, tail=tail)
+
+
+def truncation_lines(result: CaseResult) -> list[str]:
+    """One line per truncated transcript and per cut output stream of a case."""
+    lines = []
+    for number, transcript in enumerate(result.transcripts):
+        truncation = transcript.truncation
+        if truncation is not None:
+            lines.append(f"connection {number}: {truncation.line()}")
+    outcome = result.outcome
+    if outcome is not None:
+        for stream, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
+            cut = output_cut(text)
+            if cut is not None:
+                lines.append(cut.line(f"the client's {stream}"))
+    return lines

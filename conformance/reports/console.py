@@ -15,6 +15,8 @@ from typing import Final, TextIO
 from conformance.checks import Severity, Violation
 from conformance.verdicts import CLOSE_LEGEND, CaseResult, Summary, Verdict
 
+from ._display import truncation_lines
+
 _COLOURS: Final = {
     Verdict.OK: "\x1b[32m",
     Verdict.NON_STRICT: "\x1b[33m",
@@ -102,6 +104,7 @@ def format_summary(
         if result.violations and not grouped:
             lines += ["", f"{result.case_id}: {paint(result.verdict, colour)}"]
             lines += ["  " + line for v in result.violations for line in str(v).splitlines()]
+        lines += [f"{result.case_id}: {line}" for line in truncation_lines(result)]
         if result.unjudged:
             lines.append(f"{result.case_id}: not judged by any check: {', '.join(result.unjudged)}")
         elif result.verdict is Verdict.NOT_JUDGED:

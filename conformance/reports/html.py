@@ -4,6 +4,10 @@ Per case it shows the verdicts, the findings (each linking to the frame that cau
 then every connection's frames in order (time, direction arrow, event type, collapsible
 JSON with long strings such as base64 audio cut), the close, and the client's output.
 Frames are untrusted input: every value is HTML-escaped and keys are masked.
+
+Bounded: a connection shows its first `HEAD_FRAMES` and last `TAIL_FRAMES` frames (and
+the frames findings point at), with a line saying how many were left out and which
+transcript file holds them all; a flooding client cannot make a report of GBs.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from conformance.checks import Violation
 from conformance.transcript import Record, Transcript
 from conformance.verdicts import CLOSE_LEGEND, CaseResult, Verdict, summarize
 
-from ._display import shorten, shorten_text, tail
+from ._display import output_cut, shorten, shorten_text, tail, truncation_lines
 from ._html_assets import CSP, CSS, JS
 
 _AUDIO: Final = frozenset({"input_audio_buffer.append", "response.output_audio.delta"})
 _PREVIEW: Final = 140
+HEAD_FRAMES: Final = 2000  # frames shown from the start of a connection
+TAIL_FRAMES: Final = 500  # and from its end
+FLAGGED_FRAMES: Final = 500  # frames findings point at, shown from the middle too
 _Flags = dict[tuple[int, int], list[tuple[int, Violation]]]
 
 
@@ -94,7 +101,9 @@ def _case(number: int, result: CaseResult) -> str:
         _violations(number, result),
     ]
     for connection, transcript in enumerate(result.transcripts):
-        parts.append(_connection(number, connection, transcript, flags))
+        paths = result.transcript_paths
+        path = paths[connection] if connection < len(paths) else None
+        parts.append(_connection(number, connection, transcript, flags, path))
     parts.append(_output(number, result))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
@@ -112,6 +121,7 @@ def _facts(result: CaseResult) -> str:
         lines.append("expectations no check judged: " + ", ".join(result.unjudged))
     if result.verdict is Verdict.NOT_JUDGED:
         lines.append(f"NOT JUDGED: {result.not_judged_reason}")
+    lines += truncation_lines(result)
     return "".join(f'<p class="meta">{e(line)}</p>' for line in lines)
 
 
@@ -143,20 +153,51 @@ def _violations(number: int, result: CaseResult) -> str:
     return f'<h3>Findings</h3><ol class="violations">{"".join(items)}</ol>'
 
 
-def _connection(number: int, connection: int, transcript: Transcript, flags: _Flags) -> str:
+def _connection(
+    number: int, connection: int, transcript: Transcript, flags: _Flags, path: str | None
+) -> str:
     meta = transcript.meta
     query = "&".join(f"{k}={v}" for k, v in (meta.get("query") or {}).items())
     where = f"{meta.get('path') or ''}{'?' + query if query else ''}"
     heading = f"Connection {connection}: {where} · started {meta.get('started_at') or '?'}"
-    rows = "".join(
-        _row(number, connection, record, transcript, flags.get((connection, record.index), []))
-        for record in transcript.records
-    )
+    rows: list[str] = []
+    for shown in _shown(transcript.records, {i for c, i in flags if c == connection}):
+        if isinstance(shown, Record):
+            found = flags.get((connection, shown.index), [])
+            rows.append(_row(number, connection, shown, transcript, found))
+        else:
+            rows.append(_gap(*shown, path))
     return (
         f'<h3 id="c{number}-n{connection}">{e(heading)}</h3>'
         '<table class="frames"><thead><tr><th>#</th><th>t (ms)</th><th></th><th>event</th>'
-        f"<th>content</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<th>content</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _shown(records: list[Record], flagged: set[int]) -> list[Record | tuple[int, int]]:
+    """The records a connection shows, in order, with `(first, last)` index ranges of the
+    ones left out: the first `HEAD_FRAMES`, the last `TAIL_FRAMES`, and up to
+    `FLAGGED_FRAMES` a finding points at."""
+    if len(records) <= HEAD_FRAMES + TAIL_FRAMES:
+        return list(records)
+    end = len(records) - TAIL_FRAMES
+    middle = sorted(i for i in flagged if HEAD_FRAMES <= i < end)[:FLAGGED_FRAMES]
+    shown: list[Record | tuple[int, int]] = list(records[:HEAD_FRAMES])
+    at = HEAD_FRAMES
+    for index in [*middle, end]:
+        if index > at:
+            shown.append((at, index - 1))
+        if index < end:
+            shown.append(records[index])
+        at = index + 1
+    shown += records[end:]
+    return shown
+
+
+def _gap(first: int, last: int, path: str | None) -> str:
+    where = f"; every frame is in {path}" if path else ""
+    text = f"… frames #{first} to #{last} ({last - first + 1:,}) not shown here{where}"
+    return f'<tr class="gap"><td colspan="5" class="mono">{e(text)}</td></tr>'
 
 
 def _row(
@@ -167,6 +208,8 @@ def _row(
     found: list[tuple[int, Violation]],
 ) -> str:
     kind = record.event_type or record.kind
+    if record.kind == "elided":
+        kind = f"{record.elided_type or 'frames'} (elided)"
     classes: list[str] = [record.direction]
     if record.kind in ("close", "drop", "rejected"):
         classes.append("end")
@@ -200,6 +243,12 @@ def _content(record: Record, transcript: Transcript) -> str:
     if record.kind == "binary":
         size = len(record.data_b64 or "") * 3 // 4
         return f'<span class="mono">binary frame, about {size:,} bytes</span>'
+    if record.kind == "elided":
+        until = f" to {record.t_last_ms:.1f} ms" if record.t_last_ms is not None else ""
+        return (
+            f'<span class="mono">{record.frames:,} frame(s), {record.size or 0:,} characters '
+            f"in all{e(until)}: past the transcript's size limit, not kept</span>"
+        )
     text = transcript.redact(record.text or "")
     event = record.event
     if event is None:
@@ -230,5 +279,7 @@ def _output(number: int, result: CaseResult) -> str:
     ]
     for name, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
         shown = tail(text, outcome.secrets) if text else "(empty)"
-        parts.append(f'<p class="meta">{name}</p><pre>{e(shown)}</pre>')
+        cut = output_cut(text)
+        note = f" · {cut.line(name)}" if cut is not None else ""
+        parts.append(f'<p class="meta">{name}{e(note)}</p><pre>{e(shown)}</pre>')
     return "".join(parts)

@@ -12,10 +12,14 @@
     "verdict": "FAILED", "close_verdict": "INFORMATIONAL", "duration_s": 1.5 | null,
     "transcripts": ["path/0.jsonl", ...],        # where the transcripts are, if on disk
     "connections": 1,                            # how many transcripts the case has
+    "truncated": [{"connection": 0, "max_bytes": 67108864, "from_index": 61000,
+                   "frames": 140000, "size": 150000000}],   # transcripts cut at their limit
     "checks_run": [...], "checks_skipped": [...], "unjudged_expectations": [...],
     "not_judged_reason": "…" | null,   (set when the verdict is "NOT JUDGED")
     "outcome": null | {"exit_code": 1 | null, "timed_out": false, "duration_s": 2.5,
-                       "closed_at_s": [2.0], "stdout_tail": "...", "stderr_tail": "..."},
+                       "closed_at_s": [2.0], "stdout_tail": "...", "stderr_tail": "...",
+                       "stdout_cut": null | {"cut_bytes", "total_bytes", "head", "tail"},
+                       "stderr_cut": null | {...}},   # the runner kept head + tail only
     "violations": [{"check", "title", "severity", "message", "expected", "received",
                     "connection", "index", "direction", "event_type", "json_path",
                     "hint", "occurrences"}]
@@ -24,7 +28,8 @@
 ```
 
 Keys never disappear (absent values are null); new keys may be added within a version.
-Output tails are redacted (API keys masked).
+Output tails are redacted (API keys masked). The report holds no frames: its size is
+bounded by the number of cases and findings, whatever a client sends.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any, Final
 from conformance.checks import RunOutcome
 from conformance.verdicts import CaseResult, Verdict, summarize
 
-from ._display import tail, violation_dict
+from ._display import output_cut, tail, violation_dict
 
 FORMAT: Final = "realtime-conformance-report"
 VERSION: Final = 1
@@ -70,6 +75,11 @@ def _case(result: CaseResult) -> dict[str, Any]:
         "duration_s": result.duration_s,
         "transcripts": list(result.transcript_paths),
         "connections": len(result.transcripts),
+        "truncated": [
+            {"connection": number, **truncation.as_dict()}
+            for number, transcript in enumerate(result.transcripts)
+            if (truncation := transcript.truncation) is not None
+        ],
         "checks_run": list(result.checks_run),
         "checks_skipped": list(result.checks_skipped),
         "unjudged_expectations": list(result.unjudged),
@@ -87,7 +97,14 @@ def _outcome(outcome: RunOutcome) -> dict[str, Any]:
         "closed_at_s": list(outcome.closed_at_s),
         "stdout_tail": tail(outcome.stdout, outcome.secrets),
         "stderr_tail": tail(outcome.stderr, outcome.secrets),
+        "stdout_cut": _cut(outcome.stdout),
+        "stderr_cut": _cut(outcome.stderr),
     }
+
+
+def _cut(text: str) -> dict[str, int] | None:
+    cut = output_cut(text)
+    return None if cut is None else cut.as_dict()
 
 
 def report_json(results: Sequence[CaseResult]) -> str:

@@ -15,6 +15,7 @@ CASE_KEYS = {
     "duration_s",
     "transcripts",
     "connections",
+    "truncated",
     "checks_run",
     "checks_skipped",
     "unjudged_expectations",
