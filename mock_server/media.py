@@ -128,15 +128,154 @@ def synth_pcm16_b64(ms: int, *, seed: int) -> tuple[str, int]:
     A reply's audio deltas repeat a few lengths and 7 pitches: synthesising each once
     keeps an audio reply from costing a Python step per sample.
     """
-    return _synth_b64(ms, seed % 7)
+    return _synth_b64(ms, seed % 7, "audio/pcm")
+
+
+def synth_audio_b64(ms: int, *, seed: int, fmt: object = "audio/pcm") -> tuple[str, int]:
+    """Synthesised speech in the session's output format, as base64 and its byte size.
+
+    `audio/pcm`: PCM16 at 24 kHz; `audio/pcmu` / `audio/pcma`: G.711 mu-law / A-law at
+    8 kHz, one byte per sample (protocol notes §8 "Audio formats"). Cached per length,
+    pitch and format.
+    """
+    return _synth_b64(ms, seed % 7, fmt if fmt in G711_FORMATS else "audio/pcm")
 
 
 @functools.lru_cache(maxsize=64)
-def _synth_b64(ms: int, pitch: int) -> tuple[str, int]:
-    pcm = synth_pcm16(ms, seed=pitch)
-    return base64.b64encode(pcm).decode(), len(pcm)
+def _synth_b64(ms: int, pitch: int, fmt: object) -> tuple[str, int]:
+    if fmt in G711_FORMATS:
+        data = encode_g711(synth_pcm16(ms, seed=pitch, rate=8000), str(fmt))
+    else:
+        data = synth_pcm16(ms, seed=pitch)
+    return base64.b64encode(data).decode(), len(data)
+
+
+# ---------------------------------------------------------------- G.711 (ITU-T G.711)
+# audioop left the standard library in Python 3.13: small table-based codecs instead.
+G711_FORMATS = frozenset({"audio/pcmu", "audio/pcma"})
+_ULAW_BIAS = 0x84
+_ULAW_CLIP = 32635
+
+
+def _ulaw_encode_sample(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(-sample if sample < 0 else sample, _ULAW_CLIP) + _ULAW_BIAS
+    exponent = max(0, magnitude.bit_length() - 8)  # bias keeps it >= 0x84: bit_length >= 8
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _ulaw_decode_byte(byte: int) -> int:
+    byte = ~byte & 0xFF
+    exponent = (byte >> 4) & 0x07
+    magnitude = (((byte & 0x0F) << 3) + _ULAW_BIAS) << exponent
+    magnitude -= _ULAW_BIAS
+    return -magnitude if byte & 0x80 else magnitude
+
+
+def _alaw_encode_sample(sample: int) -> int:
+    sign = 0x80 if sample >= 0 else 0
+    magnitude = min(-sample - 1 if sample < 0 else sample, 32767) >> 3  # 13-bit magnitude
+    if magnitude < 32:
+        code = magnitude >> 1
+    else:
+        exponent = magnitude.bit_length() - 5  # 1..7
+        code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
+    return (sign | code) ^ 0x55
+
+
+def _alaw_decode_byte(byte: int) -> int:
+    byte ^= 0x55
+    exponent = (byte >> 4) & 0x07
+    mantissa = byte & 0x0F
+    step = (mantissa << 4) + 8
+    magnitude = step if exponent == 0 else (step + 0x100) << (exponent - 1)
+    return magnitude if byte & 0x80 else -magnitude
+
+
+@functools.cache
+def _encode_table(fmt: str) -> bytes:
+    """The G.711 byte of every PCM16 sample (65,536 entries, indexed by sample & 0xFFFF)."""
+    encode = _ulaw_encode_sample if fmt == "audio/pcmu" else _alaw_encode_sample
+    return bytes(encode(value - 65536 if value >= 32768 else value) for value in range(65536))
+
+
+@functools.cache
+def decode_table(fmt: str) -> tuple[int, ...]:
+    """The linear PCM16 value of each of the 256 G.711 bytes of `fmt`."""
+    decode = _ulaw_decode_byte if fmt == "audio/pcmu" else _alaw_decode_byte
+    return tuple(decode(byte) for byte in range(256))
+
+
+@functools.cache
+def high_byte_table(fmt: str) -> bytes:
+    """A `bytes.translate` table: each G.711 byte of `fmt` -> the high byte of its linear
+    PCM16 value, so G.711 audio is judged like the high bytes of PCM16 (one C call)."""
+    return bytes((value >> 8) & 0xFF for value in decode_table(fmt))
+
+
+def encode_g711(pcm: bytes, fmt: str) -> bytes:
+    """PCM16 little-endian mono -> G.711 (`audio/pcmu` mu-law or `audio/pcma` A-law)."""
+    table = _encode_table(fmt)
+    samples = struct.unpack(f"<{len(pcm) // 2}H", pcm[: len(pcm) // 2 * 2])
+    return bytes(table[sample] for sample in samples)
+
+
+def decode_g711(data: bytes, fmt: str) -> bytes:
+    """G.711 (`audio/pcmu` or `audio/pcma`) -> PCM16 little-endian mono, same rate."""
+    table = decode_table(fmt)
+    return struct.pack(f"<{len(data)}h", *(table[byte] for byte in data))
 
 
 def silence_pcm16(ms: int, rate: int = 24000) -> bytes:
     """PCM16 silence."""
     return bytes(rate * ms // 1000 * 2)
+
+
+# ------------------------------------------------------------ item audio, for retrieve
+MAX_KEPT_AUDIO = 32 * 1024 * 1024  # bytes of input audio one session keeps for retrieve
+
+
+class KeptAudio:
+    """The input audio of user items, kept for `conversation.item.retrieved` (which carries
+    the audio; `.added`/`.done` leave it out, protocol notes §4), within a byte bound: the
+    appended buffer stops growing at the bound and the oldest items' audio goes first.
+    """
+
+    __slots__ = ("_items", "_size", "buffer", "limit")
+
+    def __init__(self, limit: int = MAX_KEPT_AUDIO) -> None:
+        self.limit = limit
+        self.buffer = bytearray()  # appended since the last commit or clear
+        self._items: dict[str, bytes] = {}
+        self._size = 0
+
+    def append(self, data: bytes) -> None:
+        """Audio appended to the input buffer."""
+        if len(self.buffer) + len(data) <= self.limit:
+            self.buffer += data
+
+    def clear(self) -> None:
+        """The input buffer was cleared."""
+        self.buffer = bytearray()
+
+    def commit(self, item_id: str) -> None:
+        """The input buffer became the user item `item_id`."""
+        data, self.buffer = bytes(self.buffer), bytearray()
+        self.keep(item_id, data)
+
+    def keep(self, item_id: str, data: bytes) -> None:
+        """Keep `data` as the audio of `item_id`, dropping the oldest items' past the bound."""
+        self.drop(item_id)
+        self._items[item_id] = data
+        self._size += len(data)
+        while self._size > self.limit and self._items:
+            self._size -= len(self._items.pop(next(iter(self._items))))
+
+    def get(self, item_id: str) -> bytes | None:
+        """The audio of `item_id`, if kept."""
+        return self._items.get(item_id)
+
+    def drop(self, item_id: str) -> None:
+        """Forget the audio of a deleted item."""
+        self._size -= len(self._items.pop(item_id, b""))

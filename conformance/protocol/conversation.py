@@ -52,6 +52,9 @@ class OutputItem:
     parts: list[Part] = field(default_factory=list)
     conversation_done: bool = False
     output_done: bool = False
+    # The client deleted it while its response streamed: its events stop there, and the
+    # response may end without its .done events [INFERRED: the spec has no rule; issue 13].
+    deleted: bool = False
 
     def content_complete(self) -> bool:
         """Every part is done, call arguments (if they started) are done, and an MCP
@@ -88,6 +91,7 @@ class ItemInfo:
     has_output_audio: bool = False
     audio_bytes: int = 0
     call_id: str | None = None
+    audio_index: int | None = None  # the content index of its output_audio part
 
 
 def _text(value: object) -> str | None:
@@ -101,15 +105,21 @@ def _parts(item: Event) -> list[Any]:
 
 
 def _item_info(item: Event) -> ItemInfo:
-    has_audio = any(
-        isinstance(p, Mapping) and p.get("type") == "output_audio" for p in _parts(item)
+    audio_index = next(
+        (
+            index
+            for index, p in enumerate(_parts(item))
+            if isinstance(p, Mapping) and p.get("type") == "output_audio"
+        ),
+        None,
     )
     call_id = _text(item.get("call_id")) if item.get("type") == "function_call" else None
     return ItemInfo(
         type=_text(item.get("type")),
         role=_text(item.get("role")),
-        has_output_audio=has_audio,
+        has_output_audio=audio_index is not None,
         call_id=call_id,
+        audio_index=audio_index,
     )
 
 
@@ -237,6 +247,8 @@ class Conversation:
             problems.append(f"conversation.item.done for {item_id!r} while its tools are listed")
         info, done_info = self.items[item_id], _item_info(item)
         info.has_output_audio |= done_info.has_output_audio
+        if done_info.audio_index is not None:
+            info.audio_index = done_info.audio_index
         if done_info.call_id is not None:
             info.call_id = done_info.call_id
             self.call_ids.add(done_info.call_id)
@@ -256,6 +268,9 @@ class Conversation:
             shown = event.get("item_id")
             return [f"conversation.item.deleted for {shown!r}, which is not in the conversation"]
         self.item_ids.remove(item_id)
+        found = self._find_output_item(item_id)
+        if found is not None:
+            found[1].deleted = True
         info = self.items.pop(item_id)
         if info.call_id is not None:  # output for a deleted call is rejected (catalog 24)
             self.call_ids.discard(info.call_id)
@@ -357,6 +372,8 @@ class Conversation:
         if item is None:
             name = event.get("item_id")
             return None, [f"{event['type']} names item {name!r}, not an output item of it"]
+        if item.deleted:
+            return None, [f"{event['type']} for item {item.id!r} after conversation.item.deleted"]
         return item, []
 
     def _transition_output_item(self, event: Event, item_id: str) -> list[str]:
@@ -449,8 +466,11 @@ class Conversation:
             self.assistant_audio = True
             delta = event.get("delta")
             if isinstance(delta, str) and item.id in self.items:
-                self.items[item.id].audio_bytes += _b64_len(delta)
-                self.items[item.id].has_output_audio = True
+                info = self.items[item.id]
+                info.audio_bytes += _b64_len(delta)
+                info.has_output_audio = True
+                if info.audio_index is None and isinstance(event.get("content_index"), int):
+                    info.audio_index = event["content_index"]
         return problems
 
     def _on_stream_done(self, event: Event) -> list[str]:
@@ -487,6 +507,8 @@ class Conversation:
         item = response.item(item_event.get("id"))
         if item is None:
             return [f"response.output_item.done for {item_event.get('id')!r}, never added"]
+        if item.deleted:
+            return [f"response.output_item.done for {item.id!r} after conversation.item.deleted"]
         problems = self._check_item_can_end(item, "response.output_item.done")
         if response.in_default_conversation and item.stage < ItemStage.IN_CONVERSATION:
             problems.append(
@@ -508,6 +530,8 @@ class Conversation:
         completed = body.get("status") == "completed"
         problems = []
         for item in response.items:
+            if item.deleted:
+                continue
             if not item.output_done:
                 problems.append(f"response.done before response.output_item.done of {item.id!r}")
             elif completed and response.in_default_conversation and not item.conversation_done:
@@ -545,6 +569,8 @@ class Conversation:
             out_of_band = isinstance(response, Mapping) and response.get("conversation") == "none"
             if self.active_response_id is not None and not out_of_band:
                 return rules.active_response(self.active_response_id, event_id)
+            if isinstance(response, Mapping):
+                return self._check_response_params(response, event_id)
         elif kind == "response.cancel":
             wanted = event.get("response_id")
             active = [r.id for r in self.responses.values() if r.state is ResponseState.IN_PROGRESS]
@@ -572,6 +598,9 @@ class Conversation:
             return None
         if info.role != "assistant" or not info.has_output_audio:
             return rules.truncate_not_audio(event_id)
+        index = event.get("content_index")
+        if isinstance(index, int) and index != (info.audio_index or 0):
+            return rules.truncate_wrong_part(index, event_id)
         have_ms = info.audio_bytes // self.output_bytes_per_ms
         want_ms = event.get("audio_end_ms")
         if isinstance(want_ms, int) and want_ms > have_ms:
@@ -599,11 +628,91 @@ class Conversation:
         return None
 
     def _check_session_update(self, event: Event, event_id: str | None) -> Finding | None:
-        voice = _dig(event.get("session"), "audio", "output", "voice")
+        update = event.get("session")
+        voice = _dig(update, "audio", "output", "voice")
         current = _dig(self.session, "audio", "output", "voice")
         if voice is not None and self.assistant_audio and voice != current:
             return rules.voice_locked(event_id)
+        if not isinstance(update, Mapping):
+            return None
+        found = self._check_model_params(update, "session", event_id)
+        if found is not None:
+            return found
+        session = self.session or {}
+        tracing = session.get("tracing")
+        if "tracing" in update and tracing is not None and update["tracing"] != tracing:
+            return rules.tracing_locked(event_id)
+        model = _dig(update, "audio", "input", "transcription", "model")
+        if _dig(update, "audio", "input", "transcription") is None:
+            model = _dig(session, "audio", "input", "transcription", "model")
+        detection = _dig(update, "audio", "input", "turn_detection")
+        audio_input = _dig(update, "audio", "input")
+        if not (isinstance(audio_input, Mapping) and "turn_detection" in audio_input):
+            detection = _dig(session, "audio", "input", "turn_detection")
+        if model in rules.NO_VAD_TRANSCRIPTION_MODELS and detection is not None:
+            return rules.vad_unsupported(str(model), event_id)
+        tools = update["tools"] if "tools" in update else session.get("tools")
+        return _check_tool_choice(update, tools, "session", event_id)
+
+    def _check_response_params(self, response: Event, event_id: str | None) -> Finding | None:
+        given = response.get("input")
+        for index, item in enumerate(given if isinstance(given, list) else ()):
+            if isinstance(item, Mapping) and item.get("type") == "item_reference":
+                ref = _text(item.get("id"))
+                if ref is not None and ref not in self.items:
+                    return rules.unknown_reference(index, ref, event_id)
+        found = self._check_model_params(response, "response", event_id)
+        if found is not None:
+            return found
+        tools = response["tools"] if "tools" in response else (self.session or {}).get("tools")
+        return _check_tool_choice(response, tools, "response", event_id)
+
+    def _check_model_params(
+        self, params: Event, where: str, event_id: str | None
+    ) -> Finding | None:
+        """Rules that depend on the session's model (fixtures/models.yaml)."""
+        model = _text((self.session or {}).get("model"))
+        if model is None:
+            return None  # a transcription session, or no session.created yet
+        from conformance.models import load_registry  # lazy: models imports this package
+
+        info = load_registry().get(model)
+        if info is None:
+            return None
+        if "reasoning" in params and not info.reasoning:
+            return rules.reasoning_unsupported(f"{where}.reasoning", model, event_id)
+        value = params.get("max_output_tokens")
+        limit = info.max_output_tokens
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and limit is not None
+            and value > limit
+        ):
+            return rules.above_model_limit(
+                f"{where}.max_output_tokens", model, limit, value, event_id
+            )
         return None
+
+
+def _check_tool_choice(
+    params: Event, tools: object, where: str, event_id: str | None
+) -> Finding | None:
+    """A `tool_choice` naming a function that is not among the tools in effect."""
+    choice = params.get("tool_choice")
+    if not (isinstance(choice, Mapping) and choice.get("type") == "function"):
+        return None
+    name = _text(choice.get("name"))
+    if name is None:
+        return None  # the schema reports a missing or non-string name
+    names = {
+        t.get("name")
+        for t in (tools if isinstance(tools, list) else ())
+        if isinstance(t, Mapping) and t.get("type") == "function"
+    }
+    if name in names:
+        return None
+    return rules.unknown_tool_choice(f"{where}.tool_choice.name", name, event_id)
 
 
 def _dig(value: object, *keys: str) -> object:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from .findings import Finding
 
+# Transcription models without VAD: `turn_detection` must be null (spec, AudioTranscription).
+NO_VAD_TRANSCRIPTION_MODELS = frozenset({"gpt-realtime-whisper"})
+
 
 def active_response(response_id: str, event_id: str | None) -> Finding:
     """`response.create` while a default-conversation response is active (catalog 1)."""
@@ -82,7 +85,7 @@ def unknown_call_id(call_id: str, event_id: str | None) -> Finding:
     return Finding(
         code="invalid_tool_call_id",
         message=f"Tool call ID '{call_id}' not found in conversation.",
-        param="item.call_id",
+        param=None,  # live sends param null here (issue 13, divergence 9)
         event_id=event_id,
     )
 
@@ -138,4 +141,95 @@ def voice_locked(event_id: str | None) -> Finding:
         message="Cannot update a conversation's voice if assistant audio is present.",
         event_id=event_id,
         hint="set the voice in the first session.update, before any audio response",
+    )
+
+
+def unknown_reference(index: int, item_id: str, event_id: str | None) -> Finding:
+    """An `item_reference` in `response.input` naming no item (inferred wording, code and
+    param: modelled on the item-id errors of catalog 23)."""
+    return Finding(
+        code="invalid_value",
+        message=f"Error creating response: the item with id '{item_id}' does not exist.",
+        param=f"response.input[{index}].id",
+        event_id=event_id,
+        hint="reference an item that is in the conversation (not deleted), or send the item",
+    )
+
+
+def truncate_wrong_part(index: int, event_id: str | None) -> Finding:
+    """`content_index` that is not the item's audio part (inferred wording: the spec says
+    only that it "should be 0")."""
+    return Finding(
+        code="invalid_value",
+        message=f"Invalid 'content_index': the item has no audio content at index {index}.",
+        param="content_index",
+        event_id=event_id,
+        hint="assistant audio items have one content part: send content_index 0",
+    )
+
+
+def reasoning_unsupported(param: str, model: str, event_id: str | None) -> Finding:
+    """`reasoning` on a model without reasoning (inferred wording: the Chat Completions
+    text for reasoning_effort; protocol notes §3.1 say the live rejection is unverified)."""
+    return Finding(
+        code="unsupported_parameter",
+        message=f"Unsupported parameter: '{param}' is not supported with this model.",
+        param=param,
+        event_id=event_id,
+        hint=f"{model} has no reasoning; only the gpt-realtime-2 family takes reasoning.effort",
+    )
+
+
+def tracing_locked(event_id: str | None) -> Finding:
+    """Changing `tracing` once it is set (inferred wording: the spec says only that it
+    "cannot be modified" once enabled)."""
+    return Finding(
+        code="invalid_value",
+        message="Tracing cannot be modified once it has been enabled for a session.",
+        param="session.tracing",
+        event_id=event_id,
+        hint="set tracing once, in the first session.update; open a new session to change it",
+    )
+
+
+def vad_unsupported(model: str, event_id: str | None) -> Finding:
+    """Turn detection with `gpt-realtime-whisper`, which needs `turn_detection: null`
+    (spec text; inferred wording)."""
+    return Finding(
+        code="invalid_value",
+        message=(
+            f"Turn detection is not supported with the transcription model '{model}'; "
+            "set 'turn_detection' to null."
+        ),
+        param="session.audio.input.turn_detection",
+        event_id=event_id,
+        hint="commit the audio yourself (input_audio_buffer.commit) with this model",
+    )
+
+
+def unknown_tool_choice(param: str, name: str, event_id: str | None) -> Finding:
+    """`tool_choice` naming a function that is not among the tools (inferred wording)."""
+    return Finding(
+        code="invalid_value",
+        message=f"Invalid '{param}': no function named '{name}' in the tools.",
+        param=param,
+        event_id=event_id,
+        hint="define the function in tools, or choose 'auto' / 'required'",
+    )
+
+
+def above_model_limit(
+    param: str, model: str, limit: int, value: int, event_id: str | None
+) -> Finding:
+    """`max_output_tokens` above the session model's limit (models.yaml), worded like the
+    schema's range errors [wording INFERRED; erratum max-output-tokens-bounds]."""
+    from conformance.schemas._messages import out_of_range  # lazy: schemas import protocol
+
+    code, message = out_of_range(param, "integer", limit, value, above=True)
+    return Finding(
+        code=code,
+        message=message,
+        param=param,
+        event_id=event_id,
+        hint=f'{model} writes at most {limit} tokens; or send "inf"',
     )

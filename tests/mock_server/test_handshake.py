@@ -247,9 +247,26 @@ def test_transcription_intent_needs_no_model() -> None:
 
 
 def test_sideband_call_id_needs_no_model() -> None:
+    """The call's session has a model (issue 13: it was empty); the mock's calls use
+    gpt-realtime [INFERRED]."""
     result = check_handshake(request("call_id=rtc_123", BEARER), MockConfig())
     assert result == Accepted(
-        kind="realtime", model=None, key_kind="standard", subprotocol=None, call_id="rtc_123"
+        kind="realtime",
+        model="gpt-realtime",
+        key_kind="standard",
+        subprotocol=None,
+        call_id="rtc_123",
+    )
+
+
+@pytest.mark.parametrize("call_id", ["anything", "rtc_", "call_123", "rtc_a/b"])
+def test_a_call_id_that_names_no_call_is_refused(call_id: str) -> None:
+    result = check_handshake(request(f"call_id={call_id}", BEARER), MockConfig())
+    assert isinstance(result, Rejected)
+    assert (result.finding.code, result.finding.param, result.close_code) == (
+        "invalid_value",
+        "call_id",
+        4000,
     )
 
 

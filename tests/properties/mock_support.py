@@ -43,6 +43,9 @@ LIVE_ERROR_CODES: Final = frozenset(
         "unsupported_content_type",
         "cannot_update_voice",
         "invalid_request_error",
+        # Issue 13, inferred: the model's own limits and abilities (conformance/protocol/rules.py).
+        "integer_above_max_value",
+        "unsupported_parameter",
     }
 )
 

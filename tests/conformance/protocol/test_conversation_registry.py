@@ -331,7 +331,7 @@ class TestItemCreateOnTheServerSide:
         finding = rejection(pair, event)
         assert (finding.code, finding.param, finding.message, finding.event_id) == (
             "invalid_tool_call_id",
-            "item.call_id",
+            None,  # live: param null (issue 13)
             "Tool call ID 'call_X' not found in conversation.",
             "evt_out",
         )

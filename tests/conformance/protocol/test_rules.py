@@ -56,7 +56,7 @@ LIVE_WORDING = [
         lambda: rules.unknown_call_id("call_X", "evt_1"),
         "invalid_tool_call_id",
         "Tool call ID 'call_X' not found in conversation.",
-        "item.call_id",
+        None,
         id="unknown_call_id",
     ),
     pytest.param(
@@ -94,6 +94,60 @@ LIVE_WORDING = [
         "Cannot update a conversation's voice if assistant audio is present.",
         None,
         id="voice_locked",
+    ),
+    # Issue 13 (divergences 5 and 8): wording INFERRED, no live capture.
+    pytest.param(
+        lambda: rules.unknown_reference(1, "item_X", "evt_1"),
+        "invalid_value",
+        "Error creating response: the item with id 'item_X' does not exist.",
+        "response.input[1].id",
+        id="unknown_reference",
+    ),
+    pytest.param(
+        lambda: rules.truncate_wrong_part(1, "evt_1"),
+        "invalid_value",
+        "Invalid 'content_index': the item has no audio content at index 1.",
+        "content_index",
+        id="truncate_wrong_part",
+    ),
+    pytest.param(
+        lambda: rules.reasoning_unsupported("session.reasoning", "gpt-realtime", "evt_1"),
+        "unsupported_parameter",
+        "Unsupported parameter: 'session.reasoning' is not supported with this model.",
+        "session.reasoning",
+        id="reasoning_unsupported",
+    ),
+    pytest.param(
+        lambda: rules.tracing_locked("evt_1"),
+        "invalid_value",
+        "Tracing cannot be modified once it has been enabled for a session.",
+        "session.tracing",
+        id="tracing_locked",
+    ),
+    pytest.param(
+        lambda: rules.vad_unsupported("gpt-realtime-whisper", "evt_1"),
+        "invalid_value",
+        "Turn detection is not supported with the transcription model 'gpt-realtime-whisper'; "
+        "set 'turn_detection' to null.",
+        "session.audio.input.turn_detection",
+        id="vad_unsupported",
+    ),
+    pytest.param(
+        lambda: rules.unknown_tool_choice("session.tool_choice.name", "nope", "evt_1"),
+        "invalid_value",
+        "Invalid 'session.tool_choice.name': no function named 'nope' in the tools.",
+        "session.tool_choice.name",
+        id="unknown_tool_choice",
+    ),
+    pytest.param(
+        lambda: rules.above_model_limit(
+            "session.max_output_tokens", "gpt-realtime", 4096, 5000, "evt_1"
+        ),
+        "integer_above_max_value",
+        "Invalid 'session.max_output_tokens': integer above maximum value. Expected a value "
+        "<= 4096, but got 5000 instead.",
+        "session.max_output_tokens",
+        id="above_model_limit",
     ),
 ]
 
