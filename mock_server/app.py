@@ -35,7 +35,15 @@ from .config import MockConfig
 from .handshake import Accepted, Rejected, check_handshake
 from .hooks import Hooks, NoHooks, Outgoing, RawFrame
 from .request import ConnectRequest
-from .responder import Pace, Stream, check_reply_template
+from .responder import (
+    LIVE_DELTA_JITTER,
+    LIVE_FIRST_DELTA_MS,
+    LIVE_TOKENS_PER_SECOND,
+    LIVE_TRANSCRIPTION_MS,
+    Pace,
+    Stream,
+    check_reply_template,
+)
 
 if TYPE_CHECKING:
     from .scenarios import Scenario
@@ -461,12 +469,25 @@ class _Control:
 
 
 def pace_of(config: MockConfig) -> Pace:
-    """The streaming pace a configuration asks for."""
+    """The streaming pace a configuration asks for: `pace`'s ranges, where no field is set.
+
+    A field that is set (`first_delta_delay`, `text_tokens_per_second`,
+    `transcription_delay`) is exact; the live pace's own figures are drawn per stream from
+    the seed, and its gaps between deltas jitter.
+    """
+    live = config.pace == "live"
+
+    def exact_or(value: float | None, scale: float, live_range: tuple[float, float]) -> Any:
+        if value is not None:
+            return (value * scale, value * scale)
+        return live_range if live else (0.0, 0.0)
+
     tps = config.text_tokens_per_second
-    between = 1000.0 * config.tokens_per_delta / tps if tps else 0.0
     return Pace(
-        first_delta_ms=config.first_delta_delay * 1000.0,
-        between_deltas_ms=between,
+        first_delta_ms=exact_or(config.first_delta_delay, 1000.0, LIVE_FIRST_DELTA_MS),
+        tokens_per_second=exact_or(tps, 1.0, LIVE_TOKENS_PER_SECOND),
+        jitter=LIVE_DELTA_JITTER if live and tps is None else 0.0,
+        transcription_ms=exact_or(config.transcription_delay, 1000.0, LIVE_TRANSCRIPTION_MS),
         audio_realtime=config.audio_realtime,
     )
 

@@ -16,7 +16,7 @@ from conformance.schemas._messages import out_of_range
 from . import session_config as sc
 from .media import ImageInfo, decode_image
 from .planning import plan_response
-from .responder import ResponsePlan, stream_response
+from .responder import Pace, ResponsePlan, stream_response, stream_transcription
 from .vad import ServerVad, SpeechStarted, SpeechStopped
 
 if TYPE_CHECKING:
@@ -246,7 +246,11 @@ class Behaviour:
         detection = sc.turn_detection(self.session) or {}
         active = self.app.session.active_response_id
         if detection.get("interrupt_response", True) and active is not None:
-            self._cancel(active, "turn_detected")
+            # Live order (protocol notes §5(g)): speech_started is out first, then the
+            # response is cancelled, so the cancel waits for its turn in the outbox.
+            from .app import _Entry
+
+            self.app.queue(_Entry("call", lambda: self._cancel(active, "turn_detected")))
 
     def _speech_stopped(self, end_ms: int) -> None:
         item_id = self.speech_item_id or self.app.ids.new("item")
@@ -291,23 +295,10 @@ class Behaviour:
         if not isinstance(audio_input.get("transcription"), Mapping):
             return
         transcript = f"(speech, {ms / 1000:.2f} s)"
-        ids = {"item_id": item_id, "content_index": 0}
-        self.app.send_event(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                **ids,
-                "delta": transcript,
-                "obfuscation": "mock",
-            }
-        )
-        self.app.send_event(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                **ids,
-                "transcript": transcript,
-                "usage": {"type": "duration", "seconds": ms / 1000},
-            }
-        )
+        # Asynchronous, on its own clock: with the live pace it lands ~1.2 s after the
+        # commit, usually among or after the response's events (protocol notes §5(g)).
+        clock = self._pace().clock(f"{self.app.config.seed}/{item_id}", transcription=True)
+        self.app.start_stream(stream_transcription(item_id, transcript, ms / 1000, clock))
 
     def _clear(self, event: dict[str, Any], received: Received) -> None:
         if self.vad is not None:
@@ -428,7 +419,7 @@ class Behaviour:
         self.streams[plan.response_id] = (plan, stream, finished)
         self.app.start_stream(stream, finished)
 
-    def _pace(self) -> Any:
+    def _pace(self) -> Pace:
         from .app import pace_of
 
         return pace_of(self.app.config)

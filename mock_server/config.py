@@ -7,6 +7,13 @@ Every field can be given as a keyword argument (`MockConfig(port=0)`), as a CLI 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
+
+from conformance.protocol.errors import UsageError
+
+# `MockConfig.pace`: "live" (the default: responses take live-like time, so races happen)
+# or "fast" (everything as soon as possible: for tests that do not care about timing).
+PACES: Final = ("live", "fast")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,11 +52,21 @@ class MockConfig:
     # --- behaviour ---
     seed: int = 0  # ids and generated content are reproducible from it
     session_max_duration: float = 3600.0  # seconds; then session_expired + close 1001
-    first_delta_delay: float = 0.0  # seconds from response.created to the first delta
-    text_tokens_per_second: float | None = None  # None = as fast as possible
+    # How long a response stays active, and when input transcription arrives. "live": a
+    # first delta 0.3-0.6 s after response.created, 30-60 tokens/s, the first transcription
+    # delta 0.9-1.5 s after the commit, each drawn per response from `seed` (INFERRED
+    # figures, but for the 1.2 s transcription observed once); "fast": no waiting at all.
+    pace: str = "live"  # live: live-like latency and token rate (seeded); fast: no waiting
+    first_delta_delay: float | None = None  # seconds to a response's first delta; none: pace's
+    text_tokens_per_second: float | None = None  # none: the pace's; 0: as fast as possible
+    transcription_delay: float | None = None  # seconds, commit to transcription; none: pace's
     audio_realtime: bool = False  # pace audio deltas in real time instead of at once
     tokens_per_delta: int = 1  # words per text delta
     image_tokens: int = 194  # image tokens billed per input_image (documented data point)
     reply_template: str | None = None  # override the deterministic reply text
     scenario: str | None = None  # scenario name or file applied to every connection
     extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pace not in PACES:
+            raise UsageError(f"pace: expected one of {', '.join(PACES)}, got {self.pace!r}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import random
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,13 +55,61 @@ REPLY_PLACEHOLDERS: Final = {
 _REPLY_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
+# `MockConfig.pace = "live"`. INFERRED: no first-delta latency or token rate of the live
+# server is published or captured (protocol notes §5, §7, §8 give none); these are the
+# figures clients commonly report for gpt-realtime, and wide enough that a response is
+# active for about a second. The transcription delay is observed once: the first delta
+# ~1.2 s after the commit (protocol notes §5(g), [LIVE-3P] probe 7).
+LIVE_FIRST_DELTA_MS: Final = (300.0, 600.0)  # per response, uniform, drawn from the seed
+LIVE_TOKENS_PER_SECOND: Final = (30.0, 60.0)  # per response, uniform, drawn from the seed
+LIVE_DELTA_JITTER: Final = 0.25  # each gap between deltas: +-25% around the response's rate
+LIVE_TRANSCRIPTION_MS: Final = (900.0, 1500.0)  # commit to the first transcription delta
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pace:
-    """How fast a response streams (milliseconds); zeros mean as fast as possible."""
+    """How fast a stream goes: (low, high) ranges, drawn once per stream from its seed.
 
-    first_delta_ms: float = 0.0
-    between_deltas_ms: float = 0.0
+    Zeros mean as fast as possible; a range whose ends are equal is exact (nothing drawn).
+    """
+
+    first_delta_ms: tuple[float, float] = (0.0, 0.0)
+    tokens_per_second: tuple[float, float] = (0.0, 0.0)  # 0: no wait between deltas
+    jitter: float = 0.0  # each gap varies by up to this fraction either way
+    transcription_ms: tuple[float, float] = (0.0, 0.0)  # commit to the first delta
     audio_realtime: bool = False
+
+    def clock(self, key: str, *, transcription: bool = False) -> PaceClock:
+        """The delays of one stream (a response, or one item's transcription)."""
+        return PaceClock(self, key, transcription=transcription)
+
+
+class PaceClock:
+    """The delays of one stream, reproducible from `key` (the seed and the stream's id)."""
+
+    __slots__ = ("_jitter", "_ms_per_token", "_rng", "first_ms")
+
+    def __init__(self, pace: Pace, key: str, *, transcription: bool = False) -> None:
+        first = pace.transcription_ms if transcription else pace.first_delta_ms
+        drawn = first[0] != first[1] or pace.tokens_per_second[0] != pace.tokens_per_second[1]
+        self._rng = random.Random(key) if drawn or pace.jitter else None
+        self.first_ms = self._draw(first)
+        rate = self._draw(pace.tokens_per_second)
+        self._ms_per_token = 1000.0 / rate if rate > 0 else 0.0
+        self._jitter = pace.jitter
+
+    def _draw(self, bounds: tuple[float, float]) -> float:
+        low, high = bounds
+        if low == high or self._rng is None:
+            return low
+        return self._rng.uniform(low, high)
+
+    def gap_ms(self, tokens: int) -> float:
+        """The wait before a delta of `tokens` tokens that follows another one."""
+        gap = self._ms_per_token * tokens
+        if gap and self._jitter and self._rng is not None:
+            gap *= 1.0 + self._rng.uniform(-self._jitter, self._jitter)
+        return gap
 
 
 @dataclass(slots=True, kw_only=True)
@@ -206,10 +255,11 @@ def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
         status = str(plan.failure.get("type") or "failed")  # failed | incomplete | cancelled
         yield from _finish(plan, status, dict(plan.failure), 0, 0)
         return
+    clock = pace.clock(f"{plan.seed}/{plan.response_id}")
     if plan.call is not None:
-        counts = yield from _function_call(plan, pace)
+        counts = yield from _function_call(plan, clock)
     else:
-        counts = yield from _message(plan, pace)
+        counts = yield from _message(plan, pace, clock)
     if plan.stop is not None:
         details: dict[str, Any] = {"type": "cancelled", "reason": plan.stop}
         yield from _finish(plan, "cancelled", details, counts[0], counts[1])
@@ -218,6 +268,21 @@ def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
         yield from _finish(plan, "incomplete", details, counts[0], counts[1])
     else:
         yield from _finish(plan, "completed", None, counts[0], counts[1])
+
+
+def stream_transcription(item_id: str, transcript: str, seconds: float, clock: PaceClock) -> Stream:
+    """The input transcription of one committed item, on its own clock (protocol notes
+    §5(g): asynchronous, so it may land before, among or after the response's events):
+    one delta per word, then `completed`."""
+    ids = {"item_id": item_id, "content_index": 0}
+    delay = clock.first_ms
+    for word in iter_words(transcript):
+        yield delay, {"type": "conversation.item.input_audio_transcription.delta", **ids,
+                      "delta": word, "obfuscation": "mock"}  # fmt: skip
+        delay = clock.gap_ms(1)
+    usage = {"type": "duration", "seconds": seconds}
+    yield 0.0, {"type": "conversation.item.input_audio_transcription.completed", **ids,
+                "transcript": transcript, "usage": usage}  # fmt: skip
 
 
 def _ids(plan: ResponsePlan, output_index: int = 0) -> dict[str, Any]:
@@ -241,7 +306,7 @@ def _end_item(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
                 "output_index": 0, "item": item}  # fmt: skip
 
 
-def _message(plan: ResponsePlan, pace: Pace) -> Counted:
+def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock) -> Counted:
     audio = "audio" in plan.modalities
     item = {"id": plan.item_id, "type": "message", "status": "in_progress",
             "role": "assistant", "content": []}  # fmt: skip
@@ -273,7 +338,7 @@ def _message(plan: ResponsePlan, pace: Pace) -> Counted:
         if not chunk_words:
             break
         chunk = "".join(chunk_words)
-        delay = pace.first_delta_ms if index == 0 else pace.between_deltas_ms
+        delay = clock.first_ms if index == 0 else clock.gap_ms(len(chunk_words))
         if audio:
             ms = AUDIO_MS_PER_WORD * len(chunk_words)
             pcm_b64, pcm_size = synth_pcm16_b64(ms, seed=index)
@@ -308,7 +373,7 @@ def _message(plan: ResponsePlan, pace: Pace) -> Counted:
     return text_tokens, math.ceil(audio_bytes / 48 / 50), truncated and plan.stop is None
 
 
-def _function_call(plan: ResponsePlan, pace: Pace) -> Counted:
+def _function_call(plan: ResponsePlan, clock: PaceClock) -> Counted:
     assert plan.call is not None
     call_id, name, arguments = plan.call
     item = {"id": plan.item_id, "type": "function_call", "status": "in_progress",
@@ -318,7 +383,7 @@ def _function_call(plan: ResponsePlan, pace: Pace) -> Counted:
     for start in range(0, len(arguments), 8):
         if plan.stop is not None:
             break
-        delay = pace.first_delta_ms if start == 0 else pace.between_deltas_ms
+        delay = clock.first_ms if start == 0 else clock.gap_ms(plan.tokens_per_delta)
         delta = arguments[start : start + 8]
         yield delay, {"type": "response.function_call_arguments.delta", **_ids(plan),
                       "call_id": call_id, "delta": delta}  # fmt: skip

@@ -237,7 +237,9 @@ def test_every_builtin_scenario_is_handled_or_skipped_with_a_reason() -> None:
 @pytest.mark.parametrize("scenario_id", scenario_params())
 async def test_client_under_scenario(scenario_id: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="client_reference")
-    async with serve(port=0, scenario=scenario_id, close_timeout=1.0) as server:
+    # Fast: each handler checks what the client does, not when; a scenario about timing
+    # sets its own pace, and tests/runner plays every scenario at the live pace.
+    async with serve(port=0, scenario=scenario_id, close_timeout=1.0, pace="fast") as server:
         run = Run(server, SCENARIOS[scenario_id], caplog)
         try:
             async with asyncio.timeout(DEADLINE):

@@ -36,7 +36,10 @@ async def connect_to_scenario() -> AsyncIterator[Connect]:
     wires: list[Wire] = []
 
     async def start(scenario: Scenario) -> Wire:
-        config = scenario.apply_config(MockConfig(port=0, scenario=scenario.id))
+        # Fast unless the scenario sets a pace: these checks read what a scenario sends, not
+        # when (the runner plays every scenario at the live pace; tests/runner covers that).
+        base = MockConfig(port=0, scenario=scenario.id, pace="fast")
+        config = scenario.apply_config(base)
         server = await MockServer(config=config).start()
         servers.append(server)
         wires.append(await open_wire(server.url, scenario))
