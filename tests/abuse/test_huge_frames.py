@@ -314,3 +314,57 @@ async def test_invalid_utf8_in_a_big_frame_fails_as_before(where: int | None, ba
         assert frame is not None
         close = Close.parse(frame.data)
         assert (close.code, close.reason) == (1007, _utf8_error(payload))
+
+
+async def test_a_16mb_append_is_joined_and_answered_on_separate_turns(
+    big_audio: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn that completes the frame joins its text; the app reads it a turn later."""
+    turns = 0
+    seen: dict[str, int] = {}
+
+    async def ticker() -> None:  # one tick per turn of the loop
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    feed_big = Connection._feed_big
+
+    def completing(self: Connection, data: bytes) -> bytes:
+        rest = feed_big(self, data)
+        if self._big is None:
+            seen.setdefault("joined", turns)
+        return rest
+
+    def refuse(text: str) -> Any:
+        raise AssertionError("the fast path gave up and parsed the whole frame")
+
+    monkeypatch.setattr(Connection, "_feed_big", completing)
+    monkeypatch.setattr(_json, "_whole", refuse)
+    frame = _masked(Opcode.TEXT, _append(big_audio).encode())
+    async with serve(ping_interval=None) as server:
+        tick = asyncio.create_task(ticker())
+        try:
+            async with RawClient(
+                f"{server.url}?model=gpt-realtime", [("Authorization", f"Bearer {KEY}")]
+            ) as raw:
+                assert await raw.next_of(Opcode.TEXT) is not None  # session.created
+                connection = next(iter(server._server.connections))  # type: ignore[union-attr]
+                assert isinstance(connection, Connection)
+                on_message = connection.on_message
+                assert on_message is not None
+
+                def receiving(message: str | bytes) -> None:
+                    if len(message) > 1_000_000:
+                        seen.setdefault("read", turns)
+                    on_message(message)
+
+                connection.on_message = receiving
+                for start in range(0, len(frame), 1 << 20):
+                    await raw.write_raw(frame[start : start + (1 << 20)])
+                answer = await _answer(raw)
+        finally:
+            tick.cancel()
+    assert answer["type"] == "input_audio_buffer.speech_started"
+    assert seen["read"] > seen["joined"], seen
