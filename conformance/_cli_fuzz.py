@@ -2,7 +2,7 @@
 
     realtime-conformance fuzz --client "node hud.js" [--examples N] [--seed S] [--out DIR]
         [--timeout S] [--faults error,close,drop,stall] [--max-faults N] [--responses N]
-        [--max-runs N] [--checks NAMES] [--no-database]
+        [--max-runs N] [--checks NAMES] [--no-database] [--pass-env NAME ...]
     realtime-conformance fuzz --client "node hud.js" --replay DIR/fuzz-….yaml
 
 Each example is a stream a correct server could send (responses with deltas split
@@ -10,7 +10,9 @@ anywhere, `rate_limits.updated`, unknown event types and fields) with faults at 
 points, played by a fresh mock as a scenario. The client runs with the runner's
 environment contract (docs/runner.md) and is judged by the checks. The first FAILED case
 is shrunk by Hypothesis and saved as a scenario file that replays it. Exit status: 0 when
-nothing failed, 1 when a failure was found (or replayed), 2 for usage errors.
+nothing failed, 1 when a failure was found (or replayed), 2 for usage errors, 128 + the
+signal when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it: the running client's
+process group is killed at once, like `run` does (`_cli_run.SignalStop`).
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance._cli_run import add_pass_env_argument
 from conformance.cli import Command
 from conformance.protocol.errors import UsageError
 
 if TYPE_CHECKING:  # imported when the command runs: Hypothesis is slow to import
-    from conformance.fuzzing import FuzzConfig, FuzzReport
+    from conformance.fuzzing import FuzzConfig, FuzzInterrupted, FuzzReport
     from conformance.verdicts import CaseResult
 
 _FAULTS = ("error", "close", "drop", "stall")
 _DEFAULT_TIMEOUT_S = 20.0
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT; SIGTERM and SIGHUP give 128 + their number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", metavar="NAMES", help=_CHECKS)
     parser.add_argument("--no-database", action="store_true", help=_DATABASE)
     parser.add_argument("--replay", type=Path, metavar="FILE", help="run one saved scenario")
+    add_pass_env_argument(parser)  # the same flag as `run`
 
 
 _EXAMPLES = "generated cases at most before giving up (%(default)s)"
@@ -78,24 +82,50 @@ def run(args: argparse.Namespace) -> int:
     if not args.client:
         raise UsageError("give the client command: --client 'CMD ...'")
     from conformance import fuzzing
-    from conformance._cli_run import serve_mock
+    from conformance._cli_run import SignalStop, serve_mock
+    from conformance.runner.process import kill_all_clients
 
     config = _config(args)
-    if args.replay is not None:
-        result = fuzzing.replay_scenario(args.replay, config, mock=serve_mock)
-        _say(f"{args.replay}: {result.verdict}")
-        _violations(result)
-        return 1 if result.verdict == "FAILED" else 0
-    _say(f"Fuzzing {args.client!r}: {args.examples} cases at most (seed {args.seed})", err=True)
+    # The handler kills the running client at once; the search stops after its run.
+    stop = SignalStop(lambda _sig: None, after="stopping the search")
     try:
-        report = fuzzing.fuzz_client(config, mock=serve_mock, progress=_dot)
-    except KeyboardInterrupt:
+        with stop.installed():
+            if args.replay is not None:
+                result = fuzzing.replay_scenario(
+                    args.replay, config, mock=serve_mock, stopped=lambda: stop.signal
+                )
+                _say(f"{args.replay}: {result.verdict}")
+                _violations(result)
+                return 1 if result.verdict == "FAILED" else 0
+            _say(f"Fuzzing {args.client!r}: {args.examples} cases at most (seed {args.seed})",
+                 err=True)  # fmt: skip
+            report = fuzzing.fuzz_client(
+                config, mock=serve_mock, progress=_dot, stopped=lambda: stop.signal
+            )
+    except fuzzing.FuzzInterrupted as stopped:
+        return _interrupted(stopped, args)
+    except KeyboardInterrupt:  # before the handlers were in place, or after
+        kill_all_clients()
         _say("\ninterrupted; every client process was stopped", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:
         raise UsageError(f"cannot run the client or a mock: {exc}") from exc
     sys.stderr.write("\n")
     return _report(report, args)
+
+
+def _interrupted(stopped: FuzzInterrupted, args: argparse.Namespace) -> int:
+    """The line an interrupted fuzz prints; returns 128 + the signal."""
+    status = 128 + int(stopped.signal)
+    resume = "" if args.no_database or args.replay else (
+        f"; run it again to start from the examples kept in {args.out / '.hypothesis'}"
+    )  # fmt: skip
+    _say(
+        f"\nstopped by {stopped.signal.name} (exit {status}) after {stopped.runs} client "
+        f"run(s): every client process was killed{resume}",
+        err=True,
+    )
+    return status
 
 
 def _config(args: argparse.Namespace) -> FuzzConfig:
@@ -113,6 +143,7 @@ def _config(args: argparse.Namespace) -> FuzzConfig:
         max_runs=args.max_runs,
         checks=(args.checks,) if args.checks else None,
         database=not args.no_database,
+        pass_env=tuple(args.pass_env),
     )
 
 

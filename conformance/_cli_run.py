@@ -21,7 +21,7 @@ import dataclasses
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +55,74 @@ if TYPE_CHECKING:  # the mock is imported lazily (layering)
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Each stops the run like Ctrl-C: clients killed, reports of the finished cases written.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class SignalStop:
+    """What SIGINT, SIGTERM and SIGHUP do to `run`, `demo` and `fuzz`.
+
+    The first signal kills every running client's process group at once (whatever the
+    event loops are doing), says so on stderr and calls `then(signal)`, which makes the
+    command stop and report what finished; `signal` remembers it. A second signal exits
+    at once (128 + the signal), without reports.
+    """
+
+    def __init__(self, then: Callable[[signal.Signals], None], *, after: str) -> None:
+        """`after`: what the command still does once its clients are stopped."""
+        self.then, self.after = then, after
+        self.signal: signal.Signals | None = None
+
+    def __call__(self, sig: signal.Signals) -> None:
+        """Handle `sig` (from a loop's signal handler or a plain `signal.signal` one)."""
+        kill_all_clients()
+        if self.signal is not None:  # the second signal: the user wants out now
+            os._exit(128 + int(sig))
+        self.signal = sig
+        with contextlib.suppress(RuntimeError):  # a signal.signal handler amid a write
+            say(f"{sig.name}: stopping every client, then {self.after}", err=True)
+        self.then(sig)
+
+    @contextlib.contextmanager
+    def on_loop(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """Handle the signals through `loop` (main thread only; elsewhere: not at all)."""
+        installed = []
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, self, sig)
+                installed.append(sig)
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle the signals with `signal.signal` (a synchronous command; main thread
+        only), the previous handlers restored after."""
+        previous = {}
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread
+                previous[sig] = signal.signal(
+                    sig, lambda number, _frame: self(signal.Signals(number))
+                )
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def add_pass_env_argument(parser: argparse.ArgumentParser) -> None:
+    """`--pass-env NAME` (repeatable): more of the runner's environment for the client."""
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also give the client this variable of the runner's environment (a name or a "
+        "glob; repeat for more): by default it gets only PATH, HOME, locale, temp, "
+        "toolchain and display variables, never a credential (docs/runner.md)",
+    )
 
 
 def builtin_cases() -> list[Case]:
@@ -187,15 +255,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run the long-session cases: screenshots delivered over time on stdin "
         "to a client that stays connected",
     )
-    parser.add_argument(
-        "--pass-env",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also give the client this variable of the runner's environment (a name or a "
-        "glob; repeat for more): by default it gets only PATH, HOME, locale, temp, "
-        "toolchain and display variables, never a credential (docs/runner.md)",
-    )
+    add_pass_env_argument(parser)
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
 
 
@@ -267,24 +327,8 @@ def execute(
     async def main() -> SuiteResult:
         loop = asyncio.get_running_loop()
         stop: asyncio.Future[signal.Signals] = loop.create_future()
-
-        def stopping(sig: signal.Signals) -> None:
-            kill_all_clients()  # now, whatever the cases' loops are doing
-            if stop.done():  # the second signal: the user wants out now
-                os._exit(128 + int(sig))
-            say(f"{sig.name}: stopping every client, then writing the reports", err=True)
-            stop.set_result(sig)
-
-        installed = []
-        for sig in STOP_SIGNALS:
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.add_signal_handler(sig, stopping, sig)  # main thread only
-                installed.append(sig)
-        try:
+        with SignalStop(stop.set_result, after="writing the reports").on_loop(loop):
             return await run_suite(cases, config, mock=serve_mock, progress=progress, stop=stop)
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
 
     try:
         return asyncio.run(main())

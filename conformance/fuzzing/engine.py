@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,19 @@ from ._streams import FAULT_KINDS, FaultKind
 
 DEFAULT_FUZZ_OUT: Final = Path("realtime-conformance-fuzz")
 Progress = Callable[[str], None]
+# Asked before and after every client run: the signal that stops the search, if any.
+Stopped = Callable[[], signal.Signals | None]
+
+
+class FuzzInterrupted(BaseException):
+    """A signal stopped the search (`fuzz_client(stopped=...)`): after `runs` client runs.
+
+    A BaseException, so Hypothesis does not take it for the client failing a case.
+    """
+
+    def __init__(self, sig: signal.Signals, runs: int) -> None:
+        super().__init__(f"stopped by {sig.name} after {runs} run(s)")
+        self.signal, self.runs = sig, runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +78,10 @@ class FuzzConfig:
         checks: a check selection (default: default + each case's expectations).
         database: keep Hypothesis's example database under `out_dir` (a re-run tries
             the last failure first).
-        env: the environment the contract is added to (None: this process's).
+        env: the environment the contract is added to (None: this process's, through
+            the runner's allow-list).
+        pass_env: more of this process's variables the client gets (names or globs,
+            `fuzz --pass-env`), credentials included.
     """
 
     client: str
@@ -79,6 +96,7 @@ class FuzzConfig:
     checks: tuple[str, ...] | None = None
     database: bool = True
     env: Mapping[str, str] | None = None
+    pass_env: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.max_runs < 1:
@@ -133,9 +151,11 @@ class _Search:
         loop: asyncio.Runner,
         inputs: RunInputs,
         progress: Progress,
+        stopped: Stopped | None = None,
     ) -> None:
         self.config, self.mock, self.loop = config, mock, loop
         self.inputs, self.progress = inputs, progress
+        self.stopped = stopped or (lambda: None)
         self.work = config.out_dir / "work"
         self.cache: dict[str, CaseResult] = {}
         self.runs = 0
@@ -172,7 +192,13 @@ class _Search:
         self, path: Path, expect: Mapping[str, Any], case_id: str, folder: Path
     ) -> CaseResult:
         """Run the client once against a scenario file and judge it with the runner's checks
-        (the selection, else default + the scenario's expectations)."""
+        (the selection, else default + the scenario's expectations).
+
+        Raises:
+            FuzzInterrupted: a signal came before or during the run (its client was killed:
+                the result would judge the kill, not the client).
+        """
+        self._check_stop()
         run_config = RunConfig(
             client=self.config.client,
             timeout_s=self.config.timeout_s,
@@ -180,13 +206,25 @@ class _Search:
             checks=self.config.checks,
             settle_s=2.0,
             env=self.config.env,
+            pass_env=self.config.pass_env,
         )
         case = Case(id=case_id, scenario=str(path), expect=MappingProxyType(dict(expect)))
-        return self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
+        result = self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
+        self._check_stop()
+        return result
+
+    def _check_stop(self) -> None:
+        sig = self.stopped()
+        if sig is not None:
+            raise FuzzInterrupted(sig, self.runs)
 
 
 def fuzz_client(
-    config: FuzzConfig, *, mock: MockFactory, progress: Progress | None = None
+    config: FuzzConfig,
+    *,
+    mock: MockFactory,
+    progress: Progress | None = None,
+    stopped: Stopped | None = None,
 ) -> FuzzReport:
     """Search for a stream or fault the client fails on; shrink it and save it.
 
@@ -195,18 +233,21 @@ def fuzz_client(
         mock: starts a mock playing a scenario (`conformance._cli_run.serve_mock` fits).
         progress: called with `.` (OK) or `F` (FAILED) after each run, and with a note
             when the first failure starts the shrinking.
+        stopped: asked before and after each client run; a signal stops the search
+            (the CLI's SIGINT/SIGTERM/SIGHUP handler kills the running client first).
 
     Returns:
         The report; `report.failure.scenario_path` replays the smallest failure found.
 
     Raises:
         OSError: a mock cannot bind, or the client's shell cannot start.
+        FuzzInterrupted: `stopped` gave a signal.
     """
     started = time.monotonic()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     inputs = make_inputs(config.out_dir / "inputs")
     with asyncio.Runner() as loop:
-        search = _Search(config, mock, loop, inputs, progress or (lambda _: None))
+        search = _Search(config, mock, loop, inputs, progress or (lambda _: None), stopped)
         case = _find(search, config)
         failure = None if case is None else _save(search, case)
     return FuzzReport(
@@ -262,11 +303,14 @@ def _save(search: _Search, case: FuzzCase) -> FuzzFailure:
     )
 
 
-def replay_scenario(path: Path, config: FuzzConfig, *, mock: MockFactory) -> CaseResult:
+def replay_scenario(
+    path: Path, config: FuzzConfig, *, mock: MockFactory, stopped: Stopped | None = None
+) -> CaseResult:
     """Run the client once against a saved scenario file and judge it like `fuzz` does.
 
     Raises:
         UsageError: the file cannot be read.
+        FuzzInterrupted: `stopped` gave a signal (before or during the run).
     """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -276,5 +320,5 @@ def replay_scenario(path: Path, config: FuzzConfig, *, mock: MockFactory) -> Cas
     config.out_dir.mkdir(parents=True, exist_ok=True)
     inputs = make_inputs(config.out_dir / "inputs")
     with asyncio.Runner() as loop:
-        search = _Search(config, mock, loop, inputs, lambda _: None)
+        search = _Search(config, mock, loop, inputs, lambda _: None, stopped)
         return search.run_file(path, expect or {}, path.stem, config.out_dir)

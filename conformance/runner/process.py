@@ -47,7 +47,9 @@ Feeder = Callable[[WriteLine, Callable[[], None]], Awaitable[Any]]
 
 # Process groups of the clients running now (any thread, any loop): `kill_all_clients`.
 _LIVE: set[int] = set()
-_LIVE_LOCK = threading.Lock()
+# Re-entrant: a `signal.signal` handler (fuzz) may run `kill_all_clients` on the thread
+# that holds it.
+_LIVE_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +187,7 @@ class _Output:
         head = self._head.decode("utf-8", errors="replace")
         if dropped <= 0:
             return head + tail.decode("utf-8", errors="replace")
+        # conformance/reports/_display.py reads this line back (`output_cut`).
         note = (
             f"\n[… {dropped:,} bytes cut: the client wrote {self.total:,} bytes; the first "
             f"{len(self._head):,} and the last {len(tail):,} are kept]\n"
