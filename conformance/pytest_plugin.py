@@ -71,7 +71,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="default check selection of assert_conforms, e.g. 'default,-event_ids_are_unique' "
         "(ini: realtime_checks)",
     )
+    group.addoption(
+        "--realtime-pace",
+        dest="realtime_pace",
+        metavar="live|fast",
+        default=None,
+        help="pace of realtime_mock when no marker sets one: live (the default: live-like "
+        "latency, so races happen) or fast (no waiting) (ini: realtime_pace)",
+    )
     parser.addini("realtime_scenario", "default scenario of the realtime_mock fixture", default="")
+    parser.addini("realtime_pace", "default pace of the realtime_mock fixture", default="")
     parser.addini("realtime_checks", "default check selection of assert_conforms", default="")
 
 
@@ -80,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(name=None, **mock_config): run this test's realtime_mock server with the "
         "scenario `name` (built-in id or YAML path) and these MockConfig fields "
-        "(e.g. ping_interval=None, api_keys=('sk-test',)).",
+        "(e.g. pace='fast', ping_interval=None, api_keys=('sk-test',)).",
     )
     _session_defaults["checks"] = _option(config, "realtime_checks")
 
@@ -311,6 +320,10 @@ def _mock_config(node: pytest.Item, config: pytest.Config) -> MockConfig:
 
     source = "--realtime-scenario"
     overrides: dict[str, Any] = {"scenario": _option(config, "realtime_scenario")}
+    pace = _option(config, "realtime_pace")
+    if pace is not None:
+        overrides["pace"] = pace
+        source = "--realtime-pace"
     for mark in reversed(list(node.iter_markers(MARKER))):
         source = f"@pytest.mark.{MARKER}"
         kwargs = dict(mark.kwargs)

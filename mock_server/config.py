@@ -14,6 +14,8 @@ from conformance.protocol.errors import UsageError
 # `MockConfig.pace`: "live" (the default: responses take live-like time, so races happen)
 # or "fast" (everything as soon as possible: for tests that do not care about timing).
 PACES: Final = ("live", "fast")
+# String fields with a fixed set of values (`--pace live|fast` on the command line).
+CHOICES: Final = {"pace": PACES}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

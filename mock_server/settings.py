@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from conformance.protocol.errors import ConfigError, UsageError
-from mock_server.config import MockConfig
+from mock_server.config import CHOICES, MockConfig
 
 _NONE_WORDS = frozenset({"none", "null", "off"})
 _COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
@@ -52,7 +52,10 @@ def merge(config: MockConfig, overrides: Mapping[str, Any], *, source: str = "")
             values[name] = _coerce(value, hints[name])
         except TypeError as exc:
             raise error(f"{prefix}{raw_name}: {exc}") from None
-    return dataclasses.replace(config, **values)
+    try:
+        return dataclasses.replace(config, **values)
+    except UsageError as exc:  # a value `MockConfig` itself refuses (e.g. an unknown pace)
+        raise error(f"{prefix}{exc}") from None
 
 
 def overrides_from_yaml(path: str | Path) -> dict[str, Any]:
@@ -106,6 +109,10 @@ def add_config_arguments(
             metavar = "KEY=VALUE" if typing.get_origin(base) is dict else "VALUE[,VALUE]"
             text += "; repeat"
             parser.add_argument(flag, action="append", metavar=metavar, help=text, **common)
+        elif name in CHOICES:
+            choices = CHOICES[name]
+            metavar = "|".join(choices)
+            parser.add_argument(flag, choices=choices, metavar=metavar, help=text, **common)
         else:
             kind = _cli_scalar(base, optional)
             metavar = base.__name__.upper()

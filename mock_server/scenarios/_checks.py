@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from conformance.protocol.errors import ScenarioError
+from conformance.protocol.errors import ScenarioError, UsageError
 from mock_server.config import MockConfig
 
 from ._vocabulary import (
@@ -82,6 +82,10 @@ class Checker:
                 text = f"config.{name} belongs to the listener and cannot be set by a scenario"
                 raise self.fail(path, text, key=True)
             checked[name] = self._config_value(path, str(fields[name].type), value)
+            try:  # a value MockConfig itself refuses (an unknown pace)
+                dataclasses.replace(MockConfig(), **{name: checked[name]})
+            except UsageError as exc:
+                raise self.fail(path, f"{exc} at {show_path(path)}") from None
         return checked
 
     def _config_value(self, path: Path_, annotation: str, value: Any) -> Any:

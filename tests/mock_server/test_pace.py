@@ -9,12 +9,15 @@ seed, so a run is reproducible. The same flows over real sockets are in
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.protocol.errors import UsageError
+from conformance.protocol.errors import ConfigError, UsageError
 from mock_server.app import pace_of
+from mock_server.cli import main
 from mock_server.config import MockConfig
 from mock_server.media import silence_pcm16, synth_pcm16
 from mock_server.responder import (
@@ -23,7 +26,7 @@ from mock_server.responder import (
     LIVE_TRANSCRIPTION_MS,
     Pace,
 )
-from mock_server.settings import config_from_args, merge
+from mock_server.settings import config_from_args, config_from_yaml, merge
 
 from .app_harness import open_app, text_item, types, until
 from .test_app_flows import assert_clean
@@ -34,8 +37,6 @@ LONG_TEXT = " ".join(f"word{n}" for n in range(40))
 
 def server_times(app: Any) -> list[tuple[float, dict[str, Any]]]:
     """(t_ms, event) of every server frame of the session, in order."""
-    import json
-
     return [
         (r.t_ms, json.loads(r.text))
         for r in app.transcript.records
@@ -122,12 +123,22 @@ def test_pace_of_resolves_ranges_and_exact_values() -> None:
     assert exact.transcription_ms == (2000.0, 2000.0)
 
 
-def test_an_unknown_pace_is_refused_with_the_choices() -> None:
+def test_an_unknown_pace_is_refused_with_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(UsageError, match="pace: expected one of live, fast, got 'slow'"):
         MockConfig(pace="slow")
     with pytest.raises(UsageError, match="pace: expected one of live, fast"):
         merge(MockConfig(), {"pace": "slow"})
+    config = tmp_path / "mock.yaml"
+    config.write_text("pace: slow\n")
+    with pytest.raises(ConfigError, match=r"mock\.yaml: pace: expected one of live, fast"):
+        config_from_yaml(config)
     assert config_from_args(["--pace", "fast"]).pace == "fast"
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--pace", "slow"])
+    assert exited.value.code == 2
+    assert "--pace: invalid choice: 'slow' (choose from 'live', 'fast')" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------- divergence 1: the race
@@ -199,9 +210,7 @@ def test_live_transcription_is_asynchronous_in_several_deltas() -> None:
     timed = server_times(app)
     names = [e["type"] for _, e in timed]
     committed = next(t for t, e in timed if e["type"] == "input_audio_buffer.committed")
-    deltas = [
-        (t, e) for t, e in timed if e["type"].endswith("input_audio_transcription.delta")
-    ]
+    deltas = [(t, e) for t, e in timed if e["type"].endswith("input_audio_transcription.delta")]
     completed = next(e for _, e in timed if e["type"].endswith("transcription.completed"))
     assert len(deltas) >= 2
     assert "".join(e["delta"] for _, e in deltas) == completed["transcript"]

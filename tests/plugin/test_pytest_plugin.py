@@ -383,6 +383,26 @@ def test_options_ini_and_marker_merging(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
 
 
+PACE = """
+def test_pace_from_the_command_line(realtime_mock):
+    assert realtime_mock.config.pace == "fast"
+
+
+@pytest.mark.realtime_scenario(pace="live")
+def test_a_marker_sets_the_pace_too(realtime_mock):
+    assert realtime_mock.config.pace == "live"
+"""
+
+
+def test_pace_from_the_option_and_the_marker(pytester: pytest.Pytester) -> None:
+    user_file(pytester, PACE)
+    result = run(pytester, "-p", "no:asyncio", "--realtime-pace", "fast")
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("-p", "no:asyncio", "--realtime-pace", "slow", "-k", "line")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*--realtime-pace: pace: expected one of live, fast*"])
+
+
 def test_unknown_default_scenario_names_the_option(pytester: pytest.Pytester) -> None:
     user_file(pytester, "def test_any(realtime_mock):\n    pass\n")
     result = pytester.runpytest("-p", "no:asyncio", "--realtime-scenario", "stalled-strem")
