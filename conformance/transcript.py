@@ -642,7 +642,7 @@ _ANCHORS: Final = ("-", "_", ":", "=", "\\", " ", "\n", "\t", "\r")
 _ANCHORS_RARE: Final = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # also \s
 # Lower-cased literals one of which every pattern's match contains.
 _TRIGGERS: Final = ("key", "token", "secret", "passw", "bearer", "authorization", "sk-", "ek_")
-_CUT_OVER: Final = 2048  # shorter texts are scanned whole
+_CUT_OVER: Final = 2048  # shorter texts go to the full scan at once
 _CUT_SEGMENT: Final = 256  # a quoted stretch this long may have its middle left out
 _CUT_MARGIN: Final = 64  # kept at both ends of a stretch (a match's literal and value fit)
 _CUT_SEGMENTS: Final = 64  # stretches looked at per text at most (the rest: scanned whole)
@@ -686,8 +686,9 @@ def _may_hold_key(text: str, exact: Sequence[str]) -> bool:
     a few substring searches, over `_scanned_part(text)` (a 3 KB audio frame: ~200 chars)."""
     scanned = _scanned_part(text)
     lower = scanned.lower()
+    dash, underscore = "-" in scanned, "_" in scanned
     for trigger in _TRIGGERS:
-        if trigger in lower:
+        if (trigger != "sk-" or dash) and (trigger != "ek_" or underscore) and trigger in lower:
             return True
     for secret in exact:
         # A secret holding an anchor and no longer than the margin cannot lie in a middle
@@ -713,7 +714,10 @@ def _masker(secrets: Iterable[str], replacement: str = REDACTED, *, precheck: bo
         return match.group(1) + replacement
 
     def mask(text: str) -> str:
-        return full(text) if _may_hold_key(text, exact) else text
+        # A short text costs the pre-check what it costs the full scan: scan it at once.
+        if len(text) < _CUT_OVER or _may_hold_key(text, exact):
+            return full(text)
+        return text
 
     def full(text: str) -> str:
         # Substring tests first: scanning a 3 KB audio frame for one needle takes ~2-4 us,

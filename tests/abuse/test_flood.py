@@ -125,6 +125,23 @@ def test_the_html_report_shows_a_bounded_number_of_frames() -> None:
     assert "every frame is in c/0.jsonl" in page
 
 
+def test_a_finding_in_the_middle_of_a_long_connection_keeps_its_frame() -> None:
+    transcript = Transcript()
+    transcript.add_text("server", '{"type": "session.created"}', 0.0)
+    for n in range(20_000):
+        event = {"type": "input_audio_buffer.append", "audio": "AAAA", "event_id": f"e{n}"}
+        if n == 10_000:
+            event["event_id"] = "e0"  # a duplicate id: event_ids_are_unique flags it
+        transcript.add_text("client", json.dumps(event), n)
+    ctx = CheckContext(transcripts=(transcript,), outcome=RunOutcome(exit_code=0))
+    result = judge_case(ctx, case_id="dup", checks=["event_ids_are_unique"])
+    (violation,) = result.violations
+    page = html_report([result])
+    assert f'<tr id="c0-n0-f{violation.index}"' in page  # the finding's link has a target
+    assert page.count("<tr id=") == HEAD_FRAMES + TAIL_FRAMES + 1
+    assert page.count('class="gap"') == 2
+
+
 def test_the_reports_say_what_was_truncated_and_cut() -> None:
     output = _Output(HEAD_OUTPUT_BYTES, 1000)
     output.take(b"y\n" * (HEAD_OUTPUT_BYTES + 5000))

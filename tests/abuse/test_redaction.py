@@ -18,7 +18,7 @@ import pytest
 from client_reference._redact import redact as reference_redact
 from conformance.cli import main
 from conformance.runner.inputs import inherited_env
-from conformance.transcript import REDACTED, _masker, redact, redact_meta
+from conformance.transcript import REDACTED, _masker, _scanned_part, redact, redact_meta
 
 from ..runner.support import suite
 
@@ -287,8 +287,10 @@ def test_the_pre_check_agrees_on_random_frames() -> None:
 
 
 def test_the_common_frames_are_returned_unchanged_and_cheaply() -> None:
-    """An audio append, a text event and an image item hold no key: the pre-check returns
-    them as they are, far cheaper than the full scan (measured ~5x, ~1.5x, ~60x)."""
+    """An audio append, a text event and an image item hold no key: masking returns them
+    as they are. The pre-check scans ~200 characters of a 3 KB audio frame and of a
+    300 KB image (measured: x2-3 and x30-45 cheaper than the full scan; asserted: the
+    scanned part, and x5 for the image)."""
     rng = random.Random(3)
     audio = json.dumps({"type": "input_audio_buffer.append", "audio": _b64(rng, 2400)})
     prose = ("What is on the screen? Describe the window and the dialog. " * 16)[:900]
@@ -301,11 +303,11 @@ def test_the_common_frames_are_returned_unchanged_and_cheaply() -> None:
     for frame in (audio, text, image):
         assert fast(frame) is frame
         assert full(frame) == frame
-    for frame, ratio in ((audio, 2.0), (image, 10.0)):
-        number = 20 if len(frame) > 10_000 else 500
-        slow_s = min(timeit.repeat(lambda: full(frame), number=number, repeat=5))  # noqa: B023
-        fast_s = min(timeit.repeat(lambda: fast(frame), number=number, repeat=5))  # noqa: B023
-        assert fast_s * ratio < slow_s, (len(frame), fast_s, slow_s)
+    assert len(_scanned_part(audio)) < 300
+    assert len(_scanned_part(image)) < 300
+    slow_s = min(timeit.repeat(lambda: full(image), number=5, repeat=5))
+    fast_s = min(timeit.repeat(lambda: fast(image), number=5, repeat=5))
+    assert fast_s * 5 < slow_s, (fast_s, slow_s)
 
 
 def _b64(rng: random.Random, size: int) -> str:
