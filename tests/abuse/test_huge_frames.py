@@ -368,3 +368,20 @@ async def test_a_16mb_append_is_joined_and_answered_on_separate_turns(
             tick.cancel()
     assert answer["type"] == "input_audio_buffer.speech_started"
     assert seen["read"] > seen["joined"], seen
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "QUJD" * 700_000,  # base64, checked in pieces
+        "QUJD" * 400_000 + "QQ==" + "QUJD" * 300_000,  # padding inside: plain, not base64
+        "QUJD" * 16_384 + "\x01" + "QUJD" * 400_000,  # a control character on a piece edge
+        "QUJD" * 400_000 + "\\n" + "QUJD" * 10,  # an escape near the end
+    ],
+    ids=["base64", "padding inside", "control character", "escape"],
+)
+def test_a_big_data_url_parses_as_orjson_parses_it(body: str) -> None:
+    text = '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
+    text += '"content":[{"type":"input_image","image_url":"data:image/png;base64,'
+    text += body + '"}]}}'
+    assert _outcome(_json.loads, text) == _outcome(orjson.loads, text)
