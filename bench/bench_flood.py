@@ -56,7 +56,7 @@ async def _main(seconds: float, out: Path) -> None:
     t1 = time.monotonic()
     written = write_reports(suite, announce=False)
     reports_s = time.monotonic() - t1
-    jsonl = sum(Path(p).stat().st_size for p in result.transcript_paths)
+    jsonl = sum(Path(p).stat().st_size for p in result.transcript_paths)  # noqa: ASYNC240
     frames = sum(len(t) for t in result.transcripts)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     stdout = result.outcome.stdout.strip() if result.outcome else ""
