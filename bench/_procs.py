@@ -138,8 +138,12 @@ atexit.register(stop_all)
 
 
 def mock_argv(compression: bool, extra: Sequence[str] = ()) -> list[str]:
-    """`realtime-mock serve --port 0 …` (through `python -m mock_server`, the same `main`)."""
+    """`realtime-mock serve --port 0 --pace fast …` (through `python -m mock_server`).
+
+    Fast: the benchmarks measure the server's own cost, not the live pace's waits.
+    """
     argv = [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--host", "127.0.0.1"]
+    argv += ["--pace", "fast"]
     if not compression:
         argv.append("--no-compression")
     return [*argv, *extra]

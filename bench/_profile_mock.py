@@ -47,7 +47,7 @@ def new_app(config: MockConfig, vad: bool) -> object:
 
 def work_append(n: int, vad: bool) -> Callable[[], None]:
     frames = audio_frames(64)
-    config = MockConfig()
+    config = MockConfig(pace="fast")
 
     def run() -> None:
         app = new_app(config, vad)
@@ -60,7 +60,7 @@ def work_append(n: int, vad: bool) -> Callable[[], None]:
 
 
 def work_stream(n: int) -> Callable[[], None]:
-    config = MockConfig(text_tokens_per_second=None)
+    config = MockConfig(pace="fast")
 
     def run() -> None:
         for _ in range(n):
@@ -72,7 +72,7 @@ def work_stream(n: int) -> Callable[[], None]:
 
 
 def work_open(n: int) -> Callable[[], None]:
-    config = MockConfig()
+    config = MockConfig(pace="fast")
 
     def run() -> None:
         for _ in range(n):
@@ -86,7 +86,7 @@ def memory(n: int, top: int) -> int:
     import gc
     import tracemalloc
 
-    config = MockConfig()
+    config = MockConfig(pace="fast")
     keep = [new_app(config, vad=True) for _ in range(5)]  # warm-up: imports, caches
     gc.collect()
     tracemalloc.start(1)

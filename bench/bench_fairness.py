@@ -73,7 +73,7 @@ async def _serve() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with serve(port=0, ping_interval=None) as server:
+    async with serve(port=0, ping_interval=None, pace="fast") as server:  # worst case
         task = asyncio.create_task(monitor())
         print(f"listening on {server.url}", flush=True)
         while line := await reader.readline():

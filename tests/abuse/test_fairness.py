@@ -39,7 +39,7 @@ def _text_session(app_transport: Any, **session: Any) -> None:
 
 
 def test_the_reply_to_a_1mb_text_is_written_in_slices_and_bounded() -> None:
-    app, client = open_app()
+    app, client = open_app(pace="fast")  # the worst case: nothing waits between slices
     client.recv_event()  # session.created
     _text_session(client)
     client.send({"type": "conversation.item.create", "item": text_item("word " * 200_000)})
@@ -240,7 +240,8 @@ ATTACKS: dict[str, tuple[Callable[[], list[bytes]], bytes]] = {
 async def test_an_attack_holds_the_loop_briefly_and_a_sibling_still_connects(attack: str) -> None:
     build, marker = ATTACKS[attack]
     frames = build()
-    async with serve(port=0, ping_interval=None) as server:
+    # Fast: the reply to an attack is written as fast as the slices allow (the worst case).
+    async with serve(port=0, ping_interval=None, pace="fast") as server:
         url = f"{server.url}?model=gpt-realtime"
         reader, writer = await _raw_connect(url)
         await _drain_until(reader, b"session.created")

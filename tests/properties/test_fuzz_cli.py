@@ -55,14 +55,17 @@ def test_a_response_create_during_a_response_is_found_on_a_paced_mock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("BROKEN_CLIENT_BUG", "double-response")
-    # Without pacing both replies complete before the client closes, and it shows only
-    # the first: delivers_reply finds that at once. Leave it out to find the race itself.
+    # The client shows only the first of two replies: delivers_reply finds that at once.
+    # Leave it out to find the race itself.
     selection = ["--checks", "default,-delivers_reply"]
     assert fuzz(tmp_path, "--examples", "20", "--no-database", *selection) == 1
     assert "tracks_response_lifecycle" in capsys.readouterr().out
     (path,) = saved_scenarios(tmp_path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert [list(action) for rule in data["rules"] for action in rule["do"]] == [["pace"]]
+    # The mock's default (live) pace keeps a reply active for about a second, so the race
+    # needs no pace rule: the shrunk scenario has none left.
+    actions = [list(action) for rule in data.get("rules") or () for action in rule["do"]]
+    assert ["pace"] not in actions
 
 
 def test_a_correct_client_survives_the_generated_streams_and_faults(
