@@ -301,7 +301,7 @@ def test_server_vad_detects_a_turn_commits_it_and_responds():
         "response.created",
     ]  # fmt: skip
     assert events[0]["audio_start_ms"] == 0
-    assert events[1]["audio_end_ms"] == 400
+    assert events[1]["audio_end_ms"] == 400 + 200  # the speech, then the 200 ms silence (spec)
     assert events[0]["item_id"] == events[2]["item_id"] == events[3]["item"]["id"]
     assert events[-1]["response"]["usage"]["input_token_details"]["audio_tokens"] >= 4
     assert_clean(app)
