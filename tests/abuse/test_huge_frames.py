@@ -28,6 +28,7 @@ from conformance import _json
 from conformance.schemas import parse_client_frame
 from mock_server._connection import Connection
 from mock_server.config import MockConfig
+from mock_server.media import MAX_KEPT_AUDIO, KeptAudio
 from mock_server.request import ConnectRequest
 from mock_server.server import MockServer, serve
 from tests.mock_server.app_harness import open_app
@@ -385,3 +386,16 @@ def test_a_big_data_url_parses_as_orjson_parses_it(body: str) -> None:
     text += '"content":[{"type":"input_image","image_url":"data:image/png;base64,'
     text += body + '"}]}}'
     assert _outcome(_json.loads, text) == _outcome(orjson.loads, text)
+
+
+def test_the_kept_audio_of_a_big_append_is_not_copied() -> None:
+    kept = KeptAudio()
+    audio = bytes(12 * 1024 * 1024)
+    kept.append(audio)
+    kept.commit("item_big")
+    assert kept.get("item_big") is audio  # the decoded append itself: no 12 MB copy
+    kept.append(b"ab")
+    kept.append(b"cd")
+    kept.append(bytes(MAX_KEPT_AUDIO))  # over the bound: not kept, as before
+    kept.commit("item_small")
+    assert kept.get("item_small") == b"abcd"
