@@ -116,6 +116,16 @@ def _jpeg_ff() -> list[bytes]:
     return [_event({"type": "conversation.item.create", "item": item})]
 
 
+def _jpeg_valid() -> list[bytes]:
+    prefix = "data:image/jpeg;base64,"
+    raw = (MAX_FRAME - 200 - len(prefix)) * 3 // 4
+    head = b"\xff\xd8\xff\xc0\x00\x11\x08\x04\x00\x04\x00"  # SOI, SOF0 1024x1024
+    data = base64.b64encode(head + bytes(range(256)) * ((raw - len(head)) // 256)).decode()
+    part = {"type": "input_image", "image_url": prefix + data}
+    item = {"type": "message", "role": "user", "content": [part]}
+    return [_event({"type": "conversation.item.create", "item": item})]
+
+
 def _near_max_append() -> list[bytes]:
     raw = (MAX_FRAME - 200) * 3 // 4 // 2 * 2
     pcm = (bytes(range(256)) * (raw // 256 + 1))[:raw]  # loud: the VAD hears speech
@@ -171,6 +181,7 @@ ATTACKS: dict[str, tuple[str, Callable[[], list[bytes]]]] = {
     "append-no-brace": ("16 MB append, invalid JSON at its end", _broken_json_append),
     "vad-edges": ("16 MB append with a speech turn every 210 ms", _vad_edges_append),
     "big-instructions": ("16 MB session.update instructions", _big_instructions),
+    "jpeg-valid": ("a valid 16 MB JPEG (decoded, measured, hashed)", _jpeg_valid),
 }
 DEFAULT_ATTACKS = ("text-60k", "text-1m", "jpeg-0xff", "near-max-append", "small-frames")
 
