@@ -677,9 +677,9 @@ async def _reply_texts(server: MockServer, turns: int) -> list[str]:
 
 async def test_the_reply_template_is_the_text_of_every_reply() -> None:
     template = "Seen: {screenshots} | asked: {text} | turn {turn} | {reply}"
-    async with serve(ping_interval=None) as plain:
+    async with serve(ping_interval=None, pace="fast") as plain:
         default = await _reply_texts(plain, 1)
-    async with serve(ping_interval=None, reply_template=template) as server:
+    async with serve(ping_interval=None, reply_template=template, pace="fast") as server:
         first, second = await _reply_texts(server, 2)
     seen, asked, turn, reply = first.split(" | ")
     assert seen.startswith("Seen: Screenshot 1: PNG 64x48, ")
