@@ -323,15 +323,24 @@ class MockApp:
         if self._stream_hold is not None and self._stream_hold[0] is stream:
             self._stream_hold = None
 
-    def drain_stream(self, stream: Stream, on_end: Callable[[], None] | None) -> None:
-        """Run a stream to its end now (after a cancel its tail has no delays)."""
+    def drain_stream(
+        self,
+        stream: Stream,
+        on_end: Callable[[], None] | None,
+        skip: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """Run a stream to its end now (after a cancel its tail has no delays).
+
+        `skip` drops the event the stream had already made before it was stopped, if it
+        says so (a delta of an item the client has just deleted).
+        """
         pending = [e for e in self._heap if _belongs(e[2], stream)]
         self._heap = [e for e in self._heap if not _belongs(e[2], stream)]
         heapq.heapify(self._heap)
         if not pending:
             return  # not started yet, or already finished
         first = pending[0][2].payload[2]
-        if first is not None:
+        if first is not None and not (skip is not None and skip(first)):
             self._emit(first)
         for _, event in stream:
             self._emit(event)
@@ -512,7 +521,12 @@ def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
     elif scenario is not None:
         config = replace(scenario.apply_config(config), scenario=scenario.id)
         hooks = scenario.hooks()
-    return MockApp(request, config, hooks=hooks, connection_number=number, started_at=time.time())
+    app_class = MockApp
+    if request.is_translation:  # /v1/realtime/translations: its own protocol and behaviour
+        from .translation import TranslationApp
+
+        app_class = TranslationApp
+    return app_class(request, config, hooks=hooks, connection_number=number, started_at=time.time())
 
 
 def prepare(config: MockConfig) -> None:

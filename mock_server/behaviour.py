@@ -7,17 +7,26 @@ response streams in flight. It queues events on its `MockApp`; it never writes f
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from conformance.protocol import Finding, Received
-from conformance.schemas._messages import out_of_range
+from conformance.protocol.states import BYTES_PER_MS
 
 from . import session_config as sc
-from .media import ImageInfo, decode_image
+from .mcp import McpState
+from .media import ImageInfo, KeptAudio, decode_image
 from .planning import plan_response
-from .responder import Pace, ResponsePlan, stream_response, stream_transcription
-from .vad import ServerVad, SpeechStarted, SpeechStopped
+from .responder import (
+    Pace,
+    ResponsePlan,
+    stream_response,
+    stream_transcription,
+    stream_transcription_failed,
+)
+from .vad import IdleTimeout, ServerVad, SpeechStarted, SpeechStopped
 
 if TYPE_CHECKING:
     from .app import MockApp
@@ -99,6 +108,12 @@ class Behaviour:
         self.items: dict[str, dict[str, Any]] = {}
         self.images: dict[str, list[ImageInfo]] = {}
         self.audio_ms: dict[str, float] = {}
+        self.kept_audio = KeptAudio()  # user items' input audio, for retrieve
+        # Assistant items' output audio deltas (base64, the plan's own list) and format.
+        self.output_audio: dict[str, tuple[list[str], str]] = {}
+        self.truncated: dict[str, tuple[int, int]] = {}  # item id -> (content index, end ms)
+        self.parallel_tool_calls = False  # request-only: the echo never shows it
+        self.last_input_usage: dict[str, int] | None = None  # for cached_tokens
         self.conversation_id = app.ids.new("conv")
         self.turn = 0
         self.last_response_id: str | None = None
@@ -108,6 +123,12 @@ class Behaviour:
         self.streams: dict[str, tuple[ResponsePlan, Any, Callable[[], None]]] = {}
         self.vad: ServerVad | None = None
         self.speech_item_id: str | None = None
+        # Speech heard in the input buffer since the last commit or clear: a buffer with
+        # none cannot be transcribed. Manual turns have no VAD, so a probe listens.
+        self.heard = False
+        self.probe: ServerVad | None = None
+        self.idle = IdleTimeout()  # server_vad idle_timeout_ms (armed after a response)
+        self.mcp = McpState()  # MCP servers listed, approvals answered (mock_server/mcp.py)
         self.tokens_remaining = 15_000_000
         self._handlers: dict[str, Callable[[dict[str, Any], Received], None]] = {
             "session.update": self._session_update,
@@ -176,7 +197,10 @@ class Behaviour:
         if kind not in ("conversation.item.added", "conversation.item.done"):
             return
         item_id = event["item"].get("id")
-        self.items[item_id] = event["item"]  # assistant items become context for later turns
+        item = event["item"]
+        if item_id in self.truncated:
+            item = _without_transcript(item, self.truncated[item_id][0])
+        self.items[item_id] = item  # assistant items become context for later turns
         if "previous_item_id" in event:
             return
         ids = self.app.session.conversation.item_ids
@@ -203,30 +227,38 @@ class Behaviour:
                 )
             )
             return
-        over = self._over_model_limit(update, "session")
-        if over is not None:
-            self.app.send_error(over)
-            return
         self.session = sc.merge_update(self.session, update)
+        if isinstance(update.get("parallel_tool_calls"), bool):
+            self.parallel_tool_calls = update["parallel_tool_calls"]
         self._configure_vad()
         self.app.send_event({"type": "session.updated", "session": self.session})
+        self.mcp.list_new_servers(self)  # §5(j): an MCP server named first: list its tools
 
     def _configure_vad(self) -> None:
         detection = sc.turn_detection(self.session)
+        # The format of *this* session object: the core learns an update's format only
+        # when session.updated goes out, after this runs.
+        fmt = sc.input_format(self.session)
         if detection is None:
             self.vad = None
+            self.probe = ServerVad(bytes_per_ms=BYTES_PER_MS.get(fmt, 48), fmt=fmt)
             return
-        silence = detection.get("silence_duration_ms")
+        self.probe = None
         self.vad = ServerVad(
             threshold=float(detection.get("threshold") or 0.5),
             prefix_padding_ms=int(detection.get("prefix_padding_ms") or 300),
-            silence_duration_ms=int(silence if isinstance(silence, int) else 500),
-            bytes_per_ms=self.app.session.conversation.input_bytes_per_ms,
+            silence_duration_ms=sc.silence_ms(detection),
+            bytes_per_ms=BYTES_PER_MS.get(fmt, 48),
+            fmt=fmt,
         )
 
     # ---------------------------------------------------------------- audio
     def _append(self, event: dict[str, Any], received: Received) -> None:
+        if received.audio is not None:
+            self.kept_audio.append(received.audio)
         if self.vad is None or received.audio is None:
+            if self.probe is not None and received.audio is not None and not self.heard:
+                self.heard = bool(self.probe.feed(received.audio))
             return
         for boundary in self.vad.feed(received.audio):
             if isinstance(boundary, SpeechStarted):
@@ -235,6 +267,8 @@ class Behaviour:
                 self._speech_stopped(boundary.audio_end_ms)
 
     def _speech_started(self, start_ms: int) -> None:
+        self.idle.disarm()
+        self.heard = True
         self.speech_item_id = self.app.ids.new("item")
         self.app.send_event(
             {
@@ -283,14 +317,18 @@ class Behaviour:
                 "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
         self.items[item_id] = item
         self.audio_ms[item_id] = ms
+        self.kept_audio.commit(item_id)
         self.app.send_event({"type": "conversation.item.added", "item": item})
         self.app.send_event({"type": "conversation.item.done", "item": item})
         self.speech_item_id = None
         if self.vad is not None:
             self.vad.reset()
-        self._transcribe(item_id, ms)
+        heard, self.heard = self.heard, False
+        if self.probe is not None:
+            self.probe.reset()
+        self._transcribe(item_id, ms, heard=heard)
 
-    def _transcribe(self, item_id: str, ms: float) -> None:
+    def _transcribe(self, item_id: str, ms: float, *, heard: bool = True) -> None:
         audio_input = self.session.get("audio", {}).get("input", {})
         if not isinstance(audio_input.get("transcription"), Mapping):
             return
@@ -298,9 +336,25 @@ class Behaviour:
         # Asynchronous, on its own clock: with the live pace it lands ~1.2 s after the
         # commit, usually among or after the response's events (protocol notes §5(g)).
         clock = self._pace().clock(f"{self.app.config.seed}/{item_id}", transcription=True)
-        self.app.start_stream(stream_transcription(item_id, transcript, ms / 1000, clock))
+        if not heard:  # no speech in it (silence, an idle timeout): nothing to transcribe
+            self.app.start_stream(stream_transcription_failed(item_id, clock))
+            return
+        model = str(audio_input["transcription"].get("model") or "")
+        segment_id = self.app.ids.new("seg") if "diarize" in model else None
+        usage = sc.transcription_usage(
+            audio_input["transcription"], ms / 1000, transcript, self.app.registry
+        )
+        self.app.start_stream(
+            stream_transcription(
+                item_id, transcript, ms / 1000, clock, usage=usage, segment_id=segment_id
+            )
+        )
 
     def _clear(self, event: dict[str, Any], received: Received) -> None:
+        self.kept_audio.clear()
+        self.heard = False
+        if self.probe is not None:
+            self.probe.reset()
         if self.vad is not None:
             self.vad.reset()
         self.speech_item_id = None
@@ -322,6 +376,7 @@ class Behaviour:
                     return
                 images.append(decoded)
         item = {"id": item_id, **{k: v for k, v in item.items() if k != "id"}}
+        item = self._keep_input_audio(item_id, item)
         if item.get("type") in _ITEMS_WITH_STATUS:  # MCP items have no status field
             item.setdefault("status", "completed")
         self.items[item_id] = item
@@ -334,19 +389,92 @@ class Behaviour:
             added["previous_item_id"] = previous
         self.app.send_event(added)
         self.app.send_event({"type": "conversation.item.done", "item": item})
+        if self.mcp.awaits(self, item):  # the server goes on by itself (mock_server/mcp.py)
+            self._start_response({}, event_id=None)
+
+    def _keep_input_audio(self, item_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        """A client-created item's `input_audio` bytes are kept for retrieve and left out
+        of the `.added`/`.done` echo (the spec: those events omit audio data)."""
+        content = item.get("content")
+        if not isinstance(content, list):
+            return item
+        echoed = []
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "input_audio":
+                audio = part.get("audio")
+                if isinstance(audio, str):
+                    data = decode_audio_b64(audio)
+                    self.kept_audio.keep(item_id, data)
+                    self.audio_ms[item_id] = (
+                        len(data) / self.app.session.conversation.input_bytes_per_ms
+                    )
+                part = {"transcript": None, **{k: v for k, v in part.items() if k != "audio"}}
+            echoed.append(part)
+        return {**item, "content": echoed}
 
     def _item_retrieve(self, event: dict[str, Any], received: Received) -> None:
-        item = self.items.get(event["item_id"], {"id": event["item_id"]})
-        self.app.send_event({"type": "conversation.item.retrieved", "item": item})
+        item_id = event["item_id"]
+        item = self.items.get(item_id, {"id": item_id})
+        self.app.send_event({"type": "conversation.item.retrieved", "item": self._with_audio(item)})
+
+    def _with_audio(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """The item as `conversation.item.retrieved` shows it: with its audio (spec)."""
+        item_id = str(item.get("id"))
+        content = item.get("content")
+        if not isinstance(content, list):
+            return dict(item)
+        parts = []
+        for part in content:
+            part = dict(part) if isinstance(part, Mapping) else part
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "input_audio" and self.kept_audio.get(item_id) is not None:
+                part["audio"] = base64.b64encode(self.kept_audio.get(item_id) or b"").decode()
+            elif kind == "output_audio" and item_id in self.output_audio:
+                part["audio"] = self._output_audio_b64(item_id)
+            parts.append(part)
+        return {**item, "content": parts}
+
+    def _output_audio_b64(self, item_id: str) -> str:
+        chunks, fmt = self.output_audio[item_id]
+        data = b"".join(base64.b64decode(chunk) for chunk in chunks)
+        if item_id in self.truncated:
+            data = data[: self.truncated[item_id][1] * BYTES_PER_MS.get(fmt, 48)]
+        return base64.b64encode(data).decode()
 
     def _item_delete(self, event: dict[str, Any], received: Received) -> None:
-        self.items.pop(event["item_id"], None)
-        for plan, _, _ in self.streams.values():
-            if plan.item_id == event["item_id"]:
-                plan.item_deleted = True
-        self.app.send_event({"type": "conversation.item.deleted", "item_id": event["item_id"]})
+        item_id = event["item_id"]
+        self.items.pop(item_id, None)
+        self.kept_audio.drop(item_id)
+        self.output_audio.pop(item_id, None)
+        deleted = {"type": "conversation.item.deleted", "item_id": item_id}
+        streaming = [
+            entry
+            for entry in self.streams.values()
+            if item_id == entry[0].item_id or any(item_id == i for i, _ in entry[0].more_calls)
+        ]
+        self.app.send_event(deleted)
+        if not streaming:
+            return
+        # Deleted while its response streams [INFERRED: the spec has no rule; issue 13]:
+        # `conversation.item.deleted` first, then the item's events stop and the response
+        # ends at once, cancelled, without the deleted item in its output.
+        plan, stream, finished = streaming[0]
+        from .app import _Entry
+
+        def end_response() -> None:
+            plan.deleted.add(item_id)
+            plan.item_deleted = True
+            plan.stop = plan.stop or "client_cancelled"
+            self.app.drain_stream(stream, finished, skip=lambda e: _names_item(e, item_id))
+
+        self.app.queue(_Entry("call", end_response))
 
     def _item_truncate(self, event: dict[str, Any], received: Received) -> None:
+        # Truncating deletes the server-side transcript too (spec), and cuts the audio.
+        item_id, index = event["item_id"], event["content_index"]
+        self.truncated[item_id] = (index, event["audio_end_ms"])
+        if item_id in self.items:
+            self.items[item_id] = _without_transcript(self.items[item_id], index)
         self.app.send_event(
             {
                 "type": "conversation.item.truncated",
@@ -368,34 +496,7 @@ class Behaviour:
             )
             return
         params = event.get("response")
-        over = self._over_model_limit(params, "response")
-        if over is not None:
-            self.app.send_error(over)
-            return
         self._start_response(params if isinstance(params, Mapping) else {}, event_id=None)
-
-    def _over_model_limit(self, params: object, where: str) -> Finding | None:
-        """`max_output_tokens` above the session model's limit (models.yaml), or None.
-
-        The schema bounds it by the largest limit of any model (32,000); a 4,096-token
-        model refuses more, worded like the schema's bounds [wording INFERRED].
-        """
-        value = params.get("max_output_tokens") if isinstance(params, Mapping) else None
-        if not isinstance(value, int) or isinstance(value, bool):
-            return None
-        info = self.app.registry.get(str(self.session.get("model") or ""))
-        limit = info.max_output_tokens if info is not None else None
-        if limit is None or value <= limit:
-            return None
-        param = f"{where}.max_output_tokens"
-        code, message = out_of_range(param, "integer", limit, value, above=True)
-        return Finding(
-            code=code,
-            message=message,
-            param=param,
-            event_id=self.last_client_event_id,
-            hint=f'{self.session.get("model")} writes at most {limit} tokens; or send "inf"',
-        )
 
     def _start_response(self, params: Mapping[str, Any], *, event_id: str | None) -> None:
         # Planned when its turn in the outbox comes, so it sees every item queued before it.
@@ -407,6 +508,8 @@ class Behaviour:
         if params.get("conversation") != "none" and self.app.session.active_response_id:
             return  # a VAD turn while a response runs (interrupt_response off): no second one
         self.turn += 1
+        if params.get("conversation") != "none":
+            self.idle.disarm()
         failure = self.pending_failures.pop(0) if self.pending_failures else None
         plan = plan_response(self, params, failure=failure)
         self.last_response_id = plan.response_id
@@ -415,9 +518,52 @@ class Behaviour:
         def finished() -> None:
             self.streams.pop(plan.response_id, None)
             self._rate_limits(plan)
+            if plan.conversation_id is not None:
+                self._arm_idle_timeout(plan)
 
         self.streams[plan.response_id] = (plan, stream, finished)
+        self.output_audio[plan.item_id] = (plan.audio_chunks, str(plan.output_format.get("type")))
         self.app.start_stream(stream, finished)
+
+    def _arm_idle_timeout(self, plan: ResponsePlan) -> None:
+        """server_vad `idle_timeout_ms`: due after the response's audio played plus the
+        timeout (spec `RealtimeTurnDetection.idle_timeout_ms`)."""
+        timeout = (sc.turn_detection(self.session) or {}).get("idle_timeout_ms")
+        if self.vad is None or not isinstance(timeout, int) or isinstance(timeout, bool):
+            return
+        conversation = self.app.session.conversation
+        info = conversation.items.get(plan.item_id)
+        playback_ms = info.audio_bytes / conversation.output_bytes_per_ms if info else 0.0
+        generation = self.idle.arm(self.vad.position_ms)
+        from .app import _Entry
+
+        fire = _Entry("call", lambda: self._idle_timeout(generation))
+        self.app.queue(fire, delay_ms=playback_ms + timeout)
+
+    def _idle_timeout(self, generation: int) -> None:
+        """No speech since the last response: `timeout_triggered`, the silent audio is
+        committed as an item, and a response prompts the user (spec
+        `RealtimeServerEventInputAudioBufferTimeoutTriggered`)."""
+        detection = sc.turn_detection(self.session) or {}
+        timeout = detection.get("idle_timeout_ms")
+        if not self.idle.due(generation) or self.vad is None or self.vad.speaking:
+            return
+        if detection.get("type") != "server_vad" or not isinstance(timeout, int):
+            return  # turn detection changed since the timer was armed
+        if self.app.session.active_response_id is not None:
+            return  # a response runs: its end arms the timer again
+        start_ms, end_ms = self.idle.span(self.vad.position_ms, timeout)
+        item_id = self.app.ids.new("item")
+        self.app.send_event(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": start_ms,
+                "audio_end_ms": end_ms,
+                "item_id": item_id,
+            }
+        )
+        self._commit_buffer(item_id)
+        self._start_response({}, event_id=None)
 
     def _pace(self) -> Pace:
         from .app import pace_of
@@ -462,3 +608,31 @@ def received_event_id(event: Mapping[str, Any]) -> str | None:
     """The client's `event_id`, if it sent a string one."""
     value = event.get("event_id")
     return value if isinstance(value, str) else None
+
+
+def _names_item(event: Mapping[str, Any], item_id: str) -> bool:
+    """Whether a server event is about item `item_id` (by `item_id` or its `item`)."""
+    item = event.get("item")
+    return event.get("item_id") == item_id or (
+        isinstance(item, Mapping) and item.get("id") == item_id
+    )
+
+
+def _without_transcript(item: Mapping[str, Any], index: object) -> dict[str, Any]:
+    """The item with the transcript of content part `index` deleted (after a truncate)."""
+    content = item.get("content")
+    if not isinstance(content, list) or not isinstance(index, int) or not 0 <= index < len(content):
+        return dict(item)
+    parts = list(content)
+    part = parts[index]
+    if isinstance(part, Mapping):
+        parts[index] = {k: v for k, v in part.items() if k != "transcript"}
+    return {**item, "content": parts}
+
+
+def decode_audio_b64(text: str) -> bytes:
+    """Base64 audio of a client item; undecodable text keeps no audio."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""

@@ -7,11 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import session_config as sc
-from .responder import DEFAULT_TOKEN_LIMIT, ResponsePlan, reply_text, sample_arguments
+from .responder import (
+    DEFAULT_TOKEN_LIMIT,
+    ResponsePlan,
+    cached_input,
+    reply_text,
+    sample_arguments,
+)
 
 if TYPE_CHECKING:
     from .behaviour import Behaviour
 
+# Items a response answers besides user messages (an MCP approval answer starts one).
+_TURN_ITEM_TYPES = frozenset({"function_call_output", "mcp_approval_response"})
 _ITEM_OVERHEAD_TOKENS = 3  # special tokens per item (a 10-token message counts ~12-13)
 
 
@@ -33,7 +41,7 @@ def _context(b: Behaviour, params: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _last_user_turn(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     for item in reversed(items):
-        if item.get("role") == "user" or item.get("type") == "function_call_output":
+        if item.get("role") == "user" or item.get("type") in _TURN_ITEM_TYPES:
             found: Mapping[str, Any] = item
             return found
     return None
@@ -111,6 +119,9 @@ def plan_response(
     if last is not None and last.get("type") == "function_call_output":
         name = _call_name(b, str(last.get("call_id")))
         function_output = (name, str(last.get("output", "")))
+    call = _tool_call(b, params, last)
+    more_calls = _parallel_calls(b, params, last, call)
+    mcp = b.mcp.plan_step(b, params, last) if call is None else None
     text = b.reply_override or reply_text(
         images=images,
         texts=_texts(last),
@@ -119,6 +130,8 @@ def plan_response(
         turn=b.turn,
         template=b.app.config.reply_template,
     )
+    if mcp is not None and mcp.kind != "approval" and b.reply_override is None:
+        text = mcp.reply(seed=b.app.config.seed, turn=b.turn)  # about the call's result
     conversation = params.get("conversation", "auto")
     max_output_tokens = params.get("max_output_tokens", b.session.get("max_output_tokens", "inf"))
     return ResponsePlan(
@@ -132,8 +145,10 @@ def plan_response(
         max_output_tokens=max_output_tokens,
         token_limit=token_limit(b, max_output_tokens),
         metadata=params.get("metadata"),
-        input_usage=_input_usage(b, items, instructions),
-        call=_tool_call(b, params, last),
+        input_usage=_cached(b, conversation, _input_usage(b, items, instructions)),
+        call=call,
+        more_calls=more_calls,
+        mcp=mcp,
         failure=failure,
         tokens_per_delta=b.app.config.tokens_per_delta,
         seed=b.app.config.seed,
@@ -149,6 +164,45 @@ def token_limit(b: Behaviour, max_output_tokens: object) -> int:
     if isinstance(max_output_tokens, (int, float)) and not isinstance(max_output_tokens, bool):
         return max(0, min(int(max_output_tokens), limit))
     return limit
+
+
+def _parallel_calls(
+    b: Behaviour,
+    params: Mapping[str, Any],
+    last: Mapping[str, Any] | None,
+    first: tuple[str, str, str] | None,
+) -> list[tuple[str, tuple[str, str, str]]]:
+    """More function calls in the same response, as (item id, call): on a model with
+    reasoning (the ones that take `parallel_tool_calls`), when the session or the response
+    allows parallel calls, every other function the user's text names, in tool order
+    [SPEC: several function_call items in one response; which ones, INFERRED]."""
+    if first is None or not params.get("parallel_tool_calls", b.parallel_tool_calls):
+        return []
+    info = b.app.registry.get(str(b.session.get("model") or ""))
+    if info is None or not info.reasoning:
+        return []
+    tools = params.get("tools", b.session.get("tools")) or []
+    said = " ".join(_texts(last))
+    calls = []
+    for tool in tools:
+        if not (isinstance(tool, Mapping) and tool.get("type") == "function"):
+            continue
+        name = str(tool.get("name"))
+        if name != first[1] and name in said:
+            call = (b.app.ids.new("call"), name, sample_arguments(tool.get("parameters")))
+            calls.append((b.app.ids.new("item"), call))
+    return calls
+
+
+def _cached(b: Behaviour, conversation: object, usage: dict[str, int]) -> dict[str, int]:
+    """Input usage with the prompt-cache counts: a default-conversation response reads
+    the previous one's prompt again, so that prefix counts as cached (live: cached_tokens
+    grows turn by turn, protocol notes §5(j))."""
+    if conversation == "none":
+        return cached_input(None, usage)
+    result = cached_input(b.last_input_usage, usage)
+    b.last_input_usage = usage
+    return result
 
 
 def _call_name(b: Behaviour, call_id: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from conformance.protocol.errors import ConfigError
 
-from .media import synth_pcm16_b64
+from .media import G711_FORMATS, synth_audio_b64
 
 Stream = Iterator[tuple[float, dict[str, Any]]]
 Counted = Generator[tuple[float, dict[str, Any]], None, tuple[int, int, bool]]
@@ -127,12 +127,19 @@ class ResponsePlan:
     metadata: Mapping[str, Any] | None
     input_usage: dict[str, int]
     call: tuple[str, str, str] | None = None  # (call_id, name, arguments)
+    mcp: Any = None  # an `mcp.McpStep`: an approval request or an MCP call (mock_server/mcp.py)
     failure: Mapping[str, Any] | None = None  # status_details of a failed response
     tokens_per_delta: int = 1
     token_limit: int = DEFAULT_TOKEN_LIMIT  # output tokens (text + audio) this response may make
     seed: int = 0
     stop: str | None = None  # "client_cancelled" | "turn_detected"
-    item_deleted: bool = False  # the client deleted the item while it was being written
+    item_deleted: bool = False  # the client deleted an item while it was being written
+    # Ids of the output items the client deleted while they streamed: their events stop
+    # (no further deltas, no .done events) and the response ends cancelled [INFERRED].
+    deleted: set[str] = field(default_factory=set)
+    # Parallel function calls after `call` (models with parallel_tool_calls): (item id, call).
+    more_calls: list[tuple[str, tuple[str, str, str]]] = field(default_factory=list)
+    audio_chunks: list[str] = field(default_factory=list)  # the output audio deltas (base64)
     output_items: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -258,6 +265,15 @@ def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
     clock = pace.clock(f"{plan.seed}/{plan.response_id}")
     if plan.call is not None:
         counts = yield from _function_call(plan, clock)
+        for index, (item_id, call) in enumerate(plan.more_calls, 1):
+            if plan.stop is not None:
+                break
+            more = yield from _function_call(plan, clock, item_id, call, index)
+            counts = (counts[0] + more[0], counts[1], False)
+    elif plan.mcp is not None:
+        from .mcp import stream_mcp  # only sessions that name an MCP server load it
+
+        counts = yield from stream_mcp(plan, pace, clock)
     else:
         counts = yield from _message(plan, pace, clock)
     if plan.stop is not None:
@@ -270,49 +286,84 @@ def stream_response(plan: ResponsePlan, pace: Pace) -> Stream:
         yield from _finish(plan, "completed", None, counts[0], counts[1])
 
 
-def stream_transcription(item_id: str, transcript: str, seconds: float, clock: PaceClock) -> Stream:
+def stream_transcription(
+    item_id: str,
+    transcript: str,
+    seconds: float,
+    clock: PaceClock,
+    *,
+    usage: Mapping[str, Any] | None = None,
+    segment_id: str | None = None,
+) -> Stream:
     """The input transcription of one committed item, on its own clock (protocol notes
     §5(g): asynchronous, so it may land before, among or after the response's events):
-    one delta per word, then `completed`."""
+    one delta per word, then `completed`. With `segment_id` (a diarizing model such as
+    gpt-4o-transcribe-diarize) the utterance is one speaker's segment: a `.segment` event
+    follows its deltas, as the streaming transcription API sends `transcript.text.segment`
+    when a segment completes [order INFERRED]."""
     ids = {"item_id": item_id, "content_index": 0}
     delay = clock.first_ms
     for word in iter_words(transcript):
         yield delay, {"type": "conversation.item.input_audio_transcription.delta", **ids,
                       "delta": word, "obfuscation": "mock"}  # fmt: skip
         delay = clock.gap_ms(1)
-    usage = {"type": "duration", "seconds": seconds}
+    if segment_id is not None:
+        yield 0.0, {"type": "conversation.item.input_audio_transcription.segment", **ids,
+                    "text": transcript, "id": segment_id, "speaker": "A", "start": 0.0,
+                    "end": round(seconds, 3)}  # fmt: skip
+    billed = dict(usage) if usage is not None else {"type": "duration", "seconds": seconds}
     yield 0.0, {"type": "conversation.item.input_audio_transcription.completed", **ids,
-                "transcript": transcript, "usage": usage}  # fmt: skip
+                "transcript": transcript, "usage": billed}  # fmt: skip
+
+
+# The spec's own example of a failed input transcription (RealtimeServerEvent
+# ConversationItemInputAudioTranscriptionFailed); `param` is left out: its schema says
+# string, the example's null would not validate.
+TRANSCRIPTION_FAILED: Final = {
+    "type": "transcription_error",
+    "code": "audio_unintelligible",
+    "message": "The audio could not be transcribed.",
+}
+
+
+def stream_transcription_failed(item_id: str, clock: PaceClock) -> Stream:
+    """Input that cannot be transcribed (a committed buffer with no speech in it):
+    `.failed` instead of deltas and `.completed`, as late as a first delta would be."""
+    yield clock.first_ms, {"type": "conversation.item.input_audio_transcription.failed",
+                           "item_id": item_id, "content_index": 0,
+                           "error": dict(TRANSCRIPTION_FAILED)}  # fmt: skip
 
 
 def _ids(plan: ResponsePlan, output_index: int = 0) -> dict[str, Any]:
     return {"response_id": plan.response_id, "item_id": plan.item_id, "output_index": output_index}
 
 
-def _item_events(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
+def _item_events(plan: ResponsePlan, item: dict[str, Any], output_index: int = 0) -> Stream:
     yield 0.0, {"type": "response.output_item.added", "response_id": plan.response_id,
-                "output_index": 0, "item": item}  # fmt: skip
+                "output_index": output_index, "item": item}  # fmt: skip
     if plan.conversation_id is not None:
         yield 0.0, {"type": "conversation.item.added", "item": item}
 
 
-def _end_item(plan: ResponsePlan, item: dict[str, Any]) -> Stream:
+def _end_item(plan: ResponsePlan, item: dict[str, Any], output_index: int = 0) -> Stream:
+    if item.get("id") in plan.deleted:
+        return  # deleted while it streamed: its events stopped there, and it is no output
     plan.output_items.append(item)
-    if plan.conversation_id is not None and not plan.item_deleted:
-        # A deleted item has left the conversation: no conversation.item.done for it;
-        # the response's own events still describe it.
+    if plan.conversation_id is not None:
         yield 0.0, {"type": "conversation.item.done", "item": item}
+    if item.get("id") in plan.deleted:
+        return  # deleted between the two .done events
     yield 0.0, {"type": "response.output_item.done", "response_id": plan.response_id,
-                "output_index": 0, "item": item}  # fmt: skip
+                "output_index": output_index, "item": item}  # fmt: skip
 
 
-def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock) -> Counted:
+def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock, output_index: int = 0) -> Counted:
     audio = "audio" in plan.modalities
     item = {"id": plan.item_id, "type": "message", "status": "in_progress",
             "role": "assistant", "content": []}  # fmt: skip
-    yield from _item_events(plan, item)
+    yield from _item_events(plan, item, output_index)
     empty = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
-    ids = {**_ids(plan), "content_index": 0}
+    ids = {**_ids(plan, output_index), "content_index": 0}
     yield 0.0, {"type": "response.content_part.added", **ids, "part": empty}
     # Tokens are taken one at a time and counted against the response's limit (text and
     # audio tokens, as the live server counts `max_output_tokens`), so a huge input never
@@ -341,12 +392,15 @@ def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock) -> Counted:
         delay = clock.first_ms if index == 0 else clock.gap_ms(len(chunk_words))
         if audio:
             ms = AUDIO_MS_PER_WORD * len(chunk_words)
-            pcm_b64, pcm_size = synth_pcm16_b64(ms, seed=index)
+            pcm_b64, pcm_size = synth_audio_b64(ms, seed=index, fmt=plan.output_format.get("type"))
             if pace.audio_realtime and index:
                 delay = max(delay, AUDIO_MS_PER_WORD * step)
             yield delay, {"type": "response.output_audio_transcript.delta", **ids,
                           "delta": chunk, "obfuscation": _obfuscation(plan, index)}  # fmt: skip
+            if plan.item_id in plan.deleted:
+                break  # deleted while its transcript delta waited: no audio for it
             yield 0.0, {"type": "response.output_audio.delta", **ids, "delta": pcm_b64}
+            plan.audio_chunks.append(pcm_b64)
             audio_bytes += pcm_size
         else:
             yield delay, {"type": "response.output_text.delta", **ids, "delta": chunk,
@@ -356,6 +410,9 @@ def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock) -> Counted:
         if truncated:
             break
     text = "".join(sent)
+    audio_tokens = math.ceil(audio_bytes / _bytes_per_ms(plan.output_format) / 50)
+    if plan.item_id in plan.deleted:
+        return (index if text else 0), audio_tokens, False
     status = "incomplete" if plan.stop is not None or truncated else "completed"
     if audio:
         yield 0.0, {"type": "response.output_audio.done", **ids}
@@ -368,31 +425,44 @@ def _message(plan: ResponsePlan, pace: Pace, clock: PaceClock) -> Counted:
         content = [{"type": "output_text", "text": text}]
     yield 0.0, {"type": "response.content_part.done", **ids, "part": done_part}
     final = {**item, "status": status, "content": content}
-    yield from _end_item(plan, final)
+    yield from _end_item(plan, final, output_index)
     text_tokens = index if text else 0
-    return text_tokens, math.ceil(audio_bytes / 48 / 50), truncated and plan.stop is None
+    return text_tokens, audio_tokens, truncated and plan.stop is None
 
 
-def _function_call(plan: ResponsePlan, clock: PaceClock) -> Counted:
-    assert plan.call is not None
-    call_id, name, arguments = plan.call
-    item = {"id": plan.item_id, "type": "function_call", "status": "in_progress",
+def _function_call(
+    plan: ResponsePlan,
+    clock: PaceClock,
+    item_id: str | None = None,
+    call: tuple[str, str, str] | None = None,
+    output_index: int = 0,
+) -> Counted:
+    """One function_call item: the plan's first call, or a parallel one (`item_id`, `call`)."""
+    item_id = item_id or plan.item_id
+    call = call or plan.call
+    assert call is not None
+    call_id, name, arguments = call
+    item = {"id": item_id, "type": "function_call", "status": "in_progress",
             "call_id": call_id, "name": name, "arguments": ""}  # fmt: skip
-    yield from _item_events(plan, item)
+    yield from _item_events(plan, item, output_index)
+    ids = {"response_id": plan.response_id, "item_id": item_id, "output_index": output_index}
     sent = []
     for start in range(0, len(arguments), 8):
         if plan.stop is not None:
             break
         delay = clock.first_ms if start == 0 else clock.gap_ms(plan.tokens_per_delta)
         delta = arguments[start : start + 8]
-        yield delay, {"type": "response.function_call_arguments.delta", **_ids(plan),
+        yield delay, {"type": "response.function_call_arguments.delta", **ids,
                       "call_id": call_id, "delta": delta}  # fmt: skip
         sent.append(delta)
     done_args = "".join(sent)
-    yield 0.0, {"type": "response.function_call_arguments.done", **_ids(plan),
+    if item_id in plan.deleted:
+        return math.ceil(len(done_args) / 4), 0, False
+    yield 0.0, {"type": "response.function_call_arguments.done", **ids,
                 "call_id": call_id, "name": name, "arguments": done_args}  # fmt: skip
     status = "incomplete" if plan.stop is not None else "completed"
-    yield from _end_item(plan, {**item, "status": status, "arguments": done_args})
+    final = {**item, "status": status, "arguments": done_args}
+    yield from _end_item(plan, final, output_index)
     return math.ceil(len(done_args) / 4), 0, False
 
 
@@ -419,7 +489,9 @@ def _usage(inputs: Mapping[str, int], text_out: int, audio_out: int) -> dict[str
     image_in = inputs.get("image_tokens", 0)
     input_tokens = text_in + audio_in + image_in
     output_tokens = text_out + audio_out
-    zero = {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}
+    cached = {
+        k: inputs.get(f"cached_{k}", 0) for k in ("text_tokens", "audio_tokens", "image_tokens")
+    }
     return {
         "total_tokens": input_tokens + output_tokens,
         "input_tokens": input_tokens,
@@ -428,11 +500,32 @@ def _usage(inputs: Mapping[str, int], text_out: int, audio_out: int) -> dict[str
             "text_tokens": text_in,
             "audio_tokens": audio_in,
             "image_tokens": image_in,
-            "cached_tokens": 0,
-            "cached_tokens_details": zero,
+            "cached_tokens": sum(cached.values()),
+            "cached_tokens_details": cached,
         },
         "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
     }
+
+
+def cached_input(previous: Mapping[str, int] | None, current: Mapping[str, int]) -> dict[str, int]:
+    """`current` with the `cached_*` counts of a prompt whose prefix the previous response
+    of the conversation read: the shorter of the two inputs, in whole 64-token blocks
+    (live: 64 -> 128 over two turns, protocol notes §5(j), §7; the block size INFERRED),
+    taken from text first, then audio, then images."""
+    kinds = ("text_tokens", "audio_tokens", "image_tokens")
+    total = sum(current.get(k, 0) for k in kinds)
+    before = sum(previous.get(k, 0) for k in kinds) if previous else 0
+    left = min(before, total) // 64 * 64
+    result = {k: current.get(k, 0) for k in kinds}
+    for kind in kinds:
+        take = min(left, result[kind])
+        result[f"cached_{kind}"] = take
+        left -= take
+    return result
+
+
+def _bytes_per_ms(output_format: Mapping[str, Any]) -> int:
+    return 8 if output_format.get("type") in G711_FORMATS else 48
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz" * 2
