@@ -90,6 +90,7 @@ class MockApp:
             decode=_parse_websocket_frame,
             encode=_json.dumps,
             audio_decoder=_b64decode,
+            models=self.registry.get,
         )
         self.session_id = self.ids.new("sess")
         self.transcript: Transcript = request.new_transcript(config)

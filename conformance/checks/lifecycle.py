@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+from conformance.models import load_registry
 from conformance.protocol import SequenceProblem, replay
 from conformance.transcript import Record, Transcript
 
@@ -36,7 +37,7 @@ _GATED: Final = frozenset(
 
 def _client_problems(transcript: Transcript) -> list[SequenceProblem]:
     frames = [(r.direction, r.text or "") for r in transcript.records]
-    return [p for p in replay(frames) if p.direction == "client"]
+    return [p for p in replay(frames, models=load_registry().get) if p.direction == "client"]
 
 
 def _session_created_at(transcript: Transcript) -> int | None:

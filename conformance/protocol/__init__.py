@@ -3,7 +3,7 @@
 Shared by the mock server, the reference client and the conformance checks.
 """
 
-from .conversation import Conversation
+from .conversation import Conversation, ModelFacts, ModelLookup
 from .errors import (
     ConfigError,
     LocalProtocolError,
@@ -47,6 +47,8 @@ __all__ = [
     "ItemStage",
     "LocalProtocolError",
     "ManualClock",
+    "ModelFacts",
+    "ModelLookup",
     "PartState",
     "ProtocolError",
     "RealtimeError",

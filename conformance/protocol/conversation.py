@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import rules
 from .findings import Finding
@@ -123,10 +123,29 @@ def _item_info(item: Event) -> ItemInfo:
     )
 
 
-class Conversation:
-    """Items, responses, the input audio buffer and the effective session config."""
+class ModelFacts(Protocol):
+    """What the conversation rules need to know about a model (`conformance.models.ModelInfo`
+    fits); the core never reads the registry itself: the adapters inject a lookup."""
 
-    def __init__(self) -> None:
+    @property
+    def reasoning(self) -> bool: ...
+
+    @property
+    def max_output_tokens(self) -> int | None: ...
+
+
+ModelLookup = Callable[[str], "ModelFacts | None"]
+
+
+class Conversation:
+    """Items, responses, the input audio buffer and the effective session config.
+
+    `models` looks a model up by name for the rules that depend on it (reasoning,
+    `max_output_tokens` above the model's limit); None skips those rules.
+    """
+
+    def __init__(self, models: ModelLookup | None = None) -> None:
+        self.models = models
         self.item_ids: list[str] = []
         self.items: dict[str, ItemInfo] = {}
         self.known_item_ids: set[str] = set()  # ever added, for late transcription events
@@ -674,9 +693,7 @@ class Conversation:
         model = _text((self.session or {}).get("model"))
         if model is None:
             return None  # a transcription session, or no session.created yet
-        from conformance.models import load_registry  # lazy: models imports this package
-
-        info = load_registry().get(model)
+        info = self.models(model) if self.models is not None else None
         if info is None:
             return None
         if "reasoning" in params and not info.reasoning:

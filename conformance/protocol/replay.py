@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .conversation import Conversation
+from .conversation import Conversation, ModelLookup
 from .session import decode_audio, event_type, plain_decode
 from .states import FIRST_SERVER_EVENTS
 
@@ -28,7 +28,10 @@ class SequenceProblem:
 
 
 def replay(
-    frames: Iterable[tuple[Direction, str]], *, kind: str | None = None
+    frames: Iterable[tuple[Direction, str]],
+    *,
+    kind: str | None = None,
+    models: ModelLookup | None = None,
 ) -> list[SequenceProblem]:
     """Check a transcript's frames, in order, against the protocol rules.
 
@@ -41,7 +44,8 @@ def replay(
     had it (one active response, the 100 ms commit rule, referenced items exist,
     nothing before session.created; a `response.cancel` with nothing active is a benign
     race and not reported). Frames that are not JSON objects are skipped: the schema
-    checks report those.
+    checks report those. `models` looks up a model's facts for the rules that depend on
+    it (`conformance.models.load_registry().get`); None skips those rules.
     """
     frames = list(frames)
     if kind is None:
@@ -50,7 +54,7 @@ def replay(
         from .translation import replay_translation  # it imports this module
 
         return replay_translation(frames)
-    observer = _Observer()
+    observer = _Observer(models)
     problems: list[SequenceProblem] = []
     for index, (direction, text) in enumerate(frames):
         event, findings = plain_decode(text)
@@ -80,8 +84,8 @@ def _detect_kind(frames: list[tuple[Direction, str]]) -> str:
 
 
 class _Observer:
-    def __init__(self) -> None:
-        self.conversation = Conversation()
+    def __init__(self, models: ModelLookup | None = None) -> None:
+        self.conversation = Conversation(models)
         self.opened = False
 
     def observe(self, direction: Direction, event: dict[str, Any]) -> list[tuple[str, str | None]]:

@@ -223,12 +223,12 @@ def above_model_limit(
 ) -> Finding:
     """`max_output_tokens` above the session model's limit (models.yaml), worded like the
     schema's range errors [wording INFERRED; erratum max-output-tokens-bounds]."""
-    from conformance.schemas._messages import out_of_range  # lazy: schemas import protocol
-
-    code, message = out_of_range(param, "integer", limit, value, above=True)
     return Finding(
-        code=code,
-        message=message,
+        code="integer_above_max_value",
+        message=(
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {limit}, "
+            f"but got {value} instead."
+        ),
         param=param,
         event_id=event_id,
         hint=f'{model} writes at most {limit} tokens; or send "inf"',

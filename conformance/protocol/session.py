@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from .conversation import Conversation
+from .conversation import Conversation, ModelLookup
 from .errors import LocalProtocolError, RemoteProtocolError
 from .findings import Finding
 from .states import FIRST_SERVER_EVENTS, SessionState, Side
@@ -112,10 +112,11 @@ class Session:
         encode: Encoder | None = None,
         audio_decoder: AudioDecoder | None = None,
         strict: bool = True,
+        models: ModelLookup | None = None,
     ) -> None:
         self.side = side
         self.strict = strict
-        self.conversation = Conversation()
+        self.conversation = Conversation(models)
         self.errors: list[RemoteProtocolError] = []
         self._decode = decode or plain_decode
         self._encode = encode or plain_encode

@@ -226,3 +226,20 @@ class TestFinding:
         assert finding == Finding(code="c", message="m")
         with pytest.raises(AttributeError):
             finding.code = "other"
+
+
+def test_the_model_limit_is_worded_like_the_schema_range_errors() -> None:
+    from conformance.schemas._messages import out_of_range
+
+    found = rules.above_model_limit("session.max_output_tokens", "gpt-x", 4096, 5000, None)
+    assert (found.code, found.message) == out_of_range(
+        "session.max_output_tokens", "integer", 4096, 5000, above=True
+    )
+
+
+def test_model_rules_need_an_injected_lookup() -> None:
+    from conformance.models import load_registry
+    from conformance.protocol import Conversation
+
+    assert Conversation().models is None  # the core reads no registry by itself
+    assert Conversation(load_registry().get).models is not None
