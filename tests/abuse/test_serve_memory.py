@@ -154,8 +154,11 @@ async def test_connect_close_cycles_do_not_grow_memory() -> None:
         finally:
             tracemalloc.stop()
         after = _kept_objects()
-    assert before == after, (before, after)
-    assert after["Transcript"] <= 3
+    # 200 cycles ran between the counts: a leak would show as hundreds. A small slack
+    # absorbs objects of other tests in this worker that die or appear meanwhile.
+    grown = {name: after[name] - before[name] for name in after if after[name] > before[name] + 2}
+    assert not grown, (before, after)
+    assert after["Transcript"] <= before["Transcript"] + 3
     growth = sum(stat.size_diff for stat in second.compare_to(first, "filename"))
     # Unbounded, each session kept ~4.7 kB (700 kB here); what remains is noise.
     assert growth / 150 < 400, _top(second, first)
