@@ -278,13 +278,14 @@ class Behaviour:
             }
         )
         detection = sc.turn_detection(self.session) or {}
-        active = self.app.session.active_response_id
-        if detection.get("interrupt_response", True) and active is not None:
+        if detection.get("interrupt_response", True):
             # Live order (protocol notes §5(g)): speech_started is out first, then the
-            # response is cancelled, so the cancel waits for its turn in the outbox.
+            # response is cancelled, so the cancel waits for its turn in the outbox. The
+            # response is looked up then, not now: one append can hold several turns, and
+            # the previous turn's response may still be queued behind this event.
             from .app import _Entry
 
-            self.app.queue(_Entry("call", lambda: self._cancel(active, "turn_detected")))
+            self.app.queue(_Entry("call", lambda: self._interrupt("turn_detected")))
 
     def _speech_stopped(self, end_ms: int) -> None:
         item_id = self.speech_item_id or self.app.ids.new("item")
@@ -505,7 +506,9 @@ class Behaviour:
         self.app.queue(_Entry("call", lambda: self._begin_response(params)))
 
     def _begin_response(self, params: Mapping[str, Any]) -> None:
-        if params.get("conversation") != "none" and self.app.session.active_response_id:
+        if params.get("conversation") != "none" and (
+            self.app.session.active_response_id or self._conversation_response()
+        ):
             return  # a VAD turn while a response runs (interrupt_response off): no second one
         self.turn += 1
         if params.get("conversation") != "none":
@@ -594,6 +597,18 @@ class Behaviour:
             target = next(iter(self.streams), None)
         if target is not None:
             self._cancel(target, "client_cancelled")
+
+    def _conversation_response(self) -> str | None:
+        """The default-conversation response being written (begun, not yet finished)."""
+        for response_id, (plan, _, _) in self.streams.items():
+            if plan.conversation_id is not None:
+                return response_id
+        return None
+
+    def _interrupt(self, reason: str) -> None:
+        response_id = self._conversation_response() or self.app.session.active_response_id
+        if response_id is not None:
+            self._cancel(response_id, reason)
 
     def _cancel(self, response_id: str, reason: str) -> None:
         entry = self.streams.get(response_id)
