@@ -51,6 +51,7 @@ COPIED = ("conformance", "mock_server", "client_reference", "fixtures", "tests",
 # then the wire tests; no CLI subprocess tests). Paths that do not exist are skipped.
 _APP_TESTS = (
     "tests/mock_server/test_pinned_behaviour.py",
+    "tests/conformance/checks/test_golden.py",
     "tests/mock_server/test_app_flows.py",
     "tests/mock_server/test_divergences.py",
     "tests/mock_server/test_pace.py",
@@ -103,6 +104,26 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "self.tokens_remaining = max(0, self.tokens_remaining - 200)",
         "constant 0 -> 1",
     ): "15,000,000 tokens cannot run down to 0 or 1 in a session the tests can run",
+    (
+        "mock_server/responder.py",
+        "_MAX_WORD = 16",
+        "constant 16 -> 17",
+    ): "an unused constant (the word regex spells its bound out)",
+    (
+        "mock_server/app.py",
+        'app.connection_lost(1000, "", 0.0)',
+        "constant 0.0 -> 1.0",
+    ): "prepare()'s throwaway session: its clock is never read",
+    (
+        "mock_server/app.py",
+        "self.session.data_to_send()  # the text is written below; nothing may pile up",
+        "delete statement",
+    ): "memory only: the core's send buffer is never read by the app",
+    (
+        "mock_server/behaviour.py",
+        "self.output_audio.pop(item_id, None)",
+        "delete statement",
+    ): "memory only: a deleted item's id is never reused, so its audio is never read",
 }
 
 

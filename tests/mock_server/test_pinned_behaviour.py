@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,3 +344,106 @@ def test_a_session_update_that_changes_the_session_type_is_refused() -> None:
     assert error["error"]["event_id"] == "evt_t"
     wire.send({"type": "session.update", "session": TEXT_SESSION})
     assert next_event(wire)["session"]["type"] == "realtime"
+
+
+# --- survivors of the second mutation run (docs/mutation.md) ------------------------------
+
+ID_SHAPE = re.compile(r"^(event|item|resp|sess|conv)_[A-Za-z0-9]{21}$")
+
+
+def test_ids_have_the_live_prefixes_and_length() -> None:
+    """protocol §9.5: event_, item_, resp_, conv_, sess_ + 21 alphanumerics."""
+    _, wire = open_app()
+    session_id = configure(wire, TEXT_SESSION)["session"]["id"]
+    wire.send({"type": "conversation.item.create", "item": text_item("Hi")})
+    wire.send({"type": "response.create"})
+    events = wire.events_until(until("response.done"))
+    assert ID_SHAPE.match(session_id)
+    assert session_id.startswith("sess_")
+    done = events[-1]["response"]
+    assert done["id"].startswith("resp_")
+    assert done["conversation_id"].startswith("conv_")
+    for event in events:
+        assert ID_SHAPE.match(event["event_id"]), event["event_id"]
+        assert event["event_id"].startswith("event_")
+        if "item" in event:
+            assert event["item"]["id"].startswith("item_")
+
+
+CALL = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
+OUTPUT = {"type": "function_call_output", "call_id": "call_1", "output": "ok"}
+
+
+@pytest.mark.parametrize("items", [[text_item("Hi")], [CALL], [CALL, OUTPUT]], ids=len)
+def test_client_items_are_echoed_with_status_completed(items: list[dict[str, Any]]) -> None:
+    _, wire = open_app()
+    configure(wire, TEXT_SESSION)
+    for item in items:
+        wire.send({"type": "conversation.item.create", "item": item})
+        added, done = wire.events_until(until("conversation.item.done"))
+        assert added["item"]["status"] == done["item"]["status"] == "completed"
+
+
+def test_barge_in_does_not_cancel_when_interrupt_response_is_off() -> None:
+    _, wire = open_app(first_delta_delay=2.0, text_tokens_per_second=5.0)
+    detection = {"type": "server_vad", "interrupt_response": False, "create_response": False}
+    session = {**TEXT_SESSION, "audio": {"input": {"turn_detection": detection}}}
+    configure(wire, session)
+    wire.send({"type": "conversation.item.create", "item": text_item("Talk for a while.")})
+    wire.send({"type": "response.create"})
+    wire.events_until(until("response.created"))
+    wire.send(audio(LOUD_10MS, 400))
+    events = wire.events_until(until("response.done"), within_ms=120_000)
+    assert "input_audio_buffer.speech_started" in [e["type"] for e in events]
+    assert events[-1]["response"]["status"] == "completed"
+
+
+def test_clear_drops_the_audio_kept_for_the_next_item() -> None:
+    _, wire = open_app()
+    configure(wire, {"type": "realtime", "audio": {"input": {"turn_detection": None}}})
+    wire.send(audio(LOUD_10MS, 300))
+    wire.send({"type": "input_audio_buffer.clear"})
+    assert next_event(wire)["type"] == "input_audio_buffer.cleared"
+    wire.send(audio(SILENT_10MS, 200))
+    wire.send({"type": "input_audio_buffer.commit"})
+    item_id = wire.events_until(until("conversation.item.done"))[-1]["item"]["id"]
+    wire.send({"type": "conversation.item.retrieve", "item_id": item_id})
+    retrieved = wire.events_until(until("conversation.item.retrieved"))[-1]["item"]
+    assert base64.b64decode(retrieved["content"][0]["audio"]) == SILENT_10MS * 20
+
+
+def test_tolerant_mode_holds_session_created_200_ms_and_answers_early_events_after_it() -> None:
+    _, wire = open_app(tolerant=True)
+    wire.send({"type": "session.update", "session": TEXT_SESSION})  # before session.created
+    assert wire.recv(within_ms=199) is None
+    first = next_event(wire, within_ms=10)
+    assert first["type"] == "session.created"
+    assert wire.clock.now_ms() == pytest.approx(200.0)
+    assert next_event(wire)["type"] == "session.updated"
+
+
+@pytest.mark.parametrize("how", ["query", "header"])
+def test_a_client_cannot_name_a_scenario_file(how: str, tmp_path: Any) -> None:
+    """A scenario named by the client must be built in: the mock never reads its path."""
+    from conformance.resources import scenarios_dir
+    from mock_server.app import make_app
+    from mock_server.scenarios import resolve_scenario
+
+    path = tmp_path / "mine.yaml"  # a valid scenario file: only its origin is wrong
+    builtin = (scenarios_dir() / "cancel-not-active.yaml").read_text()
+    path.write_text(builtin.replace("id: cancel-not-active", "id: mine", 1))
+    assert resolve_scenario(str(path)).id == "mine"  # a configured path may name it
+    target = "/v1/realtime?model=gpt-realtime-1.5"
+    headers = [("Authorization", f"Bearer {KEY}")]
+    if how == "query":
+        target += f"&scenario={path}"
+    else:
+        headers.append(("X-Mock-Scenario", str(path)))
+    app = make_app(ConnectRequest.from_target(target, headers), MockConfig())
+    wire = InMemoryTransport(app)
+    error = next_event(wire)
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "unknown_scenario"
+    assert wire.recv(within_ms=100) == wire.closed
+    assert wire.closed is not None
+    assert wire.closed.code == 4000
