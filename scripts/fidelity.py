@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -52,7 +53,7 @@ def names_a_test(reference: str, root: Path = ROOT) -> bool:
     file = root / path
     if not qualified or not file.is_file():
         return False
-    scope: Sequence[ast.stmt] = ast.parse(file.read_text()).body
+    scope: Sequence[ast.stmt] = _module_body(file)
     *classes, name = qualified.split("::")
     for class_name in classes:
         found = [n for n in scope if isinstance(n, ast.ClassDef) and n.name == class_name]
@@ -61,6 +62,11 @@ def names_a_test(reference: str, root: Path = ROOT) -> bool:
         scope = found[0].body
     functions = (ast.FunctionDef, ast.AsyncFunctionDef)
     return any(isinstance(n, functions) and n.name == name for n in scope)
+
+
+@functools.lru_cache(maxsize=256)
+def _module_body(file: Path) -> list[ast.stmt]:
+    return ast.parse(file.read_text()).body
 
 
 def problems(entries: list[dict[str, Any]], root: Path = ROOT) -> list[str]:
