@@ -124,6 +124,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "self.output_audio.pop(item_id, None)",
         "delete statement",
     ): "memory only: a deleted item's id is never reused, so its audio is never read",
+    (
+        "mock_server/behaviour.py",
+        "self.items[item_id] = item",
+        "delete statement",
+    ): "redundant: fill_previous_item stores the item again when conversation.item.added goes out",
 }
 
 

@@ -447,3 +447,14 @@ def test_a_client_cannot_name_a_scenario_file(how: str, tmp_path: Any) -> None:
     assert wire.recv(within_ms=100) == wire.closed
     assert wire.closed is not None
     assert wire.closed.code == 4000
+
+
+def test_a_created_item_is_retrieved_whole() -> None:
+    _, wire = open_app()
+    configure(wire, TEXT_SESSION)
+    wire.send({"type": "conversation.item.create", "item": text_item("Remember me.")})
+    done = wire.events_until(until("conversation.item.done"))[-1]["item"]
+    wire.send({"type": "conversation.item.retrieve", "item_id": done["id"]})
+    retrieved = wire.events_until(until("conversation.item.retrieved"))[-1]["item"]
+    assert retrieved["content"] == done["content"]
+    assert retrieved["role"] == "user"
