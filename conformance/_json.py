@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections.abc import Generator, Iterator
 from typing import Any, Final
 
 import orjson
@@ -46,6 +47,10 @@ _PIECE: Final = 64 * 1024
 
 # The last big base64 string `loads` proved plain, and its decoding (see `take_base64`).
 _decoded: tuple[str, bytes] | None = None
+# What `prepare` found in a big frame, by `id(text)` (the text is kept, so the id stays
+# its own): its runs, and the decoding `take_base64` gives out. `loads(text)` takes it.
+_Runs = list[tuple[int, str]]
+_prepared: dict[int, tuple[str, _Runs, tuple[str, bytes] | None]] = {}
 
 
 def loads(data: str | bytes) -> Any:
@@ -55,6 +60,28 @@ def loads(data: str | bytes) -> Any:
     if len(data) >= BIG_FRAME and type(data) is str and data.isascii():
         return _loads_big(data)
     return orjson.loads(data)
+
+
+def prepare(text: str) -> Iterator[None]:
+    """Do the heavy part of `loads(text)` for a big frame in steps; yields between them.
+
+    Cutting out a long string copies it (16 MB of fresh pages: ~12 ms on a VM where a page
+    fault costs ~3 us) and proving it base64 decodes it (12 MB more): each is a step, so a
+    caller can spread one frame near the 16 MB limit over turns of its event loop (issue
+    12). The next `loads(text)` (the same object) uses what was found, and returns and
+    raises exactly what it would have; `unprepare(text)` drops it unused.
+    """
+    if len(text) < BIG_FRAME or type(text) is not str or not text.isascii():
+        return
+    runs, decoded = yield from _plain_runs_steps(text)
+    _prepared[id(text)] = (text, runs, decoded)
+
+
+def unprepare(text: str) -> None:
+    """Forget what `prepare(text)` found, if `loads(text)` did not take it."""
+    entry = _prepared.get(id(text))
+    if entry is not None and entry[0] is text:
+        del _prepared[id(text)]
 
 
 def take_base64(value: str) -> bytes | None:
@@ -84,7 +111,14 @@ def dumps_bytes(obj: Any) -> bytes:
 
 def _loads_big(text: str) -> Any:
     """`orjson.loads(text)` for a big ASCII `text`, with its long plain strings cut out."""
-    runs = _plain_runs(text)
+    global _decoded
+    entry = _prepared.pop(id(text), None) if _prepared else None
+    if entry is not None and entry[0] is text:
+        runs, _decoded = entry[1], entry[2]
+    else:
+        if entry is not None:  # another text at that id: not this one's
+            _prepared[id(entry[0])] = entry
+        runs, _decoded = _run_all(_plain_runs_steps(text))
     if not runs or len(text) - sum(len(run) for _, run in runs) > _MAX_SKELETON:
         return _whole(text)
     nonce = f"~{os.urandom(8).hex()}~"  # 64 random bits: no client can guess a marker
@@ -141,8 +175,28 @@ def _forget() -> None:
     _decoded = None
 
 
-def _plain_runs(text: str) -> list[tuple[int, str]]:
+def _run_all(steps: Generator[None, None, Any]) -> Any:
+    """Take every step of `steps` at once; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _plain_runs(text: str) -> _Runs:
+    """`_plain_runs_steps(text)`'s runs, all steps at once."""
+    runs: _Runs = _run_all(_plain_runs_steps(text))[0]
+    return runs
+
+
+def _plain_runs_steps(
+    text: str,
+) -> Generator[None, None, tuple[_Runs, tuple[str, bytes] | None]]:
     """`(start, run)`: the plain head of each long string value in `text`, and where.
+
+    Also returns the last base64 string proven plain and its decoding (`take_base64`).
+    Yields after each long string is copied out and after it is proven plain.
 
     Walks the quotes with `str.find`: outside a string a quote opens one (in any
     document orjson reads that far without an error), inside one the first quote after
@@ -151,7 +205,8 @@ def _plain_runs(text: str) -> list[tuple[int, str]]:
     backslash or control character (the whole string, usually). Keys (a string followed
     by `:`) are not cut. More than `_MAX_STRINGS` strings: `[]` (orjson takes it all).
     """
-    runs: list[tuple[int, str]] = []
+    runs: _Runs = []
+    decoded: tuple[str, bytes] | None = None
     find = text.find
     size = len(text)
     pos = find('"')
@@ -159,7 +214,7 @@ def _plain_runs(text: str) -> list[tuple[int, str]]:
     while pos >= 0:
         strings += 1
         if strings > _MAX_STRINGS:
-            return []
+            return [], decoded
         start = pos + 1
         end = find('"', start)
         while end > 0 and text[end - 1] == "\\":
@@ -171,13 +226,19 @@ def _plain_runs(text: str) -> list[tuple[int, str]]:
             end = find('"', end + 1)
         stop = size if end < 0 else end
         if stop - start >= _MIN_RUN and not _is_key(text, stop):
-            run = _plain_head(text[start:stop])
+            value = text[start:stop]
+            yield
+            run, proven = _plain_head(value)
+            del value
+            if proven is not None:
+                decoded = (run, proven)
+            yield
             if len(run) >= _MIN_RUN:
                 runs.append((start, run))
         if end < 0:
             break
         pos = find('"', end + 1)
-    return runs
+    return runs, decoded
 
 
 def _is_key(text: str, quote: int) -> bool:
@@ -185,8 +246,10 @@ def _is_key(text: str, quote: int) -> bool:
     return after.startswith(":")
 
 
-def _plain_head(value: str) -> str:
+def _plain_head(value: str) -> tuple[str, bytes | None]:
     """`value` up to its first backslash or control character (ASCII `value`).
+
+    Also its strict base64 decoding when it was proven plain by decoding it whole.
 
     Base64 (a data URL's, after its head) is proven plain by SIMD decoding (~1-3 ms for
     16 MB); anything else takes one `str.find` per control character (~5-9 ms for 16 MB).
@@ -203,17 +266,15 @@ def _plain_head(value: str) -> str:
             if body:  # in pieces: nobody reuses the decoding, and fresh pages cost most
                 for start in range(body, len(value), _PIECE):
                     pybase64.b64decode(value[start : start + _PIECE], validate=True)
-            else:
-                global _decoded
-                _decoded = (value, pybase64.b64decode(value, validate=True))
-            return value
+                return value, None
+            return value, pybase64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             pass
     for char in _CONTROL:
         found = value.find(char, 0, stop)
         if found >= 0:
             stop = found
-    return value if stop == len(value) else value[:stop]
+    return (value if stop == len(value) else value[:stop]), None
 
 
 def _restore(value: Any, markers: dict[str, str], nonce: str) -> Any:

@@ -44,6 +44,10 @@ _U64: Final = struct.Struct("!Q").unpack_from
 # 16 MB frame unmasked and decoded at once held the loop 2-20 ms longer).
 BIG_FRAME: Final = 1 << 20
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+# Light turns of the loop between two heavy ones (joining a big frame, then each step the
+# app takes it in): a timer expired during a heavy turn runs on the next turn and wakes
+# its task on the one after, so with two light turns between, nothing waits behind two.
+LIGHT_TURNS: Final = 2
 
 
 class _BigFrame:
@@ -156,12 +160,33 @@ class Connection(ServerConnection):
         self._draining: asyncio.Handle | None = None
         self._paused_by_slice = False
         self._big: _BigFrame | None = None  # a big frame whose payload is arriving
+        self._held = False  # `hold`: the app is busy with one frame; later ones wait
 
     def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
         """Deliver every later message to `on_message`; return those that came before."""
         early, self._early = self._early or [], None
         self.on_message = on_message
         return early
+
+    def hold(self) -> None:
+        """Hand nothing more to `on_message` (and read nothing) until `release`."""
+        self._held = True
+        if not self._paused_by_slice:
+            self._paused_by_slice = True
+            self.transport.pause_reading()
+
+    def release(self) -> None:
+        """Undo `hold`: what waits is handed over from the next turn of the loop, in order."""
+        self._held = False
+        if self._draining is None and not self.transport.is_closing():
+            self._draining = self.loop.call_soon(self._drain)
+
+    def defer(self, messages: list[str | bytes]) -> None:
+        """Put `messages` back in front of those waiting, for after `release`."""
+        self._queue.extendleft(reversed(messages))
+        if not self._paused_by_slice:
+            self._paused_by_slice = True
+            self.transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         """Parse whole, masked, unfragmented text and binary frames here; the rest as usual.
@@ -277,8 +302,10 @@ class Connection(ServerConnection):
             self._fail(CloseCode.INVALID_DATA, big.error)
         elif self.on_message is not None:
             # Joining the text took this turn (fresh pages for 16 MB: 1-12 ms): the app
-            # gets it on the next turn, after the other connections.
+            # gets it `LIGHT_TURNS` turns later, after the other connections.
             self._queue.append(big.message())
+            if self._draining is None:
+                self._draining = self.loop.call_soon(self._skip_turn, LIGHT_TURNS)
             self._pause_for_slice()
         elif self._early is not None:
             self._early.append(big.message())
@@ -291,15 +318,25 @@ class Connection(ServerConnection):
         if self._draining is None:
             self._draining = self.loop.call_soon(self._drain)
 
+    def _skip_turn(self, left: int) -> None:
+        if left > 1:
+            self._draining = self.loop.call_soon(self._skip_turn, left - 1)
+        else:
+            self._draining = self.loop.call_soon(self._drain)
+
     def _drain(self) -> None:
         """Next turn: hand over queued messages for one slice, then parse what waits."""
         self._draining = None
+        if self._held:
+            return  # `release` comes back here
         self._slice_end = time.perf_counter() + SLICE_SECONDS
         queue = self._queue
         while queue and self.on_message is not None:
             self.on_message(queue.popleft())
-            if time.perf_counter() >= self._slice_end:
+            if self._held or time.perf_counter() >= self._slice_end:
                 break
+        if self._held:
+            return
         if queue and self.on_message is not None:
             self._draining = self.loop.call_soon(self._drain)
             return
@@ -363,7 +400,7 @@ class Connection(ServerConnection):
     def _hand(self, message: str | bytes) -> None:
         """Give one message to the app now, or queue it if this turn's slice is used up."""
         if self.on_message is not None:
-            if self._queue or time.perf_counter() >= self._slice_end:
+            if self._queue or self._held or time.perf_counter() >= self._slice_end:
                 self._queue.append(message)
                 self._pause_for_slice()
             else:

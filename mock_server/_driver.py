@@ -17,7 +17,7 @@ import asyncio
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from typing import Final
 
 from websockets.exceptions import ConnectionClosed, ProtocolError
@@ -25,7 +25,7 @@ from websockets.frames import Close as CloseFrame
 from websockets.protocol import State
 
 from conformance.protocol.errors import UsageError
-from mock_server._connection import Connection
+from mock_server._connection import BIG_FRAME, LIGHT_TURNS, Connection
 from mock_server._log import logger
 from mock_server._timers import Timers, _Slot
 from mock_server.actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
@@ -52,6 +52,7 @@ class _Fail:
 
 
 _FAIL: Final = _Fail()
+_DONE: Final = object()  # `next(steps, _DONE)`: the app's steps are all taken
 
 
 class Driver:
@@ -83,6 +84,13 @@ class Driver:
         self._finished = False  # Close or Drop performed, or the app failed
         self._failed = False  # the app raised: nothing more goes into it
         self._reading_paused = False
+        # A big frame the app takes in steps (`receive_text_steps`), one per loop turn;
+        # while it runs, the connection holds later frames and no timer fires.
+        self._steps_of: Callable[[str, float], Iterator[None]] | None = getattr(
+            app, "receive_text_steps", None
+        )
+        self._steps: Iterator[None] | None = None
+        self._stepping: asyncio.Handle | None = None
 
     def _now(self) -> float:
         now = (self._clock() - self._t0) * 1000.0
@@ -97,7 +105,11 @@ class Driver:
             if self._call(self._app.opened):
                 await self._settled()
                 self._rearm()
-                for message in self._ws.attach(self._on_message):
+                early = self._ws.attach(self._on_message)
+                for index, message in enumerate(early):
+                    if self._steps is not None:  # a big frame in steps: the rest wait
+                        self._ws.defer(early[index:])
+                        break
                     self._on_message(message)
                 await asyncio.shield(self._ws.connection_lost_waiter)
             else:
@@ -105,6 +117,7 @@ class Driver:
         finally:
             self._ws.on_message = None
             self._disarm()
+            self._stop_steps()
             task = self._task
             if task is not None:
                 task.cancel()
@@ -117,9 +130,15 @@ class Driver:
         # something or the socket must be waited for.
         if self._failed:
             return
+        if self._steps is not None:  # the connection holds frames meanwhile; in order anyway
+            self._ws.defer([message])
+            return
         app = self._app
         try:
             if isinstance(message, str):
+                if len(message) >= BIG_FRAME and self._steps_of is not None:
+                    self._start_steps(self._steps_of(message, self._now()))
+                    return
                 app.receive_text(message, self._now())
             else:
                 app.receive_bytes(message, self._now())
@@ -132,6 +151,61 @@ class Driver:
         if actions:
             self._submit(actions)
         self._rearm()
+
+    def _start_steps(self, steps: Iterator[None]) -> None:
+        """Take the first step of a big frame now, the others on the next turns."""
+        self._steps = steps
+        self._ws.hold()
+        self._disarm()
+        self._step()
+
+    def _step(self) -> None:
+        """One step of the big frame in progress; the next one on the next turn."""
+        self._stepping = None
+        steps = self._steps
+        if steps is None:
+            return
+        try:
+            more = next(steps, _DONE) is not _DONE
+            actions = self._app.actions_to_perform()
+        except Exception:
+            logger.exception("mock app failed; closing with 1011")
+            self._failed = True
+            self._stop_steps()
+            self._enqueue([_FAIL])
+            return
+        if actions:
+            self._submit(actions)
+        if more:
+            self._stepping = self._loop.call_soon(self._skip_turn, LIGHT_TURNS)
+            return
+        self._stop_steps()
+        self._rearm()
+
+    def _skip_turn(self, left: int) -> None:
+        """Let `left` turns of the loop pass with no step in them, then take the next step.
+
+        Each step can be a heavy turn (up to ~12 ms of fresh pages). A timer's callback
+        wakes a task one turn later (a timer expired during a heavy turn runs on the
+        next one, its task on the one after), so with `LIGHT_TURNS` light turns between
+        two steps, nothing on the loop waits behind two heavy turns.
+        """
+        if left > 1:
+            self._stepping = self._loop.call_soon(self._skip_turn, left - 1)
+        else:
+            self._stepping = self._loop.call_soon(self._step)
+
+    def _stop_steps(self) -> None:
+        """The big frame is done (or the connection is gone): later frames may come."""
+        if self._stepping is not None:
+            self._stepping.cancel()
+            self._stepping = None
+        steps = self._steps
+        if steps is not None:
+            self._steps = None
+            if isinstance(steps, Generator):
+                steps.close()  # unfinished (the connection is gone): its cleanup runs now
+            self._ws.release()
 
     async def _settled(self) -> None:
         """Wait until the backlog is performed (without cancelling it if we are)."""
@@ -153,7 +227,7 @@ class Driver:
 
     def _on_timer(self) -> None:
         self._timer, self._armed_ms = None, None
-        if self._task is not None or self._stalled or self._finished:
+        if self._task is not None or self._stalled or self._finished or self._steps is not None:
             return  # the backlog task re-arms when it is done
         deadline = self._app.next_timer()
         if deadline is None or self._now() + 0.001 < deadline:
@@ -326,7 +400,7 @@ class Driver:
     # --- the app's timer ---
 
     def _rearm(self) -> None:
-        if self._stalled or self._finished or self._task is not None:
+        if self._stalled or self._finished or self._task is not None or self._steps is not None:
             return
         when = self._app.next_timer()
         if when == self._armed_ms:

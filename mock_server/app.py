@@ -17,7 +17,7 @@ import functools
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,7 +25,7 @@ import pybase64
 
 from conformance import _json
 from conformance.models import ModelRegistry, load_registry
-from conformance.protocol import Finding, IdFactory, Session, Side
+from conformance.protocol import Finding, IdFactory, Received, Session, Side
 from conformance.schemas import parse_client_frame
 from conformance.transcript import Transcript
 
@@ -57,6 +57,9 @@ TOLERANT_HOLD_MS: Final = 200.0
 # Counted in frames and bytes, not wall time, so the split is the same on every machine.
 SLICE_EVENTS: Final = 64
 SLICE_BYTES: Final = 256 * 1024
+# A client text frame at least this long is read on one turn of the loop and answered on
+# the next (`MockApp.receive_text_steps`).
+STEP_TEXT: Final = 1 << 20
 
 
 @dataclass(slots=True)
@@ -162,6 +165,42 @@ class MockApp:
         self.now_ms = now_ms
         received = self.session.receive(text)
         self.transcript.add_text("client", text, now_ms, received.findings)
+        self._answer(received, text, now_ms)
+
+    def receive_text_steps(self, text: str, now_ms: float) -> Iterator[None]:
+        """`receive_text` in steps: the caller resumes it on later turns of its loop.
+
+        A frame of `STEP_TEXT` characters or more is taken in steps: its long strings are
+        cut out and proven plain (`conformance._json.prepare`, a step per copy and per
+        decode), then it is parsed and recorded, then answered (its audio to the VAD, its
+        image decoded, its events written), so one frame near the 16 MB limit does not
+        hold the event loop for all of it (issue 12). The caller hands the app nothing
+        else, timers included, until the generator is exhausted; the answers are those of
+        `receive_text`, at `now_ms`.
+        """
+        if self.ended:
+            return
+        big = len(text) >= STEP_TEXT
+        try:
+            if big:
+                for _ in _json.prepare(text):  # the long strings cut out, proven plain
+                    yield
+                    if self.ended:  # the connection was lost meanwhile
+                        return
+            self.now_ms = now_ms
+            received = self.session.receive(text)
+        finally:
+            if big:  # what the parse did not take (it was lost, or not a big parse)
+                _json.unprepare(text)
+        self.transcript.add_text("client", text, now_ms, received.findings)
+        if big:
+            yield
+            if self.ended:
+                return
+            self.now_ms = now_ms
+        self._answer(received, text, now_ms)
+
+    def _answer(self, received: Received, text: str, now_ms: float) -> None:
         hooked = self._hooked and self.hooks.on_client_event(
             self.control, received.event, text, now_ms
         )
