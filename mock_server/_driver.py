@@ -17,7 +17,7 @@ import asyncio
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import Final
 
 from websockets.exceptions import ConnectionClosed, ProtocolError
@@ -86,10 +86,10 @@ class Driver:
         self._reading_paused = False
         # A big frame the app takes in steps (`receive_text_steps`), one per loop turn;
         # while it runs, the connection holds later frames and no timer fires.
-        self._steps_of: Callable[[str, float], Iterator[None]] | None = getattr(
+        self._steps_of: Callable[[str, float], Generator[None, None, None]] | None = getattr(
             app, "receive_text_steps", None
         )
-        self._steps: Iterator[None] | None = None
+        self._steps: Generator[None, None, None] | None = None
         self._stepping: asyncio.Handle | None = None
 
     def _now(self) -> float:
@@ -152,7 +152,7 @@ class Driver:
             self._submit(actions)
         self._rearm()
 
-    def _start_steps(self, steps: Iterator[None]) -> None:
+    def _start_steps(self, steps: Generator[None, None, None]) -> None:
         """Take the first step of a big frame now, the others on the next turns."""
         self._steps = steps
         self._ws.hold()
@@ -203,8 +203,7 @@ class Driver:
         steps = self._steps
         if steps is not None:
             self._steps = None
-            if isinstance(steps, Generator):
-                steps.close()  # unfinished (the connection is gone): its cleanup runs now
+            steps.close()  # unfinished (the connection is gone): its cleanup runs now
             self._ws.release()
 
     async def _settled(self) -> None:

@@ -17,7 +17,7 @@ import functools
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -167,7 +167,7 @@ class MockApp:
         self.transcript.add_text("client", text, now_ms, received.findings)
         self._answer(received, text, now_ms)
 
-    def receive_text_steps(self, text: str, now_ms: float) -> Iterator[None]:
+    def receive_text_steps(self, text: str, now_ms: float) -> Generator[None, None, None]:
         """`receive_text` in steps: the caller resumes it on later turns of its loop.
 
         A frame of `STEP_TEXT` characters or more is taken in steps: its long strings are
