@@ -166,6 +166,7 @@ class MockApp:
         received = self.session.receive(text)
         self.transcript.add_text("client", text, now_ms, received.findings)
         self._answer(received, text, now_ms)
+        self._flush()
 
     def receive_text_steps(self, text: str, now_ms: float) -> Generator[None, None, None]:
         """`receive_text` in steps: the caller resumes it on later turns of its loop.
@@ -173,8 +174,9 @@ class MockApp:
         A frame of `STEP_TEXT` characters or more is taken in steps: its long strings are
         cut out and proven plain (`conformance._json.prepare`, a step per copy and per
         decode), then it is parsed and recorded, then answered (its audio to the VAD, its
-        image decoded, its events written), so one frame near the 16 MB limit does not
-        hold the event loop for all of it (issue 12). The caller hands the app nothing
+        image decoded), then the answer is written (a valid image item is echoed twice),
+        so one frame near the 16 MB limit does not hold the event loop for all of it
+        (issue 12). The caller hands the app nothing
         else, timers included, until the generator is exhausted; the answers are those of
         `receive_text`, at `now_ms`.
         """
@@ -199,8 +201,15 @@ class MockApp:
                 return
             self.now_ms = now_ms
         self._answer(received, text, now_ms)
+        if big and self._heap:  # the answer is written on a turn of its own
+            yield
+            if self.ended:
+                return
+            self.now_ms = now_ms
+        self._flush()
 
     def _answer(self, received: Received, text: str, now_ms: float) -> None:
+        """Handle one received frame: its events are queued, not yet written."""
         hooked = self._hooked and self.hooks.on_client_event(
             self.control, received.event, text, now_ms
         )
@@ -209,7 +218,6 @@ class MockApp:
                 self.send_error(received.findings[0])
             else:
                 self.behaviour.handle(received)
-        self._flush()
 
     def receive_bytes(self, data: bytes, now_ms: float) -> None:
         """One binary frame from the client: the live server rejects it, non-fatally."""
