@@ -312,7 +312,9 @@ class Connection(ServerConnection):
         return data[taken:]
 
     def _pause_for_slice(self) -> None:
-        if not self._paused_by_slice:
+        # While held, read nothing even if something else resumed reading (the driver's
+        # backlog does when the peer reads again): pausing twice is harmless.
+        if not self._paused_by_slice or self._held:
             self._paused_by_slice = True
             self.transport.pause_reading()
         if self._draining is None:
