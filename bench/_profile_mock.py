@@ -31,6 +31,8 @@ from mock_server.app import make_app
 from mock_server.config import MockConfig
 from mock_server.request import ConnectRequest
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: paths are shown relative to it
+
 HEADERS = [("Authorization", "Bearer sk-bench-0000000000000000")]
 
 
@@ -99,7 +101,7 @@ def memory(n: int, top: int) -> int:
     print(f"memory: {total / n / 1024:.1f} kB of Python heap per idle MockApp ({n} apps)")
     for stat in diff[:top]:
         frame = stat.traceback[0]
-        name = frame.filename.split("/work/main/")[-1].split("site-packages/")[-1]
+        name = frame.filename.split(f"{ROOT}/")[-1].split("site-packages/")[-1]
         print(
             f"  {stat.size_diff / n:8.0f} B/app  {stat.count_diff / n:6.1f} blocks  "
             f"{name}:{frame.lineno}"
