@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_runner_signals import WAIT_S, alive_in_group, fifo_lines, lines_of
+from .test_runner_signals import WAIT_S, alive_in_group, lines_of, supervised
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,27 +55,8 @@ def fuzzing(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], queue.Queue
     script = tmp_path / "client.py"
     script.write_text(SLEEPER, encoding="utf-8")
     command = fuzz_command(tmp_path, f"{sys.executable} {script} {fifo}", "--timeout", "100")
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    started: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=fifo_lines, args=(fifo, started), daemon=True).start()
-    try:
+    with supervised(command, fifo) as (proc, started):
         yield proc, started
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(WAIT_S)
-        proc.stderr.close()  # type: ignore[union-attr]
-        with contextlib.suppress(OSError):  # end the reader thread (if it waits for a writer)
-            stop = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.write(stop, b"stop\n")
-            os.close(stop)
 
 
 @pytest.mark.parametrize(

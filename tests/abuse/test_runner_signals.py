@@ -83,6 +83,16 @@ def runner(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[
         *("--cases", "default,tolerant,commit-empty", "--jobs", "3"),
         *("--timeout", "100", "--out", str(out)),
     ]
+    with supervised(command, fifo) as (proc, started):
+        yield proc, started, out
+
+
+@contextlib.contextmanager
+def supervised(
+    command: list[str], fifo: Path
+) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]]]:
+    """Run `command` in its own session (stderr piped); yield it and the lines its client
+    writes to `fifo`. Its whole process group is killed afterwards, whatever happens."""
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -94,7 +104,7 @@ def runner(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[
     started: queue.Queue[str] = queue.Queue()
     threading.Thread(target=fifo_lines, args=(fifo, started), daemon=True).start()
     try:
-        yield proc, started, out
+        yield proc, started
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
