@@ -6,45 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
 from conformance.protocol import Session, Side
 from conformance.protocol.errors import ConfigError
-from mock_server.config import MockConfig
 from mock_server.mcp import McpTool, allowed, builtin_servers, load_servers, needs_approval
-from mock_server.server import MockServer
-from tests.scenarios.wire import Wire
+from tests.scenarios.wire import Wire, fast_mock_wire
 
 DOCS = "https://mcp.example.com/docs"
 DOWN = "https://mcp.example.com/unreachable"
-KEY = "sk-mock-test-key-0000000001"
 WAIT = 10.0
 
 
 @pytest.fixture
 async def wire() -> AsyncIterator[Wire]:
     """A real mock server (fast pace) and one raw client connection to it."""
-    server = await MockServer(config=MockConfig(port=0, ping_interval=None, pace="fast")).start()
-    try:
-        ws = await connect(
-            f"{server.url}?model=gpt-realtime",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-            ping_interval=None,
-            open_timeout=WAIT,
-            close_timeout=1.0,
-        )
-        client = Wire(ws, time.monotonic())
-        await client.until("session.created")
+    async with fast_mock_wire(WAIT) as client:
         yield client
-        ws.transport.abort()
-    finally:
-        await server.stop()
 
 
 def docs_tool(**extra: Any) -> dict[str, Any]:

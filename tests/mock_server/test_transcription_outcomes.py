@@ -5,41 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
-from mock_server.config import MockConfig
 from mock_server.media import silence_pcm16, synth_pcm16
 from mock_server.responder import TRANSCRIPTION_FAILED
-from mock_server.server import MockServer
-from tests.scenarios.wire import Wire
+from tests.scenarios.wire import Wire, fast_mock_wire
 
 pytestmark = pytest.mark.integration
-KEY = "sk-mock-test-key-0000000001"
 WAIT = 10.0
 PREFIX = "conversation.item.input_audio_transcription"
 
 
 @pytest.fixture
 async def wire() -> AsyncIterator[Wire]:
-    server = await MockServer(config=MockConfig(port=0, ping_interval=None, pace="fast")).start()
-    try:
-        ws = await connect(
-            f"{server.url}?model=gpt-realtime",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-            ping_interval=None,
-            close_timeout=1.0,
-        )
-        client = Wire(ws, time.monotonic())
-        await client.until("session.created")
+    """A real mock server (fast pace) and one raw client connection to it."""
+    async with fast_mock_wire(WAIT) as client:
         yield client
-        ws.transport.abort()
-    finally:
-        await server.stop()
 
 
 def pcm(ms: int, *, loud: bool) -> str:

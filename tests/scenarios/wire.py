@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -197,3 +198,27 @@ async def open_wire(server_url: str, scenario: Scenario) -> Wire:
         wire.refused = (exc.response.status_code, exc.response.body or b"")
         return wire
     return Wire(ws, time.monotonic())
+
+
+@asynccontextmanager
+async def fast_mock_wire(open_timeout: float = 10.0) -> AsyncIterator[Wire]:
+    """A real mock server (fast pace, no pings) and one raw connection past session.created;
+    both stopped afterwards."""
+    from mock_server.config import MockConfig
+    from mock_server.server import MockServer
+
+    server = await MockServer(config=MockConfig(port=0, ping_interval=None, pace="fast")).start()
+    try:
+        ws = await connect(
+            f"{server.url}?model={DEFAULT_MODEL}",
+            additional_headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
+            ping_interval=None,
+            open_timeout=open_timeout,
+            close_timeout=1.0,
+        )
+        client = Wire(ws, time.monotonic())
+        await client.until("session.created")
+        yield client
+        ws.transport.abort()
+    finally:
+        await server.stop()
