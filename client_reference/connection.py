@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -181,10 +182,22 @@ async def connect(
         status = exc.response.status_code
         message = f"{shown} refused the WebSocket upgrade with HTTP {status}"
         raise ConnectError(message, status=status) from None
+    except ssl.SSLCertVerificationError as exc:
+        message = redact(f"cannot connect to {shown}: {_untrusted(exc)}", [api_key])
+        raise ConnectError(message) from None
     except (InvalidHandshake, InvalidURI, OSError) as exc:
         message = redact(f"cannot connect to {shown}: {exc}", [api_key])
         raise ConnectError(message) from None
     return RealtimeConnection(ws, send_timeout=send_timeout, close_timeout=close_timeout)
+
+
+def _untrusted(exc: ssl.SSLCertVerificationError) -> str:
+    """What a failed certificate check means, and what to do (a local mock's CA)."""
+    why = exc.verify_message or exc.reason or "certificate verify failed"
+    return (
+        f"the server's TLS certificate is not trusted ({why}); for a mock started with "
+        "--tls, trust its CA: SSL_CERT_FILE=<the ca.pem it prints>"
+    )
 
 
 def _decode(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:

@@ -2,7 +2,7 @@
 
     realtime-conformance run --client "node hud.js" [--cases PATTERN] [--jobs N]
         [--scenario FILE|DIR ...] [--timeout S] [--out DIR] [--junit F] [--json F]
-        [--html F] [--checks NAMES]
+        [--html F] [--checks NAMES] [--tls]
     realtime-conformance run --list-cases
 
 The client gets its URL, key, screenshot and prompt from environment variables
@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -37,6 +38,7 @@ from conformance.runner import (
     DEFAULT_TIMEOUT_S,
     TOLERANT_CASE,
     Case,
+    MockFactory,
     MockHandle,
     RunConfig,
     SuiteResult,
@@ -44,13 +46,14 @@ from conformance.runner import (
     scenario_case,
     select_cases,
 )
-from conformance.runner.inputs import check_screenshot
+from conformance.runner.inputs import check_screenshot, inherited_env
 from conformance.runner.long_session import LONG_SESSION_CASES
 from conformance.runner.process import kill_all_clients
 from conformance.transcript import TRANSCRIPT_MAX_BYTES
 
 if TYPE_CHECKING:  # the mock is imported lazily (layering)
     from mock_server.scenarios import Scenario
+    from mock_server.tls import TlsFiles
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 # Each stops the run like Ctrl-C: clients killed, reports of the finished cases written.
@@ -194,13 +197,19 @@ def long_session_pool(cases: Sequence[Case], pattern: str | None, opted_in: bool
 
 
 def serve_mock(
-    *, scenario: str | None, api_keys: tuple[str, ...], tolerant: bool = False
+    *,
+    scenario: str | None,
+    api_keys: tuple[str, ...],
+    tolerant: bool = False,
+    tls: TlsFiles | None = None,
 ) -> AbstractAsyncContextManager[MockHandle]:
     """A `mock_server` on 127.0.0.1 (any free port) accepting only `api_keys`; each session's
-    transcript keeps frames in full up to `TRANSCRIPT_MAX_BYTES` (a flood stays bounded)."""
+    transcript keeps frames in full up to `TRANSCRIPT_MAX_BYTES` (a flood stays bounded).
+    With `tls`, it serves `wss://` and `https://` with those files."""
     from mock_server import serve
 
     return serve(
+        tls=tls or False,
         host="127.0.0.1",
         port=0,
         scenario=scenario,
@@ -256,6 +265,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "to a client that stays connected",
     )
     add_pass_env_argument(parser)
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="each case's mock serves wss:// and https:// (a local CA's certificate, "
+        "docs/tls.md); the client also gets NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the CA",
+    )
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
 
 
@@ -276,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.screenshot:  # a missing or non-image file fails before any case runs
         check_screenshot(path)
     chosen = select_cases(long_session_pool(cases, args.cases, args.long_session), args.cases)
+    mock, env = tls_mock(args.pass_env) if args.tls else (serve_mock, None)
     config = RunConfig(
         client=args.client,
         timeout_s=args.timeout,
@@ -285,9 +301,11 @@ def run(args: argparse.Namespace) -> int:
         settings=CheckSettings(max_connections=args.max_connections),
         screenshots=tuple(args.screenshot),
         pass_env=tuple(args.pass_env),
+        env=env,
     )
-    say(f"Running {len(chosen)} case(s) against: {args.client}", err=True)
-    suite = execute(chosen, config)
+    over = " over TLS" if args.tls else ""
+    say(f"Running {len(chosen)} case(s){over} against: {args.client}", err=True)
+    suite = execute(chosen, config, mock=mock)
     if suite is None:
         return EXIT_INTERRUPTED
     sys.stdout.write(format_summary(suite.results, suite.summary, colour=use_colour(sys.stdout)))
@@ -306,8 +324,27 @@ def interrupted_line(suite: SuiteResult, total: int) -> str:
     )
 
 
+def tls_mock(pass_env: Sequence[str] = ()) -> tuple[MockFactory, dict[str, str]]:
+    """`run --tls`: a mock factory serving the local CA's certificate (made now, once,
+    not by each case), and the client's environment: what it inherits, plus the variables
+    that make it trust the CA (`NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`).
+
+    Raises:
+        UsageError: the certificate cannot be made (no `tls` extra, unwritable cache).
+    """
+    from mock_server.tls import local_tls, trust_env
+
+    files = local_tls()
+    env = {**inherited_env(os.environ, pass_env), **trust_env(files)}
+    return functools.partial(serve_mock, tls=files), env
+
+
 def execute(
-    cases: Sequence[Case], config: RunConfig, *, label: str | None = None
+    cases: Sequence[Case],
+    config: RunConfig,
+    *,
+    label: str | None = None,
+    mock: MockFactory = serve_mock,
 ) -> SuiteResult | None:
     """`run_suite` with console progress on stderr.
 
@@ -328,7 +365,7 @@ def execute(
         loop = asyncio.get_running_loop()
         stop: asyncio.Future[signal.Signals] = loop.create_future()
         with SignalStop(stop.set_result, after="writing the reports").on_loop(loop):
-            return await run_suite(cases, config, mock=serve_mock, progress=progress, stop=stop)
+            return await run_suite(cases, config, mock=mock, progress=progress, stop=stop)
 
     try:
         return asyncio.run(main())

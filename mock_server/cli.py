@@ -22,6 +22,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from conformance._stdout import broken_pipe_exit
 from conformance.protocol.errors import ConfigError, UsageError
@@ -29,6 +30,7 @@ from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.server import MockServer
 from mock_server.settings import add_config_arguments, config_from_namespace
+from mock_server.tls import TlsFiles, local_tls, own_tls
 
 PROG = "realtime-mock"
 EXIT_USAGE = 2
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:NAME",
         help="app factory to use instead of mock_server.app (e.g. mypkg.apps:make_app)",
     )
+    _add_tls_arguments(serve)
     serve.add_argument(
         "--log-level",
         default="WARNING",
@@ -71,6 +74,48 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("scenarios", help="list the built-in scenarios")
     scenarios.set_defaults(handler=_scenarios_command)
     return parser
+
+
+def _add_tls_arguments(serve: argparse.ArgumentParser) -> None:
+    tls = serve.add_argument_group("TLS (wss:// and https://, docs/tls.md)")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a certificate for 127.0.0.1, ::1 and localhost "
+        "signed by a local CA kept in --tls-dir (made on first use: the 'tls' extra); prints "
+        "the NODE_EXTRA_CA_CERTS= and SSL_CERT_FILE= lines that make clients trust it",
+    )
+    tls.add_argument(
+        "--cert", type=Path, metavar="FILE", help="serve this PEM certificate chain (implies --tls)"
+    )
+    tls.add_argument("--key", type=Path, metavar="FILE", help="the private key of --cert (PEM)")
+    tls.add_argument(
+        "--tls-dir",
+        type=Path,
+        metavar="DIR",
+        help="where --tls keeps its CA and certificate "
+        "(default: $XDG_CACHE_HOME/realtime-conformance/tls, else ~/.cache/…)",
+    )
+
+
+def tls_option(namespace: argparse.Namespace) -> bool | TlsFiles:
+    """`MockServer(tls=...)` from `--tls`, `--cert/--key`, `--tls-dir`.
+
+    Raises:
+        UsageError: only one of `--cert` and `--key`, `--tls-dir` without `--tls`, or a
+            certificate that cannot be served or made.
+    """
+    cert, key = namespace.cert, namespace.key
+    if (cert is None) != (key is None):
+        given, missing = ("--cert", "--key") if key is None else ("--key", "--cert")
+        raise UsageError(f"{given} needs {missing} too (the certificate and its private key)")
+    if cert is not None:
+        return own_tls(cert, key)
+    if namespace.tls_dir is not None and not namespace.tls:
+        raise UsageError("--tls-dir goes with --tls (it says where --tls keeps its certificates)")
+    if namespace.tls_dir is not None:
+        return local_tls(namespace.tls_dir)
+    return bool(namespace.tls)
 
 
 def _describe_reply_template(serve: argparse.ArgumentParser) -> None:
@@ -121,7 +166,7 @@ def _serve_command(namespace: argparse.Namespace) -> int:
     logging.basicConfig(level=namespace.log_level, format="%(levelname)s %(name)s: %(message)s")
     config = serve_config(namespace)
     factory = load_app_factory(namespace.app) if namespace.app else None
-    asyncio.run(serve_until_signalled(config, factory))
+    asyncio.run(serve_until_signalled(config, factory, tls=tls_option(namespace)))
     return 0
 
 
@@ -138,8 +183,11 @@ def serve_config(namespace: argparse.Namespace) -> MockConfig:
     return config
 
 
-async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, printing the URL line first; then stop cleanly.
+async def serve_until_signalled(
+    config: MockConfig, app_factory: AppFactory | None = None, *, tls: bool | TlsFiles = False
+) -> None:
+    """Serve until SIGINT or SIGTERM, printing the URL line first (with TLS, then the
+    `NAME=value` lines that make clients trust it); then stop cleanly.
 
     Raises:
         ScenarioError: `config.scenario` is unknown (with a did-you-mean) or invalid.
@@ -150,7 +198,7 @@ async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        server = MockServer(config, app_factory=app_factory)
+        server = MockServer(config, app_factory=app_factory, tls=tls)
         try:
             await server.start()
         except OSError as exc:
@@ -160,6 +208,8 @@ async def serve_until_signalled(config: MockConfig, app_factory: AppFactory | No
                 f"{PROG} listening on {server.url} (OPENAI_BASE_URL={server.base_url})",
                 flush=True,
             )
+            for name, value in server.tls_env.items():
+                print(f"{name}={value}", flush=True)
             if config.record:
                 print(f"{PROG} recording transcripts to {config.record}", file=sys.stderr)
             if config.tolerant:

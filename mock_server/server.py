@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import ssl
 import time
 import weakref
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.request import ConnectRequest
 from mock_server.settings import merge
+from mock_server.tls import TlsFiles, local_tls, server_context, trust_env
 
 REALTIME_PATH: Final = "/v1/realtime"
 TRANSLATIONS: Final = "/translations"  # `/v1/realtime/translations` (mock_server/translation.py)
@@ -71,6 +73,7 @@ class MockServer:
         config: MockConfig | None = None,
         *,
         app_factory: AppFactory | None = None,
+        tls: bool | TlsFiles = False,
         **overrides: Any,
     ) -> None:
         """Configure (does not listen yet).
@@ -79,6 +82,9 @@ class MockServer:
             config: the server configuration; `MockConfig()` by default.
             app_factory: builds each connection's app; `mock_server.app.MockApp` by default
                 (imported when the server starts).
+            tls: serve `wss://` and `https://`: True with the cached local CA's certificate
+                (`mock_server.tls.local_tls`, made at `start`), or these files
+                (`mock_server.tls.own_tls`); `tls_env` then says what clients must trust.
             **overrides: `MockConfig` fields replacing those of `config`, e.g. `port=0`.
 
         Raises:
@@ -89,6 +95,9 @@ class MockServer:
         _check_bounds(self.config)
         add_log_secrets(*self.config.api_keys, *self.config.ephemeral_keys)
         self._factory = app_factory
+        self._tls = tls
+        self._tls_files: TlsFiles | None = tls if isinstance(tls, TlsFiles) else None
+        self._ssl: ssl.SSLContext | None = None
         # Only the default app's scenarios can refuse an upgrade (`upgrade:` in a scenario).
         self._upgrade: UpgradeAnswer | None = None
         self._server: Server | None = None
@@ -127,6 +136,9 @@ class MockServer:
             _default_prepare()(self.config)
         cfg = self.config
         self._record_to = check_folder(cfg.record) if cfg.record else None
+        if self._tls is not False:
+            self._tls_files = self._tls_files or local_tls()
+            self._ssl = server_context(self._tls_files)
         self._accept_gate = _AcceptErrors.attach(asyncio.get_running_loop())
         try:
             self._server = await self._listen(cfg)
@@ -150,6 +162,7 @@ class MockServer:
             create_connection=_Connection,
             logger=logger,
             backlog=BACKLOG,
+            ssl=self._ssl,
         )
 
     def _release(self) -> None:
@@ -214,13 +227,21 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        """`ws://HOST:PORT{prefix}/v1/realtime`."""
-        return f"ws://{self.host}:{self.port}{self._endpoint}"
+        """`ws://HOST:PORT{prefix}/v1/realtime` (`wss://` with TLS)."""
+        return (
+            f"{'wss' if self._tls is not False else 'ws'}://{self.host}:{self.port}{self._endpoint}"
+        )
 
     @property
     def base_url(self) -> str:
-        """`http://HOST:PORT{prefix}/v1`: the `OPENAI_BASE_URL` for SDK clients."""
-        return f"http://{self.host}:{self.port}{self._endpoint.removesuffix('/realtime')}"
+        """`http://HOST:PORT{prefix}/v1` (`https://` with TLS): the `OPENAI_BASE_URL`."""
+        return f"{'https' if self._tls is not False else 'http'}://{self.host}:{self.port}{self._endpoint.removesuffix('/realtime')}"
+
+    @property
+    def tls_env(self) -> dict[str, str]:
+        """With TLS, the variables that make clients trust it (`NODE_EXTRA_CA_CERTS`,
+        `SSL_CERT_FILE`: `mock_server.tls.trust_env`); {} without TLS or before `start`."""
+        return trust_env(self._tls_files) if self._tls_files is not None else {}
 
     # --- sessions ---
 
@@ -371,15 +392,19 @@ class MockServer:
 
 
 def serve(
-    config: MockConfig | None = None, *, app_factory: AppFactory | None = None, **overrides: Any
+    config: MockConfig | None = None,
+    *,
+    app_factory: AppFactory | None = None,
+    tls: bool | TlsFiles = False,
+    **overrides: Any,
 ) -> MockServer:
-    """A `MockServer` for `async with serve(port=0) as server:`.
+    """A `MockServer` for `async with serve(port=0) as server:` (`tls=True`: `wss://`).
 
     Without `config`, the port defaults to 0 (any free port), unlike `MockConfig`.
     """
     if config is None:
         overrides.setdefault("port", 0)
-    return MockServer(config, app_factory=app_factory, **overrides)
+    return MockServer(config, app_factory=app_factory, tls=tls, **overrides)
 
 
 def _default_upgrade_answer() -> UpgradeAnswer:

@@ -14,12 +14,12 @@ class MockHandle(Protocol):
 
     @property
     def url(self) -> str:
-        """`ws://127.0.0.1:PORT/v1/realtime`."""
+        """`ws://127.0.0.1:PORT/v1/realtime` (`wss://` when it serves TLS)."""
         ...
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:PORT/v1`."""
+        """`http://127.0.0.1:PORT/v1` (`https://` when it serves TLS)."""
         ...
 
     @property
