@@ -44,6 +44,7 @@ from .responder import (
     Stream,
     check_reply_template,
 )
+from .secrets import secrets_for
 
 if TYPE_CHECKING:
     from .scenarios import Scenario
@@ -119,7 +120,14 @@ class MockApp:
         """The upgrade is done: answer like the live server (session.created or error+close)."""
         self.now_ms = now_ms
         tolerant = self.config.tolerant
-        outcome = check_handshake(self.request, self.config, self.registry, tolerant=tolerant)
+        outcome = check_handshake(
+            self.request,
+            self.config,
+            self.registry,
+            secrets=secrets_for(self.config.secret_key),  # keys minted by POST client_secrets
+            now=self.started_at or None,
+            tolerant=tolerant,
+        )
         if isinstance(outcome, Rejected):
             self.send_error(outcome.finding)
             self.queue(_Entry("close", (outcome.close_code, outcome.close_reason)))

@@ -160,6 +160,10 @@ class Behaviour:
                 expires_at=expires_at,
                 reasoning=bool(info and info.reasoning),
             )
+        if accepted.session is not None:  # an `ek_` client secret's configuration
+            self.session = sc.merge_update(self.session, accepted.session)
+            if isinstance(accepted.session.get("parallel_tool_calls"), bool):
+                self.parallel_tool_calls = accepted.session["parallel_tool_calls"]
         self._configure_vad()
 
     def send_session_created(self) -> None:

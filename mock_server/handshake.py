@@ -8,7 +8,7 @@ Rules, first match wins:
 
 1. beta header / subprotocol  → `beta_api_shape_disabled`, close 4000
 2. no key                     → code null, close 3000 `invalid_request_error`
-3. key not accepted           → `invalid_api_key`, close 3000
+3. key not accepted           → `invalid_api_key`, close 3000 (an `ek_` key: see `_grant`)
 4. unknown `intent`           → `invalid_value` [INFERRED], close 4000
 5. `intent=transcription` with a `model` → `invalid_model` (transcription mode), close 4000
 6. no `model`, no `intent=transcription`, no `call_id` → `missing_model`, close 4000
@@ -33,8 +33,9 @@ becomes `TOLERANT_MODEL`. The key rules (2, 3) and the intent rules (4, 5) still
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from conformance.models import ModelRegistry, load_registry
 from conformance.protocol.findings import Finding
@@ -48,6 +49,8 @@ KeyKind = Literal["standard", "ephemeral"]
 CLOSE_AUTH: Final = 3000
 CLOSE_REQUEST: Final = 4000
 EPHEMERAL_PREFIX: Final = "ek_"
+# Keys minted by a mock (`mock_server.secrets`): live keys are `ek_` + hex, never this.
+MINTED_PREFIX: Final = "ek_m1"
 SUBPROTOCOL: Final = "realtime"
 # The session's model when a tolerated request names none, or one that is not realtime.
 TOLERANT_MODEL: Final = "gpt-realtime-1.5"
@@ -110,6 +113,9 @@ class Accepted:
     subprotocol: str | None
     call_id: str | None = None
     tolerated: tuple[Rejected, ...] = ()
+    # The client secret's session configuration (a `session` request body) the session
+    # starts from; None without one, or when the connection asked for another session type.
+    session: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,13 +137,14 @@ class SecretGrant:
     expires_at: float | None = None  # unix seconds; None = never
     session_kind: SessionKind = "realtime"
     model: str | None = None
+    session: Mapping[str, Any] | None = None  # the configuration sessions start from
 
 
 class SecretStore(Protocol):
     """Minted `ek_` client secrets (e.g. from a mock `POST /v1/realtime/client_secrets`)."""
 
     def lookup(self, value: str) -> SecretGrant | None:
-        """The grant of secret `value`, or None if it was never minted."""
+        """The grant of secret `value` (even if expired), or None if it was never minted."""
         ...
 
 
@@ -205,21 +212,21 @@ def _check_target(
             return _reject(
                 "invalid_model", TRANSCRIPTION_MODEL_MESSAGE.format(model=model), CLOSE_REQUEST
             )
-        return _accept(request, "transcription", None, key)
+        return _accept(request, "transcription", None, key, grant)
     model = model or grant.model
     if model is None:
         if call_id is not None:
             if CALL_ID_PATTERN.fullmatch(call_id) is None:
                 message = CALL_ID_MESSAGE.format(call_id=call_id[:64])
                 return _reject("invalid_value", message, CLOSE_REQUEST, param="call_id")
-            return _accept(request, "realtime", CALL_MODEL, key)
+            return _accept(request, "realtime", CALL_MODEL, key, grant)
         missing = _reject("missing_model", MISSING_MODEL_MESSAGE, CLOSE_REQUEST)
         return _tolerate(request, key, missing) if tolerant else missing
     if not registry.is_realtime_model(model):
         message = REALTIME_MODEL_MESSAGE.format(model=model)
         unknown = _reject("invalid_model", message, CLOSE_REQUEST)
         return _tolerate(request, key, unknown) if tolerant else unknown
-    return _accept(request, "realtime", model, key)
+    return _accept(request, "realtime", model, key, grant)
 
 
 def _check_translation(
@@ -238,7 +245,7 @@ def _check_translation(
         message = TRANSLATION_MODEL_MESSAGE.format(model=model)
         rejected = _reject("invalid_model", message, CLOSE_REQUEST)
     else:
-        return _accept(request, "translation", model, key)
+        return _accept(request, "translation", model, key, grant)
     if not tolerant:
         return rejected
     accepted = _accept(request, "translation", TOLERANT_TRANSLATION_MODEL, key)
@@ -263,18 +270,28 @@ def _grant(
         # [INFERRED] an expired secret is handled like a bad key (protocol notes §6.3)
         expired = now is not None and minted.expires_at is not None and now >= minted.expires_at
         return None if expired else minted
-    if config.ephemeral_keys or secrets is not None:
+    # Unknown: refused when keys are configured, or when it claims to be minted by a mock
+    # (another signing secret, or altered); an open mock accepts any other `ek_` key.
+    if config.api_keys or config.ephemeral_keys or key.startswith(MINTED_PREFIX):
         return None
     return SecretGrant()
 
 
-def _accept(request: ConnectRequest, kind: SessionKind, model: str | None, key: str) -> Accepted:
+def _accept(
+    request: ConnectRequest,
+    kind: SessionKind,
+    model: str | None,
+    key: str,
+    grant: SecretGrant | None = None,
+) -> Accepted:
+    session = grant.session if grant is not None and grant.session_kind == kind else None
     return Accepted(
         kind=kind,
         model=model,
         key_kind="ephemeral" if key.startswith(EPHEMERAL_PREFIX) else "standard",
         subprotocol=SUBPROTOCOL if SUBPROTOCOL in request.subprotocols else None,
         call_id=request.call_id,
+        session=session,
     )
 
 

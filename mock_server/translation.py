@@ -29,10 +29,11 @@ output for silence is not documented; clients are told to keep appending silence
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pybase64
@@ -68,6 +69,22 @@ TARGET_WORDS: Final = {
 CLOSE_AFTER_CLOSED: Final = (1000, "")  # [INFERRED] the socket closes after session.closed
 
 _b64decode = functools.partial(pybase64.b64decode, validate=True)
+
+
+def merge_translation_config(
+    session: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`session` with a translation client secret's `session` configuration applied
+    (`audio.input.transcription`, `audio.input.noise_reduction`, `audio.output.language`)."""
+    merged = copy.deepcopy(dict(session))
+    audio = config.get("audio") or {}
+    changes_in = audio.get("input") or {}
+    for key in ("transcription", "noise_reduction"):
+        if key in changes_in:
+            merged["audio"]["input"][key] = copy.deepcopy(changes_in[key])
+    if "language" in (audio.get("output") or {}):
+        merged["audio"]["output"]["language"] = audio["output"]["language"]
+    return merged
 
 
 class TranslationApp(MockApp):
@@ -155,6 +172,8 @@ class TranslationBehaviour:
                 "output": {"language": DEFAULT_LANGUAGE},
             },
         }
+        if accepted.session is not None:  # an `ek_` client secret's configuration
+            self.session = merge_translation_config(self.session, accepted.session)
 
     def send_session_created(self) -> None:
         """The first frame of every accepted connection."""
@@ -221,6 +240,11 @@ class TranslationBehaviour:
 
     def _closed(self) -> None:
         self.app.send_event({"type": "session.closed"})
+        # The close is queued once session.closed went out (through the hooks), so a
+        # scenario's close or drop fired by the deltas before it comes first.
+        self.app.queue(_Entry("call", self._close_socket))
+
+    def _close_socket(self) -> None:
         self.app.queue(_Entry("close", CLOSE_AFTER_CLOSED))
 
     # ------------------------------------------------------------ the engine

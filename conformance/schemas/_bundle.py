@@ -62,6 +62,31 @@ def is_valid_function(side: Side, event_type: str) -> IsValid:
     return check
 
 
+def rest_names() -> tuple[str, ...]:
+    """The REST body schemas of the bundle (`rest/`), e.g. `client_secrets.request`."""
+    return tuple(index().get("rest", {}))
+
+
+@cache
+def rest_schema(name: str) -> dict[str, Any]:
+    """The bundle schema of one REST body (shared and cached: never mutate it)."""
+    files: Mapping[str, str] = index().get("rest", {})
+    if name not in files:
+        close = difflib.get_close_matches(name, files, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UsageError(f"{name!r} is not a REST body schema of the bundle{hint}")
+    data: dict[str, Any] = _json.loads((schemas_dir() / files[name]).read_bytes())
+    return data
+
+
+@cache
+def rest_is_valid(name: str) -> IsValid:
+    """The compiled jsonschema-rs `is_valid` of one REST body schema."""
+    validator = jsonschema_rs.Draft202012Validator(rest_schema(name), validate_formats=False)
+    check: IsValid = validator.is_valid
+    return check
+
+
 def first_error_message(side: Side, event_type: str, instance: Any) -> str | None:
     """jsonschema-rs's own message for the first error, or None when the instance is valid."""
     validator = jsonschema_rs.Draft202012Validator(schema(side, event_type), validate_formats=False)

@@ -34,9 +34,25 @@ TRANSLATION_UNIONS = {
     "server": "RealtimeTranslationServerEvent",
 }
 TRANSLATION_DIR = "translation"
+# The REST bodies of the client-secret endpoints (mock_server/rest.py): request and
+# response schemas by file name, each built with the errata of the WebSocket side whose
+# session shapes it carries (a request like a client event, a response like a server one).
+REST_DIR = "rest"
+REST_SCHEMAS = {
+    "client_secrets.request": ("RealtimeCreateClientSecretRequest", "client"),
+    "client_secrets.response": ("RealtimeCreateClientSecretResponse", "server"),
+    "translations.client_secrets.request": (
+        "RealtimeTranslationClientSecretCreateRequest",
+        "translation_client",
+    ),
+    "translations.client_secrets.response": (
+        "RealtimeTranslationClientSecretCreateResponse",
+        "translation_server",
+    ),
+}
 DOCUMENTED_GROUP = "realtime-server-events"
 # Generated files live under these names; anything else in the folder is hand-written data.
-GENERATED_DIRS = ("client", "server", "translation/client", "translation/server")
+GENERATED_DIRS = ("client", "server", "translation/client", "translation/server", REST_DIR)
 INDEX_FILE = "index.json"
 
 
@@ -108,6 +124,22 @@ def build_bundle(
             files[path] = dump_json(_event_schema(components, name))
             translation[side][event_type] = path
     index[TRANSLATION_DIR] = translation
+    sections = {
+        "client": list(index["schema_names"]["client"].values()),
+        "server": list(index["schema_names"]["server"].values()),
+        "translation_client": list(translation["schema_names"]["client"].values()),
+        "translation_server": list(translation["schema_names"]["server"].values()),
+    }
+    rest: dict[str, Any] = {}
+    for file_name, (name, section) in REST_SCHEMAS.items():
+        if name not in schemas:  # a spec from before these endpoints: no such schema
+            continue
+        roots = [(name, name)] + [(n, n) for n in sections[section]]
+        components = _side_components(schemas, roots, entries, normalisations, section, kept_open)
+        path = f"{REST_DIR}/{file_name}.json"
+        files[path] = dump_json(_event_schema(components, name))
+        rest[file_name] = path
+    index[REST_DIR] = rest
     _check_keep_open(normalisations["close_objects"], kept_open)
     index.update(_index_header(spec, spec_bytes, spec_name, entries))
     index.update(_index_live_data(spec, entries, index["schema_names"]["server"]))

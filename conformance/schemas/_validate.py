@@ -148,6 +148,47 @@ def validate_server_event(event: Event) -> list[Finding]:
     return _findings("server", event, False)
 
 
+def validate_rest_body(name: str, body: Any) -> list[Finding]:
+    """Findings for one parsed REST request or response body, `[]` when it is valid.
+
+    Args:
+        name: a REST schema of the bundle (`fixtures/schemas/rest/`), e.g.
+            `"client_secrets.request"` for the body of `POST /v1/realtime/client_secrets`.
+        body: the parsed JSON body.
+
+    Returns:
+        The findings in the live vocabulary, `param` a dotted path from the body's root
+        (`expires_after.seconds`, `session.audio.output.voice`); `findings[0]` first.
+
+    Raises:
+        UsageError: `name` is not a REST schema of the bundle.
+    """
+    check = _bundle.rest_is_valid(name)
+    if not isinstance(body, Mapping):
+        code, message = msg.not_an_object(body)
+        return [Finding(code=code, message=message)]
+    if check(body):
+        return []
+    issues = _rest_walker(name).issues(dict(body))
+    if not issues:
+        detail = "schema violation"
+        return [Finding(code="invalid_value", message=f"Invalid request body: {detail}")]
+    return [
+        Finding(
+            code=issue.code,
+            message=issue.message,
+            param=issue.param,
+            hint=_hints.finding_hint(issue.code, issue.param, issue.value),
+        )
+        for issue in issues
+    ]
+
+
+@cache
+def _rest_walker(name: str) -> Walker:
+    return Walker(_bundle.rest_schema(name), _bundle.index().get("pattern_messages", {}))
+
+
 def _invalid_json(exc: Exception) -> Finding:
     detail = str(exc).strip()
     if detail:

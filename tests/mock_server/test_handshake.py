@@ -204,10 +204,13 @@ def test_ephemeral_keys_are_checked_against_the_configured_list() -> None:
     assert rejected(check_handshake(bad, config)).finding.code == "invalid_api_key"
 
 
-def test_any_ephemeral_key_is_accepted_when_none_are_configured() -> None:
-    config = MockConfig(api_keys=(KEY,))
+def test_unknown_ephemeral_keys_are_refused_when_keys_are_configured() -> None:
+    """Issue 14: with --api-keys an `ek_` key must be listed or minted; open mocks take any."""
     req = request("model=gpt-realtime", ("Authorization", "Bearer ek_anything0000"))
-    assert isinstance(check_handshake(req, config), Accepted)
+    assert rejected(check_handshake(req, MockConfig(api_keys=(KEY,)))).close_code == 3000
+    assert isinstance(check_handshake(req, MockConfig()), Accepted)
+    forged = request("model=gpt-realtime", ("Authorization", "Bearer ek_m1forged00000000"))
+    assert rejected(check_handshake(forged, MockConfig())).finding.code == "invalid_api_key"
 
 
 @dataclass
@@ -228,7 +231,8 @@ def test_minted_secrets_expire_and_carry_their_session_type() -> None:
     expired = check_handshake(req, MockConfig(), secrets=store, now=100.0)
     assert rejected(expired).finding.code == "invalid_api_key"
     unknown = request("model=gpt-realtime", ("Authorization", "Bearer ek_unknown00000"))
-    assert rejected(check_handshake(unknown, MockConfig(), secrets=store)).close_code == 3000
+    configured = MockConfig(api_keys=(KEY,))
+    assert rejected(check_handshake(unknown, configured, secrets=store)).close_code == 3000
 
 
 def test_minted_secret_may_supply_the_model() -> None:
