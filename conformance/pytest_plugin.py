@@ -89,7 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(name=None, **mock_config): run this test's realtime_mock server with the "
         "scenario `name` (built-in id or YAML path) and these MockConfig fields "
-        "(e.g. pace='fast', ping_interval=None, api_keys=('sk-test',)).",
+        "(e.g. pace='fast', ping_interval=None, api_keys=('sk-test',)); tls=True serves "
+        "wss:// (realtime_mock.tls_env names the CA to trust).",
     )
     _session_defaults["checks"] = _option(config, "realtime_checks")
 
@@ -112,7 +113,8 @@ def realtime_mock(request: pytest.FixtureRequest) -> Iterator[RealtimeMock]:
     async tests alike. Stopped after the test.
     """
     config = _mock_config(request.node, request.config)
-    mock = RealtimeMock(config, name=f"realtime-mock {request.node.nodeid}")
+    tls = _marked_tls(request.node)
+    mock = RealtimeMock(config, name=f"realtime-mock {request.node.nodeid}", tls=tls)
     try:
         yield mock
     finally:
@@ -150,8 +152,11 @@ class RealtimeMock:
     underlying `MockServer`: touch it only from coroutines given to `run`.
     """
 
-    def __init__(self, config: MockConfig, *, name: str = "realtime-mock") -> None:
-        """Start a server with `config` (already checked) and wait until it listens.
+    def __init__(
+        self, config: MockConfig, *, name: str = "realtime-mock", tls: bool = False
+    ) -> None:
+        """Start a server with `config` (already checked) and wait until it listens;
+        with `tls`, serving `wss://` (the cached local CA's certificate, docs/tls.md).
 
         Raises:
             OSError: the address cannot be bound.
@@ -167,7 +172,7 @@ class RealtimeMock:
             self.expect = {"client": list(found.expect.client), "summary": found.expect.summary}
         self._loop = _LoopThread(name)
         try:
-            self.server: MockServer = self._loop.run(_start_server(config), START_TIMEOUT)
+            self.server: MockServer = self._loop.run(_start_server(config, tls), START_TIMEOUT)
         except BaseException:
             self._loop.stop()
             raise
@@ -186,6 +191,12 @@ class RealtimeMock:
     def port(self) -> int:
         """The bound port."""
         return self.server.port
+
+    @property
+    def tls_env(self) -> dict[str, str]:
+        """With `tls=True`: `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` naming the CA to
+        trust (give them to a client process); {} without TLS."""
+        return self.server.tls_env
 
     @property
     def transcripts(self) -> list[Transcript]:
@@ -256,10 +267,10 @@ class RealtimeMock:
         return f"<RealtimeMock {self.url} scenario={self.scenario!r}>"
 
 
-async def _start_server(config: MockConfig) -> MockServer:
+async def _start_server(config: MockConfig, tls: bool = False) -> MockServer:
     from mock_server.server import MockServer
 
-    return await MockServer(config).start()
+    return await MockServer(config, tls=tls).start()
 
 
 class _LoopThread:
@@ -331,6 +342,7 @@ def _mock_config(node: pytest.Item, config: pytest.Config) -> MockConfig:
             raise _usage(f"{source} takes one scenario name, got {mark.args!r}")
         if mark.args:
             kwargs["scenario"] = mark.args[0]
+        kwargs.pop("tls", None)  # not a MockConfig field: `_marked_tls`
         overrides.update(kwargs)
     try:
         mock_config = merge(
@@ -341,6 +353,14 @@ def _mock_config(node: pytest.Item, config: pytest.Config) -> MockConfig:
     except (UsageError, ConfigError) as exc:
         raise _usage(f"{source}: {exc}") from None
     return mock_config
+
+
+def _marked_tls(node: pytest.Item) -> bool:
+    """`tls=True` of the closest marker that sets it: the mock serves `wss://`."""
+    for mark in node.iter_markers(MARKER):
+        if "tls" in mark.kwargs:
+            return bool(mark.kwargs["tls"])
+    return False
 
 
 def _usage(message: str) -> BaseException:
