@@ -6,7 +6,8 @@
 
 Like the live server, every valid upgrade on `{path_prefix}/v1/realtime` (and
 `{path_prefix}/v1/realtime/translations`) completes with 101 (problems are reported
-in-band by the app); any other path gets HTTP 404.
+in-band by the app). Every other request, on any path, is answered by the REST handler
+(`mock_server/rest.py`: `POST /v1/realtime/client_secrets`, ..., JSON 404 elsewhere).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from conformance.protocol.errors import UsageError
 from conformance.transcript import Transcript
 from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
+from mock_server._http import HttpConnection, is_upgrade, not_found, respond
 from mock_server._log import add_log_secrets, logger
 from mock_server._recorder import Recording, check_folder
 from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.request import ConnectRequest
+from mock_server.rest import RestHandler
 from mock_server.settings import merge
 from mock_server.tls import TlsFiles, local_tls, server_context, trust_env
 
@@ -74,6 +77,7 @@ class MockServer:
         *,
         app_factory: AppFactory | None = None,
         tls: bool | TlsFiles = False,
+        rest: RestHandler | None = None,
         **overrides: Any,
     ) -> None:
         """Configure (does not listen yet).
@@ -85,6 +89,9 @@ class MockServer:
             tls: serve `wss://` and `https://`: True with the cached local CA's certificate
                 (`mock_server.tls.local_tls`, made at `start`), or these files
                 (`mock_server.tls.own_tls`); `tls_env` then says what clients must trust.
+            rest: answers plain HTTP requests (`POST /v1/realtime/client_secrets`, ...:
+                `mock_server.rest`); `RestHandler(config)` by default (a test may give
+                one with its own clock).
             **overrides: `MockConfig` fields replacing those of `config`, e.g. `port=0`.
 
         Raises:
@@ -94,6 +101,9 @@ class MockServer:
         self.config: MockConfig = merge(base, overrides) if overrides else base
         _check_bounds(self.config)
         add_log_secrets(*self.config.api_keys, *self.config.ephemeral_keys)
+        if self.config.secret_key:
+            add_log_secrets(self.config.secret_key)
+        self.rest = rest or RestHandler(self.config)
         self._factory = app_factory
         self._tls = tls
         self._tls_files: TlsFiles | None = tls if isinstance(tls, TlsFiles) else None
@@ -159,7 +169,7 @@ class MockServer:
             ping_timeout=cfg.ping_timeout,
             close_timeout=cfg.close_timeout,
             max_size=cfg.max_message_size,
-            create_connection=_Connection,
+            create_connection=HttpConnection,
             logger=logger,
             backlog=BACKLOG,
             ssl=self._ssl,
@@ -315,9 +325,13 @@ class MockServer:
     # --- websockets callbacks ---
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        # issue 14: plain HTTP (REST, or an upgrade elsewhere) gets a JSON answer.
+        if not is_upgrade(request):
+            return respond(connection, request, self.rest)
         # issue 13 (translation sessions): the translations endpoint is served too.
-        if urlsplit(request.path).path not in (self._endpoint, self._endpoint + TRANSLATIONS):
-            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        path = urlsplit(request.path).path
+        if path not in (self._endpoint, self._endpoint + TRANSLATIONS):
+            return not_found(request.method, path)  # no WebSocket there
         if self._upgrade is None:
             return None
         transcript = self._upgrade(_connect_request(connection, request), self.config)
@@ -396,6 +410,7 @@ def serve(
     *,
     app_factory: AppFactory | None = None,
     tls: bool | TlsFiles = False,
+    rest: RestHandler | None = None,
     **overrides: Any,
 ) -> MockServer:
     """A `MockServer` for `async with serve(port=0) as server:` (`tls=True`: `wss://`).
@@ -404,7 +419,7 @@ def serve(
     """
     if config is None:
         overrides.setdefault("port", 0)
-    return MockServer(config, app_factory=app_factory, tls=tls, **overrides)
+    return MockServer(config, app_factory=app_factory, tls=tls, rest=rest, **overrides)
 
 
 def _default_upgrade_answer() -> UpgradeAnswer:
