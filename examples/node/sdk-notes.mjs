@@ -3,10 +3,13 @@
 //   npm install --prefix examples/node
 //   realtime-conformance run --client "node examples/node/sdk-notes.mjs"
 //
-// The SDK builds its URL from `baseURL` and always dials `wss://`. The mock serves plain
-// `ws://` on loopback, so against it (an `http://` OPENAI_BASE_URL) this client hands the
-// SDK's `ws` socket a plain TCP connection (`createConnection: net.connect`). Against the
-// live API (an `https://` base URL, or none) nothing is overridden.
+// The SDK builds its URL from `baseURL` and always dials `wss://`. Against a mock serving
+// TLS (`realtime-mock serve --tls`, `realtime-conformance run --tls`: an `https://`
+// OPENAI_BASE_URL, its CA trusted through NODE_EXTRA_CA_CERTS) and against the live API,
+// nothing is overridden. Only against a plain `ws://` mock (an `http://` base URL) does
+// this client hand the SDK's `ws` socket a plain TCP connection (`createConnection`).
+//
+//   realtime-conformance run --tls --client "node examples/node/sdk-notes.mjs"
 import net from "node:net";
 import { readFileSync } from "node:fs";
 import OpenAI from "openai";
