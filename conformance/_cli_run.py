@@ -46,9 +46,11 @@ from conformance.runner import (
     scenario_case,
     select_cases,
 )
+from conformance.runner.cases import endpoint_pool
 from conformance.runner.inputs import check_screenshot, inherited_env
 from conformance.runner.long_session import LONG_SESSION_CASES
 from conformance.runner.process import kill_all_clients
+from conformance.runner.relay import DEFAULT_RELAY_URL, START_TIMEOUT_S, RelayConfig
 from conformance.transcript import TRANSCRIPT_MAX_BYTES
 
 if TYPE_CHECKING:  # the mock is imported lazily (layering)
@@ -129,10 +131,20 @@ def add_pass_env_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def builtin_cases() -> list[Case]:
-    """`default` (no scenario), `tolerant`, then every built-in scenario, sorted by id."""
+    """`default` (no scenario), `tolerant`, then every built-in realtime scenario, by id."""
     from mock_server.scenarios import builtin_scenarios
 
-    return [DEFAULT_CASE, TOLERANT_CASE] + [_case(s) for s in builtin_scenarios()]
+    scenarios = [s for s in builtin_scenarios() if not s.translation]
+    return [DEFAULT_CASE, TOLERANT_CASE] + [_case(s) for s in scenarios]
+
+
+def translation_cases() -> list[Case]:
+    """The cases of a translation client: every built-in scenario of the translations
+    endpoint (`endpoint: translation`), by id. Opt-in: `run --translation`, or `--cases`
+    naming them (`conformance.runner.cases.endpoint_pool`)."""
+    from mock_server.scenarios import builtin_scenarios
+
+    return [_case(s) for s in builtin_scenarios() if s.translation]
 
 
 def _case(scenario: Scenario, played: str | None = None) -> Case:
@@ -142,6 +154,7 @@ def _case(scenario: Scenario, played: str | None = None) -> Case:
         client=scenario.expect.client,
         expect_summary=scenario.expect.summary,
         summary=scenario.summary,
+        endpoint=scenario.endpoint,
     )
     if played:
         return dataclasses.replace(case, scenario=played)
@@ -183,7 +196,7 @@ def file_cases(paths: Sequence[Path]) -> list[Case]:
 def _builtin_hint(path: Path) -> str:
     """A hint to `--cases` when `path` is the id of a built-in case, not a file."""
     name = str(path)
-    if name in {case.id for case in builtin_cases()}:
+    if name in {case.id for case in [*builtin_cases(), *translation_cases()]}:
         return f"; {name!r} is a built-in case: run it with --cases {name}"
     return ""
 
@@ -264,6 +277,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run the long-session cases: screenshots delivered over time on stdin "
         "to a client that stays connected",
     )
+    parser.add_argument(
+        "--translation",
+        action="store_true",
+        help="test a translation client: run the translation cases (/v1/realtime/translations, "
+        "$REALTIME_TRANSLATION_URL) instead of the realtime ones",
+    )
     add_pass_env_argument(parser)
     parser.add_argument(
         "--tls",
@@ -271,7 +290,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="each case's mock serves wss:// and https:// (a local CA's certificate, "
         "docs/tls.md); the client also gets NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the CA",
     )
+    add_relay_arguments(parser)
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
+
+
+def add_relay_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--relay CMD --relay-url URL`: judge a relay (docs/relay.md)."""
+    parser.add_argument(
+        "--relay",
+        metavar="CMD",
+        help="judge this relay: the mock is its upstream, the client (--client, or the "
+        "reference client) connects to it, and both legs are judged (docs/relay.md)",
+    )
+    parser.add_argument(
+        "--relay-url",
+        default=DEFAULT_RELAY_URL,
+        metavar="URL",
+        help="where the relay listens; {port}: a free port, given to it as $RELAY_PORT "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--relay-start-timeout",
+        type=float,
+        default=START_TIMEOUT_S,
+        metavar="S",
+        help="how long the relay may take to listen (%(default)s)",
+    )
 
 
 _JOBS = "cases run at the same time (default: up to 4)"
@@ -282,15 +326,19 @@ _CHECKS = "check selection: 'default', 'all', names, '-name' (default: default +
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite from parsed arguments; returns the exit status."""
-    cases = file_cases(args.scenario) if args.scenario else builtin_cases()
+    cases = file_cases(args.scenario) if args.scenario else [*builtin_cases(), *translation_cases()]
     if args.list_cases:
         sys.stdout.write(format_case_list(cases))
         return 0
+    relay = relay_config(args)
     if not args.client:
         raise UsageError("give the client command: --client 'CMD ...' (or --list-cases)")
     for path in args.screenshot:  # a missing or non-image file fails before any case runs
         check_screenshot(path)
-    chosen = select_cases(long_session_pool(cases, args.cases, args.long_session), args.cases)
+    # A realtime client is not run against translation cases it did not ask for.
+    own_files = args.scenario and not args.translation
+    pool = cases if own_files else endpoint_pool(cases, args.cases, args.translation)
+    chosen = select_cases(long_session_pool(pool, args.cases, args.long_session), args.cases)
     mock, env = tls_mock(args.pass_env) if args.tls else (serve_mock, None)
     config = RunConfig(
         client=args.client,
@@ -302,9 +350,11 @@ def run(args: argparse.Namespace) -> int:
         screenshots=tuple(args.screenshot),
         pass_env=tuple(args.pass_env),
         env=env,
+        relay=relay,
     )
     over = " over TLS" if args.tls else ""
-    say(f"Running {len(chosen)} case(s){over} against: {args.client}", err=True)
+    target = f"relay {args.relay} (driven by {args.client})" if relay else args.client
+    say(f"Running {len(chosen)} case(s){over} against: {target}", err=True)
     suite = execute(chosen, config, mock=mock)
     if suite is None:
         return EXIT_INTERRUPTED
@@ -313,6 +363,24 @@ def run(args: argparse.Namespace) -> int:
     if suite.interrupted is not None:
         say(interrupted_line(suite, len(chosen)), err=True)
     return suite.exit_status
+
+
+def relay_config(args: argparse.Namespace) -> RelayConfig | None:
+    """`--relay`'s configuration (None without it). The reference client drives the relay
+    unless `--client` names another; a fixed relay port runs one case at a time."""
+    if not args.relay:
+        return None
+    relay = RelayConfig(
+        command=args.relay, url=args.relay_url, start_timeout_s=args.relay_start_timeout
+    )
+    if not args.client:
+        from conformance._cli_demo import reference_command
+
+        args.client = reference_command()
+    if relay.fixed_port and args.jobs > 1:
+        say(f"--relay-url names its port: one case at a time (not --jobs {args.jobs})", err=True)
+        args.jobs = 1
+    return relay
 
 
 def interrupted_line(suite: SuiteResult, total: int) -> str:

@@ -15,7 +15,7 @@ Scenario expectation names (`expect.client`) are accepted as aliases; see
 """
 
 # Import order is registration order, which is the order `--list-checks` shows.
-from . import schema, handshake, lifecycle, output, connection, recovery  # noqa: F401, I001
+from . import schema, handshake, lifecycle, output, connection, recovery, relay  # noqa: F401, I001
 from ._helpers import answerable, reply_texts, server_end, server_events, span_s
 from ._model import (
     CheckContext,

@@ -80,12 +80,15 @@ async def run_client(
     timeout_s: float,
     cwd: Path | None = None,
     feed: Feeder | None = None,
+    stop: Awaitable[object] | None = None,
 ) -> ClientProcess:
     """Run `command` (a shell string) until it exits or `timeout_s` passes, then kill it.
 
     Its stdin is empty, unless `feed` is given: then `feed(write_line, close_stdin)` runs
     alongside the client (a long session delivering screenshot paths) and is cancelled
-    when the client exits. Cancelling the call kills the process group too.
+    when the client exits. Cancelling the call kills the process group too. When `stop`
+    completes first, the group is killed and the call returns what it ran (a relay the
+    runner ends: `timed_out` False, `exit_code` -9).
 
     Raises:
         OSError: the shell cannot be started (e.g. `cwd` does not exist).
@@ -105,9 +108,12 @@ async def run_client(
         _LIVE.add(proc.pid)
     supervisor = _Supervisor(proc, deadline=t0 + timeout_s, loop=asyncio.get_running_loop())
     feeding = None if feed is None else asyncio.ensure_future(_feed(proc, feed))
+    stopping = None if stop is None else asyncio.ensure_future(_stop_when(stop, supervisor))
     try:
         await asyncio.shield(supervisor.exited)
     finally:
+        if stopping is not None:
+            stopping.cancel()
         if feeding is not None:
             feeding.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -308,6 +314,13 @@ async def _feed(proc: subprocess.Popen[bytes], feed: Feeder) -> None:
             proc.stdin.flush()
 
     await feed(write_line, lambda: _close_stdin(proc))
+
+
+async def _stop_when(stop: Awaitable[object], supervisor: _Supervisor) -> None:
+    """Kill the group once `stop` completes (however it completes)."""
+    with contextlib.suppress(Exception):
+        await stop
+    supervisor.stop()
 
 
 def _close_stdin(proc: subprocess.Popen[bytes]) -> None:

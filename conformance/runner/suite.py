@@ -44,6 +44,7 @@ from .inputs import NOTES_FILE, RunInputs, client_env, make_inputs, read_notes
 from .long_session import SCREENSHOTS_KEY, deliver_screenshots
 from .mock import MockFactory, MockHandle
 from .process import ClientProcess, Feeder, run_client
+from .relay import RelayConfig
 
 DEFAULT_OUT_DIR: Final = Path("realtime-conformance-report")
 DEFAULT_TIMEOUT_S: Final = 20.0
@@ -71,6 +72,8 @@ class RunConfig:
         screenshots: the user's screenshots (`run --screenshot`); none: a generated PNG.
         pass_env: more of the runner's variables the client gets (names or globs,
             `run --pass-env`), credentials included.
+        relay: a relay under test (`run --relay`): the mock is its upstream, `client`
+            drives it, both legs are judged (`conformance.runner.relay`).
     """
 
     client: str
@@ -84,6 +87,7 @@ class RunConfig:
     env: Mapping[str, str] | None = None
     screenshots: tuple[Path, ...] = ()
     pass_env: tuple[str, ...] = ()
+    relay: RelayConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.client.strip():
@@ -212,6 +216,10 @@ async def run_case(
     case: Case, config: RunConfig, inputs: RunInputs, *, mock: MockFactory
 ) -> CaseResult:
     """Run the client once against a fresh mock playing `case`, and judge it."""
+    if config.relay is not None:
+        from .relay import run_relay_case
+
+        return await run_relay_case(case, config, inputs, mock=mock)
     t0 = time.monotonic()
     folder = await asyncio.to_thread(_fresh_dir, case_dir(config.out_dir, case.id))
     notes_file = folder / NOTES_FILE
