@@ -92,14 +92,17 @@ def resolve_scenario(name: str, *, allow_paths: bool = True) -> Scenario:
 
 
 def format_scenario_list() -> str:
-    """The `realtime-mock scenarios` listing: one line per scenario (id, catalog id, summary)."""
+    """The `realtime-mock scenarios` listing: one line per scenario (id, catalog id or
+    feature, summary)."""
     scenarios = builtin_scenarios()
     if not scenarios:
         return ""
     id_width = max(len(s.id) for s in scenarios)
-    catalog_width = max(len(s.catalog or "-") for s in scenarios)
+    tags = [s.catalog or s.feature or "-" for s in scenarios]
+    catalog_width = max(len(tag) for tag in tags)
     return "\n".join(
-        f"{s.id:<{id_width}}  {s.catalog or '-':<{catalog_width}}  {s.summary}" for s in scenarios
+        f"{s.id:<{id_width}}  {tag:<{catalog_width}}  {s.summary}"
+        for s, tag in zip(scenarios, tags, strict=True)
     )
 
 

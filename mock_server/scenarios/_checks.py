@@ -55,14 +55,22 @@ class Checker:
             raise self.fail(
                 ["id"], f"id {self.data['id']!r} must equal the file name {stem + '.yaml'!r}"
             )
-        if builtin:
+        if builtin and not self.data.get("feature"):
             for key, what in (("catalog", "its failure-catalog id"), ("sources", "evidence URLs")):
                 if not self.data.get(key):
                     raise self.fail(
                         [key] if key in self.data else [],
                         f"missing required key {key!r} ({what}): every built-in scenario "
-                        "gives it; only your own scenario files may leave it out",
+                        "gives it, unless it covers a `feature` (the happy path of an "
+                        "endpoint); only your own scenario files may leave it out",
                     )
+        if self.data.get("feature") and self.data.get("catalog"):
+            raise self.fail(
+                ["feature"],
+                "give either catalog (a failure the scenario reproduces) or feature (a "
+                "protocol feature it covers), not both",
+                key=True,
+            )
         for index, rule in enumerate(self.data.get("rules", ())):
             self._rule(rule, ("rules", index))
         return self._config(self.data.get("config", {}))

@@ -29,6 +29,9 @@ SERVER_EVENT_TYPES: Final = _enum("server_event_type")
 CLIENT_EVENT_TYPES: Final = _enum("client_event_type")
 CATALOG_IDS: Final = _enum("catalog_id")
 EXPECTATIONS: Final = _enum("expectation")
+FEATURES: Final = _enum("feature")
+REALTIME_ENDPOINT: Final = "realtime"  # `endpoint:` of a scenario: /v1/realtime
+TRANSLATION_ENDPOINT: Final = "translation"  # /v1/realtime/translations
 
 LOOKUPS: Final = ("eq", "in", "regex", "contains", "exists")
 PLACEHOLDERS: Final = (

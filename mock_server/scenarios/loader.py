@@ -22,7 +22,7 @@ from conformance.resources import scenarios_dir
 from . import _yaml
 from ._checks import Checker
 from ._schema_errors import format_errors
-from ._vocabulary import AFTER_SESSION_CREATED, schema
+from ._vocabulary import AFTER_SESSION_CREATED, REALTIME_ENDPOINT, schema
 from .matcher import compile_matcher
 from .model import Action, ConnectSpec, Expectation, Rule, Scenario, Trigger, Upgrade
 
@@ -36,7 +36,8 @@ def load_file(path: str | os.PathLike[str]) -> Scenario:
     """Load and check one scenario file; its `id` must equal the file name.
 
     A file of the built-in catalog (`fixtures/scenarios/`) must also name its
-    failure-catalog entry (`catalog`) and its evidence (`sources`); other files may not.
+    failure-catalog entry (`catalog`) and its evidence (`sources`), or the protocol
+    feature it covers (`feature`); other files may not.
     """
     file = Path(path)
     where = display_path(file)
@@ -59,7 +60,8 @@ def load_text(
 ) -> Scenario:
     """Load and check scenario YAML given as text (`where` names it in error messages).
 
-    `builtin` applies the built-in catalog's extra rule: `catalog` and `sources` required.
+    `builtin` applies the built-in catalog's extra rule: `catalog` and `sources` required,
+    unless the scenario covers a `feature`.
     """
     data, lines = _yaml.parse(text, where)
     if not isinstance(data, dict):
@@ -95,6 +97,8 @@ def _build(
         id=data["id"],
         summary=data["summary"],
         catalog=data.get("catalog"),
+        feature=data.get("feature"),
+        endpoint=data.get("endpoint", REALTIME_ENDPOINT),
         sources=tuple(data.get("sources") or ()),
         description=data["description"],
         expect=Expectation(client=tuple(expect["client"]), summary=expect["summary"]),

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from mock_server.config import MockConfig
 
-from ._vocabulary import AFTER_SESSION_CREATED, BEFORE_SESSION_CREATED, TERMINAL_ACTIONS
+from ._vocabulary import (
+    AFTER_SESSION_CREATED,
+    BEFORE_SESSION_CREATED,
+    REALTIME_ENDPOINT,
+    TERMINAL_ACTIONS,
+    TRANSLATION_ENDPOINT,
+)
 from .matcher import Matcher
 
 if TYPE_CHECKING:
@@ -104,14 +110,20 @@ class Scenario:
     """One built-in or user scenario: documentation, expectation and the server's rules.
 
     `catalog` (the failure-catalog entry) and `sources` (evidence URLs) are required of
-    built-in scenarios only; a user's own file (a private incident) may leave them out.
+    built-in scenarios that reproduce a failure; a built-in scenario that covers a protocol
+    feature instead names it in `feature` (e.g. `translation`: the happy path of the
+    translations endpoint) and needs neither. A user's own file (a private incident) may
+    leave all three out. `endpoint` is where a client of the scenario connects:
+    `realtime` (`/v1/realtime`) or `translation` (`/v1/realtime/translations`).
     """
 
     id: str
     summary: str
     catalog: str | None = None
+    feature: str | None = None
     sources: tuple[str, ...] = ()
     description: str
+    endpoint: str = REALTIME_ENDPOINT
     expect: Expectation
     connect: ConnectSpec = field(default_factory=ConnectSpec)
     upgrade: Upgrade | None = None
@@ -128,6 +140,11 @@ class Scenario:
     def apply_config(self, base: MockConfig) -> MockConfig:
         """`base` with this scenario's `config:` overrides applied."""
         return dataclasses.replace(base, **dict(self.config)) if self.config else base
+
+    @property
+    def translation(self) -> bool:
+        """True for a scenario of the translations endpoint (`endpoint: translation`)."""
+        return self.endpoint == TRANSLATION_ENDPOINT
 
     @property
     def suppresses_session_created(self) -> bool:

@@ -18,7 +18,11 @@ from mock_server.config import MockConfig
 from mock_server.scenarios import Scenario, builtin_scenarios, load_scenario
 from mock_server.server import MockServer
 
-from . import wire_checks_long_session, wire_checks_session  # noqa: F401  (register checks)
+from . import (  # noqa: F401  (register checks)
+    wire_checks_long_session,
+    wire_checks_session,
+    wire_checks_translation,
+)
 from .wire import Wire, open_wire
 from .wire_checks import CHECKS
 

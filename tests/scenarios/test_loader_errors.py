@@ -216,3 +216,36 @@ def test_a_builtin_scenario_still_needs_its_catalog_id_and_sources(
         load_scenario(path)
     monkeypatch.undo()
     assert load_scenario(path).id == "builtin-sample"  # the same file outside the catalog
+
+
+def test_a_builtin_feature_scenario_needs_no_catalog_id_but_not_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mock_server.scenarios import loader
+
+    monkeypatch.setattr(loader, "scenarios_dir", lambda: tmp_path)  # tmp_path is the catalog
+    text = GOOD.replace("catalog: EARLY-CLOSE\n", "feature: translation\nendpoint: translation\n")
+    text = text.replace("sources: [https", "# [https")
+    loaded = load_scenario(write(tmp_path, text, name="feature-sample"))
+    assert (loaded.feature, loaded.catalog, loaded.sources) == ("translation", None, ())
+    assert loaded.endpoint == "translation"
+    assert loaded.translation
+    both = GOOD.replace("catalog: EARLY-CLOSE\n", "catalog: EARLY-CLOSE\nfeature: translation\n")
+    with pytest.raises(ScenarioError, match=r"builtin-both.yaml:4: give either catalog"):
+        load_scenario(write(tmp_path, both, name="builtin-both"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("endpoint", "translations", "translations"),
+        ("feature", "mcp", "mcp"),
+    ],
+)
+def test_endpoint_and_feature_are_closed_vocabularies(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    text = GOOD.replace("{id}", "sample").replace("summary:", f"{key}: {value}\nsummary:", 1)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(write(tmp_path, text))
+    assert load_scenario(write(tmp_path, GOOD, name="plain")).endpoint == "realtime"

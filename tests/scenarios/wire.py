@@ -22,6 +22,7 @@ from conformance import _json
 from mock_server.scenarios import Scenario
 
 DEFAULT_MODEL = "gpt-realtime"
+TRANSLATION_MODEL = "gpt-realtime-translate"
 DEFAULT_KEY = "sk-mock-test-key-0000000001"
 SENTINEL_ID = "evt_sentinel"
 WAIT = 5.0
@@ -162,11 +163,14 @@ class Wire:
 
 
 def url_for(base: str, scenario: Scenario) -> str:
-    """The server's realtime URL with `?model=` and the scenario's query (None removes)."""
-    query: dict[str, str | None] = {"model": DEFAULT_MODEL, **dict(scenario.connect.query)}
+    """The server's URL for the scenario's endpoint (`/v1/realtime`, or `…/translations`
+    for `endpoint: translation`) with `?model=` and the scenario's query (None removes)."""
+    model = TRANSLATION_MODEL if scenario.translation else DEFAULT_MODEL
+    query: dict[str, str | None] = {"model": model, **dict(scenario.connect.query)}
     kept = {k: v for k, v in query.items() if v is not None}
     parts = urlsplit(base)
-    return urlunsplit(parts._replace(query=urlencode(kept)))
+    path = parts.path.rstrip("/") + "/translations" if scenario.translation else parts.path
+    return urlunsplit(parts._replace(path=path, query=urlencode(kept)))
 
 
 def headers_for(scenario: Scenario) -> dict[str, str]:
