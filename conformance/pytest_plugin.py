@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    import respx
+
     from conformance.checks import RunOutcome
     from conformance.transcript import Transcript
     from conformance.verdicts import CaseResult
@@ -139,6 +141,21 @@ def realtime_checks(request: pytest.FixtureRequest) -> Callable[..., CaseResult]
         return assert_conforms(target, **options)
 
     return check
+
+
+@pytest.fixture
+def realtime_rest(request: pytest.FixtureRequest) -> Iterator[respx.MockRouter]:
+    """A respx router sending this test's OpenAI REST calls made through httpx or the
+    official SDK (`https://api.openai.com/v1/...`) to the mock's REST handlers, in-process.
+
+    Configured by the same `@pytest.mark.realtime_scenario(...)` as `realtime_mock`
+    (`api_keys`, `secret_key`), so the `ek_` keys it mints open sessions on that mock.
+    Other bases: `mock_server.respx_router.rest_router(base_urls=...)`. Guide: docs/rest.md.
+    """
+    from mock_server.respx_router import rest_router
+
+    with rest_router(_mock_config(request.node, request.config)) as router:
+        yield router
 
 
 # --------------------------------------------------------------------------- the mock handle
