@@ -42,3 +42,12 @@ def test_profile_mock_prints_the_hot_path() -> None:
     done = _bench("bench/_profile_mock.py", "append", "-n", "2000", "--top", "5")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "function calls" in done.stdout
+
+
+def test_bench_tls_connect_prints_ws_and_wss_side_by_side() -> None:
+    done = _bench("bench/bench_tls_connect.py", "--count", "5", "--warmup", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    header = "| measure | ws p50 ms | ws p90 ms | wss p50 ms | wss p90 ms | wss/ws p50 |"
+    assert header in done.stdout
+    assert "| to session.created: TCP (+TLS) + upgrade |" in done.stdout
+    assert "wss: TLSv1." in done.stdout
