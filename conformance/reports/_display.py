@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from conformance.checks import Violation
+from conformance.checks.relay import DOWNSTREAM, UPSTREAM, is_relay_case, leg_of
 from conformance.transcript import redact
-from conformance.verdicts import CaseResult
+from conformance.verdicts import CaseResult, Verdict, case_verdict
 
 LONG_STRING: Final = 160  # longer strings (base64 audio, data URLs) are cut for display
 KEEP: Final = 48
@@ -64,6 +65,36 @@ def violation_dict(violation: Violation) -> dict[str, Any]:
         "hint": violation.hint,
         "occurrences": violation.occurrences,
     }
+
+
+def legs(result: CaseResult) -> dict[str, Verdict] | None:
+    """A relay case's verdict per leg, or None for a client's case.
+
+    `upstream`: the client checks on the relay's connections to the mock; `downstream`:
+    the relay checks (what the client got from the relay). Each is the worst severity
+    among its leg's findings, or OK.
+    """
+    if not is_relay_case(result.checks_run):
+        return None
+    return {
+        leg: case_verdict(v for v in result.violations if leg_of(v.check) == leg)
+        for leg in (UPSTREAM, DOWNSTREAM)
+    }
+
+
+def leg_name(result: CaseResult, violation: Violation) -> str | None:
+    """`upstream` or `downstream` for a relay case's finding; None for a client's."""
+    return leg_of(violation.check) if is_relay_case(result.checks_run) else None
+
+
+def connection_label(transcript_meta: dict[str, Any]) -> str:
+    """` (upstream leg: relay to mock)` for a relay case's transcript, else ""."""
+    leg = transcript_meta.get("leg")
+    if leg == UPSTREAM:
+        return " (upstream leg: the relay to the mock)"
+    if leg == DOWNSTREAM:
+        return " (downstream leg: the client to the relay)"
+    return ""
 
 
 # The line `conformance.runner.process` puts where it cut a client's output.

@@ -15,7 +15,7 @@ from typing import Final, TextIO
 from conformance.checks import Severity, Violation
 from conformance.verdicts import CLOSE_LEGEND, CaseResult, Summary, Verdict
 
-from ._display import truncation_lines
+from ._display import leg_name, legs, truncation_lines
 
 _COLOURS: Final = {
     Verdict.OK: "\x1b[32m",
@@ -175,8 +175,15 @@ def format_findings(
     """
     groups = group_findings(results)
     lines = [f"{heading} ({_count(len(groups), 'distinct finding')}):"]
+    relay = {
+        (v.check, v.title): leg
+        for r in results
+        for v in r.violations
+        if (leg := leg_name(r, v)) is not None
+    }
     for group in groups:
-        lines.append("  " + finding_line(group, colour=colour, width=width - 2))
+        leg = relay.get((group.check, group.title))
+        lines.append("  " + finding_line(group, colour=colour, width=width - 2, leg=leg))
         detail = str(group.first).splitlines()[1:]
         lines += [
             f"    At: {group.cases[0]}, {line.removeprefix('  At: ')}"
@@ -187,10 +194,14 @@ def format_findings(
     return lines
 
 
-def finding_line(group: FindingGroup, *, colour: bool = False, width: int = LINE_WIDTH) -> str:
-    """`[FAILED] check: title — 8 times in 2 cases: default, tolerant` (about `width` long)."""
+def finding_line(
+    group: FindingGroup, *, colour: bool = False, width: int = LINE_WIDTH, leg: str | None = None
+) -> str:
+    """`[FAILED] check: title — 8 times in 2 cases: default, tolerant` (about `width` long);
+    a relay's finding names its leg: `[FAILED] downstream leg: relay_forwards_errors: …`."""
     severity = _paint_severity(group.severity, colour)
-    head = f"[{severity}] {group.check}: {group.title} — "
+    where = f"{leg} leg: " if leg else ""
+    head = f"[{severity}] {where}{group.check}: {group.title} — "
     times = f"{group.count} times in " if group.count > len(group.cases) else ""
     plain = len(head) - len(severity) + len(group.severity) + len(times)
     return head + times + in_cases(group.cases, max(width - plain, MIN_CASES_WIDTH))
@@ -221,10 +232,12 @@ def _paint_severity(severity: Severity, colour: bool) -> str:
 
 
 def _table(results: Sequence[CaseResult], colour: bool) -> list[str]:
-    header = ("Case", "Verdict", "Close", "Violations")
+    header: tuple[str, ...] = ("Case", "Verdict", "Close", "Violations")
     rows = [
         (r.case_id, str(r.verdict), str(r.close_verdict), str(len(r.violations))) for r in results
     ]
+    if any(legs(r) is not None for r in results):  # a relay's run: each leg's verdict too
+        return _relay_table(results, colour)
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -236,6 +249,34 @@ def _table(results: Sequence[CaseResult], colour: bool) -> list[str]:
         lines.append("  ".join(cells))
     lines.append(CLOSE_LEGEND)
     return lines
+
+
+def _relay_table(results: Sequence[CaseResult], colour: bool) -> list[str]:
+    """The table of a relay's run: the verdict, then the upstream and downstream legs'."""
+    header = ("Case", "Verdict", "Upstream", "Downstream", "Close", "Violations")
+    cells = []
+    for r in results:
+        per_leg = legs(r) or {}
+        verdicts = (r.verdict, per_leg.get("upstream", r.verdict),
+                    per_leg.get("downstream", Verdict.NOT_JUDGED), r.close_verdict)  # fmt: skip
+        cells.append((r.case_id, verdicts, str(len(r.violations))))
+    plain = [(c, *(str(v) for v in vs), n) for c, vs, n in cells]
+    widths = [max(len(row[i]) for row in (header, *plain)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(header)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for (case_id, verdicts, count), row in zip(cells, plain, strict=True):
+        shown = [case_id.ljust(widths[0])]
+        shown += [_pad(paint(v, colour), row[i + 1], widths[i + 1]) for i, v in enumerate(verdicts)]
+        lines.append("  ".join([*shown, count]))
+    lines.append(RELAY_LEGEND)
+    lines.append(CLOSE_LEGEND)
+    return lines
+
+
+RELAY_LEGEND: Final = (
+    "Upstream: the client checks on the relay's connections to the mock; Downstream: the "
+    "relay checks on what the client got from the relay (docs/relay.md)."
+)
 
 
 def _pad(shown: str, plain: str, width: int) -> str:

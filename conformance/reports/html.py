@@ -23,7 +23,16 @@ from conformance.checks import Violation
 from conformance.transcript import Record, Transcript
 from conformance.verdicts import CLOSE_LEGEND, CaseResult, Verdict, summarize
 
-from ._display import output_cut, shorten, shorten_text, tail, truncation_lines
+from ._display import (
+    connection_label,
+    leg_name,
+    legs,
+    output_cut,
+    shorten,
+    shorten_text,
+    tail,
+    truncation_lines,
+)
 from ._html_assets import CSP, CSS, JS
 
 _AUDIO: Final = frozenset({"input_audio_buffer.append", "response.output_audio.delta"})
@@ -96,7 +105,9 @@ def _case(number: int, result: CaseResult) -> str:
     parts = [
         f'<section class="case" id="case-{number}">',
         f"<h2>{e(result.case_id)} {_badge(result.verdict)} "
-        f"{_badge(result.close_verdict, 'close: ')}</h2>",
+        f"{_badge(result.close_verdict, 'close: ')}"
+        + "".join(f" {_badge(v, f'{leg} leg: ')}" for leg, v in (legs(result) or {}).items())
+        + "</h2>",
         _facts(result),
         _violations(number, result),
     ]
@@ -142,9 +153,11 @@ def _violations(number: int, result: CaseResult) -> str:
         anchor, label = _target(number, v)
         more = f" (×{v.occurrences})" if v.occurrences > 1 else ""
         path = f" <code>{e(v.json_path)}</code>" if v.json_path else ""
+        leg = leg_name(result, v)
+        where = f"{leg} leg: " if leg else ""
         items.append(
             f'<li id="c{number}-v{k}"><span class="sev sev-{e(v.severity)}">{e(v.severity)}</span>'
-            f" <b>{e(v.check)}</b>: {e(v.title)}{e(more)} — "
+            f" {e(where)}<b>{e(v.check)}</b>: {e(v.title)}{e(more)} — "
             f'<a href="#{e(anchor)}">{e(label)}</a>{path}'
             f'<div class="parts"><b>Expected</b> {e(v.expected)}</div>'
             f'<div class="parts"><b>Received</b> {e(v.received)}</div>'
@@ -159,7 +172,10 @@ def _connection(
     meta = transcript.meta
     query = "&".join(f"{k}={v}" for k, v in (meta.get("query") or {}).items())
     where = f"{meta.get('path') or ''}{'?' + query if query else ''}"
-    heading = f"Connection {connection}: {where} · started {meta.get('started_at') or '?'}"
+    heading = (
+        f"Connection {connection}{connection_label(meta)}: {where} · "
+        f"started {meta.get('started_at') or '?'}"
+    )
     rows: list[str] = []
     for shown in _shown(transcript.records, {i for c, i in flags if c == connection}):
         if isinstance(shown, Record):

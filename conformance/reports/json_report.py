@@ -20,14 +20,18 @@
                        "closed_at_s": [2.0], "stdout_tail": "...", "stderr_tail": "...",
                        "stdout_cut": null | {"cut_bytes", "total_bytes", "head", "tail"},
                        "stderr_cut": null | {...}},   # the runner kept head + tail only
+    "legs": null | {"upstream": "OK", "downstream": "FAILED"},   # a relay's case (run --relay)
     "violations": [{"check", "title", "severity", "message", "expected", "received",
                     "connection", "index", "direction", "event_type", "json_path",
-                    "hint", "occurrences"}]
+                    "hint", "occurrences",
+                    "leg": null | "upstream" | "downstream"}]   # a relay's case: its leg
   }]
 }
 ```
 
 Keys never disappear (absent values are null); new keys may be added within a version.
+In a relay's case, `connections` counts both legs: the upstream transcripts first, then
+the downstream ones (`downstream-N.jsonl`); a violation's `connection` indexes that list.
 Output tails are redacted (API keys masked). The report holds no frames: its size is
 bounded by the number of cases and findings, whatever a client sends.
 """
@@ -42,7 +46,7 @@ from typing import Any, Final
 from conformance.checks import RunOutcome
 from conformance.verdicts import CaseResult, Verdict, summarize
 
-from ._display import output_cut, tail, violation_dict
+from ._display import leg_name, legs, output_cut, tail, violation_dict
 
 FORMAT: Final = "realtime-conformance-report"
 VERSION: Final = 1
@@ -85,7 +89,12 @@ def _case(result: CaseResult) -> dict[str, Any]:
         "unjudged_expectations": list(result.unjudged),
         "not_judged_reason": result.not_judged_reason or None,
         "outcome": None if result.outcome is None else _outcome(result.outcome),
-        "violations": [violation_dict(v) for v in result.violations],
+        "legs": None
+        if (per_leg := legs(result)) is None
+        else {k: str(v) for k, v in per_leg.items()},
+        "violations": [
+            {**violation_dict(v), "leg": leg_name(result, v)} for v in result.violations
+        ],
     }
 
 

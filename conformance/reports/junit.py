@@ -13,9 +13,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance.checks import Violation
 from conformance.verdicts import CaseResult, Verdict, summarize
 
-from ._display import tail, xml_safe
+from ._display import leg_name, legs, tail, xml_safe
 
 
 def junit_xml(results: Sequence[CaseResult], *, suite: str = "realtime-conformance") -> str:
@@ -53,7 +54,7 @@ def _testcase(suite_node: ET.Element, result: CaseResult, suite: str) -> None:
             case,
             "failure",
             message=xml_safe(
-                f"{len(failed)} FAILED check(s): " + ", ".join(v.check for v in failed)
+                f"{len(failed)} FAILED check(s): " + ", ".join(_named(result, v) for v in failed)
             ),
             type="FAILED",
         )
@@ -61,6 +62,9 @@ def _testcase(suite_node: ET.Element, result: CaseResult, suite: str) -> None:
     if result.verdict is Verdict.NOT_JUDGED:
         ET.SubElement(case, "skipped", message=xml_safe(f"NOT JUDGED: {result.not_judged_reason}"))
     out = [f"verdict: {result.verdict}; close: {result.close_verdict}"]
+    per_leg = legs(result)
+    if per_leg is not None:
+        out[0] += "".join(f"; {leg} leg: {verdict}" for leg, verdict in per_leg.items())
     if result.verdict is not Verdict.FAILED and details:
         out.append(details)
     out += [f"transcript: {path}" for path in result.transcript_paths]
@@ -69,6 +73,12 @@ def _testcase(suite_node: ET.Element, result: CaseResult, suite: str) -> None:
         ET.SubElement(case, "system-err").text = xml_safe(
             tail(result.outcome.stderr, result.outcome.secrets)
         )
+
+
+def _named(result: CaseResult, violation: Violation) -> str:
+    """The check's name, after its leg in a relay's case (`downstream leg: relay_…`)."""
+    leg = leg_name(result, violation)
+    return f"{leg} leg: {violation.check}" if leg else violation.check
 
 
 def write_junit(results: Sequence[CaseResult], path: str | Path) -> Path:

@@ -89,7 +89,8 @@ export function startRelay({ port, host = "127.0.0.1", upstreamUrl, apiKey, bugs
     });
     up.on("unexpected-response", (req, res) => {
       upstreamProblem = `upstream refused the upgrade: HTTP ${res.statusCode}`;
-      req.destroy(); // then "close" (1006) ends the downstream side
+      req.destroy();
+      if (!bugs.has("silent-close")) endDownstream(1006, "");
     });
     up.on("error", (err) => {
       upstreamProblem ??= `upstream error: ${err.message}`;
