@@ -165,8 +165,9 @@ def validate_rest_body(name: str, body: Any) -> list[Finding]:
     """
     check = _bundle.rest_is_valid(name)
     if not isinstance(body, Mapping):
-        code, message = msg.not_an_object(body)
-        return [Finding(code=code, message=message)]
+        _, message = msg.not_an_object(body)  # [INFERRED] the event wording, for a body
+        message = message.replace("Invalid event", "Invalid request body", 1)
+        return [Finding(code="invalid_type", message=message)]
     if check(body):
         return []
     issues = _rest_walker(name).issues(dict(body))
