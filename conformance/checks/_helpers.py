@@ -29,6 +29,18 @@ def server_end(transcript: Transcript) -> Record | None:
     return None
 
 
+def closed_on_request(transcript: Transcript, end: Record | None = None) -> bool:
+    """True when the server's close (`end`, default `server_end`) is the normal end the
+    client asked for: close 1000 after `session.closed`, the answer to its `session.close`
+    (a translation session). Not a close the client must report."""
+    end = server_end(transcript) if end is None else end
+    if end is None or end.kind != "close" or end.code != 1000:
+        return False
+    return any(
+        r.event_type == "session.closed" for r in transcript.server_events() if r.index < end.index
+    )
+
+
 def server_events(
     transcript: Transcript, event_type: str
 ) -> Iterator[tuple[Record, dict[str, Any]]]:
@@ -81,7 +93,7 @@ def span_s(transcript: Transcript) -> tuple[float, float] | None:
 # --- what a client is answerable for ---------------------------------------------------
 
 # Server events that answer a client's own request: the client waits for them.
-_ANSWERS: Final = frozenset({"response.done"})
+_ANSWERS: Final = frozenset({"response.done", "session.closed"})
 
 
 def client_end(transcript: Transcript) -> Record | None:

@@ -12,7 +12,15 @@ from typing import Any, Final
 
 from conformance.transcript import Transcript
 
-from ._helpers import answerable, describe_end, mentions, server_end, server_events, short
+from ._helpers import (
+    answerable,
+    closed_on_request,
+    describe_end,
+    mentions,
+    server_end,
+    server_events,
+    short,
+)
 from ._model import CheckContext, RunOutcome, Severity, Violation
 from ._registry import Scope, check
 
@@ -98,8 +106,8 @@ def surfaces_close_code_and_reason(
     assert ctx.outcome is not None
     for connection, each in ctx.connections():
         end = server_end(each)
-        if end is None or not answerable(ctx, connection, end):
-            continue
+        if end is None or not answerable(ctx, connection, end) or closed_on_request(each, end):
+            continue  # (a translation session's close 1000 after session.closed is its end)
         code = 1006 if end.kind == "drop" else end.code
         if not _surfaced(ctx.outcome, code, end.reason):
             yield ctx.violation(

@@ -31,9 +31,15 @@ def client_event_matches_schema(ctx: CheckContext, transcript: Transcript) -> It
             else validate_client_event(text, websocket=True)
         )
         for finding in findings:
+            schema = "translation" if translation else "GA"
             yield ctx.violation(
-                title="client event does not match the GA schema",
-                expected="a GA client event the live server accepts",
+                title=f"client event does not match the {schema} schema",
+                expected=f"a {schema} client event the live server accepts"
+                + (
+                    " (session.update, session.input_audio_buffer.append, session.close)"
+                    if translation
+                    else ""
+                ),
                 received=f"{finding.code or finding.type}: {finding.message}",
                 record=record,
                 json_path=finding.param,

@@ -22,6 +22,8 @@ from .long_session import LongSession
 
 DEFAULT_CASE_ID: Final = "default"
 TOLERANT_CASE_ID: Final = "tolerant"
+REALTIME: Final = "realtime"  # `Case.endpoint`: /v1/realtime
+TRANSLATION: Final = "translation"  # /v1/realtime/translations (a translation client)
 _WILDCARDS: Final = frozenset("*?[")
 
 
@@ -34,7 +36,10 @@ class Case:
     how screenshots are delivered over time (`conformance.runner.long_session`). With `tolerant` the
     mock accepts the client's fatal handshake mistakes (beta header, bad model) and
     records them instead of closing, and holds session.created for 200 ms, so the case
-    judges everything else the client does too (`MockConfig.tolerant`).
+    judges everything else the client does too (`MockConfig.tolerant`). `endpoint` is
+    the endpoint its client talks to: `realtime`, or `translation` for a translation
+    client (`/v1/realtime/translations`; such cases run only when asked for:
+    `endpoint_pool`).
     """
 
     id: str
@@ -43,6 +48,12 @@ class Case:
     summary: str = ""
     long_session: LongSession | None = None  # screenshots delivered over time (opt-in)
     tolerant: bool = False
+    endpoint: str = REALTIME
+
+    @property
+    def translation(self) -> bool:
+        """True for a case of a translation client (`endpoint == "translation"`)."""
+        return self.endpoint == TRANSLATION
 
 
 DEFAULT_CASE: Final = Case(
@@ -57,11 +68,39 @@ TOLERANT_CASE: Final = Case(
 
 
 def scenario_case(
-    scenario_id: str, *, client: Iterable[str] = (), expect_summary: str = "", summary: str = ""
+    scenario_id: str,
+    *,
+    client: Iterable[str] = (),
+    expect_summary: str = "",
+    summary: str = "",
+    endpoint: str = REALTIME,
 ) -> Case:
     """A case playing one scenario, with its expectation (`expect.client`, `expect.summary`)."""
     expect = MappingProxyType({"client": tuple(client), "summary": expect_summary})
-    return Case(id=scenario_id, scenario=scenario_id, expect=expect, summary=summary)
+    return Case(
+        id=scenario_id, scenario=scenario_id, expect=expect, summary=summary, endpoint=endpoint
+    )
+
+
+def endpoint_pool(cases: Sequence[Case], pattern: str | None, translation: bool) -> list[Case]:
+    """The cases a run chooses from, by the kind of client it tests.
+
+    With `translation` (`run --translation`): the translation cases only. Otherwise the
+    realtime cases, plus the translation cases `pattern` names: by id, or by a glob that
+    matches translation cases only (`translation*`). So a realtime client is never run
+    against a translation case by `--cases '*'`, and a translation client can pick its
+    cases by name alone.
+    """
+    if translation:
+        return [case for case in cases if case.translation]
+    ids = [case.id for case in cases]
+    kinds = {case.id: case.translation for case in cases}
+    named: set[str] = set()
+    for token in (t.strip() for t in (pattern or "").split(",") if t.strip()):
+        matched = fnmatch.filter(ids, token) if _WILDCARDS & set(token) else [token]
+        if matched and all(kinds.get(name, False) for name in matched):
+            named.update(matched)
+    return [case for case in cases if not case.translation or case.id in named]
 
 
 def select_cases(cases: Sequence[Case], pattern: str | None) -> list[Case]:

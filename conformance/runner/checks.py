@@ -35,8 +35,15 @@ from conformance.checks import (
     Violation,
     check,
 )
-from conformance.checks._helpers import answerable, server_end, server_events, short
+from conformance.checks._helpers import (
+    answerable,
+    closed_on_request,
+    server_end,
+    server_events,
+    short,
+)
 from conformance.checks.expectations import register_aliases
+from conformance.protocol.translation import SESSION_KIND, session_kind
 from conformance.transcript import Record, Transcript, redact
 
 from . import long_session
@@ -78,9 +85,30 @@ def runner_registry() -> Registry:
     return registry
 
 
+ENDPOINT_KEY: Final = "endpoint"  # in a translation case's `expect`: "translation"
+
+
 def client_connects(ctx: CheckContext, transcript: Transcript) -> Iterator[Violation]:
-    """The client opens at least one connection to the mock it was pointed at."""
+    """The client opens at least one connection to the mock it was pointed at (in a
+    translation case: a translation session, at `$REALTIME_TRANSLATION_URL`)."""
     assert ctx.outcome is not None  # Scope.RUN guarantees it
+    kinds = {session_kind(t.meta) for t in ctx.transcripts}
+    if (
+        ctx.transcripts
+        and ctx.expect.get(ENDPOINT_KEY) == SESSION_KIND
+        and SESSION_KIND not in kinds
+    ):
+        paths = sorted({str(t.meta.get("path")) for t in ctx.transcripts})
+        yield ctx.violation(
+            title="client never opened a translation session",
+            expected="a WebSocket connection to $REALTIME_TRANSLATION_URL "
+            "(/v1/realtime/translations?model=$REALTIME_TRANSLATION_MODEL)",
+            received=f"{len(ctx.transcripts)} connection(s) to {', '.join(paths)}",
+            connection=0,
+            hint="a translation case is for a translation client: run realtime clients "
+            "without --translation (and without naming translation cases)",
+        )
+        return
     if ctx.transcripts:
         return
     outcome = ctx.outcome
@@ -137,7 +165,7 @@ def succeeds_when_the_server_does(ctx: CheckContext, transcript: Transcript) -> 
 def server_trouble(transcript: Transcript) -> str | None:
     """What went wrong on the server's side of one connection, or None if nothing did."""
     end = server_end(transcript)
-    if end is not None:
+    if end is not None and not closed_on_request(transcript, end):
         return f"the server ended the connection ({end.kind})"
     if next(server_events(transcript, "error"), None) is not None:
         return "the server sent an error event"
@@ -188,6 +216,13 @@ _JOIN_HINT: Final = (
     "strip, decode or re-split it: the live server splits text anywhere, also next to "
     "spaces), and read on to the response.done of each response.create you sent"
 )
+_TRANSLATION_HINT: Final = (
+    "append each session.output_transcript.delta as it arrives (never strip or re-split "
+    "it: each word but the first comes with its leading space) and show the translation "
+    "to the user (stdout, or the file $REALTIME_NOTES_FILE); send session.close and read "
+    "on to session.closed: the last words come with the flush"
+)
+TRANSLATION_DELTA: Final = "session.output_transcript.delta"
 _MIN_PREFIX: Final = 8  # a shorter common start says nothing about the reply being there
 
 
@@ -198,6 +233,7 @@ class Reply:
     connection: int
     record: Record
     parts: tuple[str, ...]
+    translation: bool = False  # the output transcript of a translation session
 
 
 def replies(ctx: CheckContext) -> Iterator[Reply]:
@@ -205,8 +241,17 @@ def replies(ctx: CheckContext) -> Iterator[Reply]:
     whose `response.output_text.done` / `response.output_audio_transcript.done` carried
     text, that answers one of the client's own `response.create` (the n-th answer needs n
     of them sent before it; a response the server started on its own is not counted), and
-    was sent before the client's own close (`conformance.checks._helpers.answerable`)."""
+    was sent before the client's own close (`conformance.checks._helpers.answerable`).
+
+    A translation session's reply is its output transcript: every
+    `session.output_transcript.delta` joined, located at `session.closed` (else at the
+    last delta), when the client is answerable for it."""
     for connection, transcript in ctx.connections():
+        if session_kind(transcript.meta) == SESSION_KIND:
+            found = _translation(ctx, connection, transcript)
+            if found is not None:
+                yield found
+            continue
         texts: dict[object, list[str]] = {}
         asked = answered = 0
         for record in transcript.records:
@@ -228,6 +273,26 @@ def replies(ctx: CheckContext) -> Iterator[Reply]:
                 completed = body.get("status") == "completed"
                 if parts and requested and completed and answerable(ctx, connection, record):
                     yield Reply(connection, record, tuple(parts))
+
+
+def _translation(ctx: CheckContext, connection: int, transcript: Transcript) -> Reply | None:
+    """The translated text of one translation connection, if the client must show it."""
+    deltas: list[str] = []
+    at: Record | None = None
+    for record in transcript.server_events():
+        event = record.event
+        kind = record.event_type
+        if event is not None and kind == TRANSLATION_DELTA:
+            delta = event.get("delta")
+            deltas.append(delta if isinstance(delta, str) else "")
+            at = record
+        elif kind == "session.closed":
+            at = record
+            break
+    text = "".join(deltas)
+    if at is None or not text.strip() or not answerable(ctx, connection, at):
+        return None
+    return Reply(connection, at, (text,), translation=True)
 
 
 def reply_judged(ctx: CheckContext) -> bool:
@@ -261,14 +326,15 @@ def delivers_reply(ctx: CheckContext, transcript: Transcript) -> Iterator[Violat
             if text in stdout or text in notes:
                 continue
             received, hint = _what_came(text, stdout, notes, outcome)
+            noun = "translation" if reply.translation else "reply"
             yield ctx.violation(
-                title="reply not delivered",
-                expected=f"the reply {short(part)} in stdout or in $REALTIME_NOTES_FILE "
+                title=f"{noun} not delivered",
+                expected=f"the {noun} {short(part)} in stdout or in $REALTIME_NOTES_FILE "
                 "(runs of whitespace may differ)",
                 received=received,
                 record=reply.record,
                 connection=reply.connection,
-                hint=hint,
+                hint=_TRANSLATION_HINT if reply.translation and hint == _GA_HINT else hint,
             )
 
 

@@ -10,10 +10,12 @@ client written in any language::
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import secrets
 import shutil
 import struct
+import wave
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,10 @@ from conformance.protocol.errors import UsageError
 from conformance.transcript import redact
 
 MODEL: Final = "gpt-realtime-1.5"
+TRANSLATION_MODEL: Final = "gpt-realtime-translate"
+TRANSLATIONS_PATH: Final = "/translations"  # `$REALTIME_TRANSLATION_URL` = realtime URL + this
+AUDIO_RATE: Final = 24_000  # `$REALTIME_AUDIO`: 24 kHz PCM16 mono, what translation takes
+AUDIO_MS: Final = 1_000  # 5 frames of 200 ms, every one of them speech-like (not silence)
 PROMPT: Final = (
     "You are a heads-up display. Write terse notes about the screenshot: what is on "
     "screen and anything that needs attention. No preamble, at most five short lines."
@@ -41,6 +47,9 @@ CONTRACT: Final = (
     "REALTIME_PROMPT_TEXT",
     "REALTIME_CASE",
     "REALTIME_NOTES_FILE",
+    "REALTIME_TRANSLATION_URL",
+    "REALTIME_TRANSLATION_MODEL",
+    "REALTIME_AUDIO",
 )
 # What a client inherits from the runner's environment (docs/runner.md, "The environment
 # contract"): these names, and names with these prefixes unless they name a credential.
@@ -74,6 +83,8 @@ class RunInputs:
     prompt: str
     model: str = MODEL
     screenshots: tuple[Path, ...] = ()  # every screenshot (the first is `screenshot`)
+    audio: Path | None = None  # `$REALTIME_AUDIO`: a WAV for translation clients
+    translation_model: str = TRANSLATION_MODEL
 
     @property
     def all_screenshots(self) -> tuple[Path, ...]:
@@ -117,6 +128,8 @@ def make_inputs(
         screenshot.write_bytes(screenshot_png(*SCREENSHOT_SIZE))
     prompt_file = directory / "prompt.txt"
     prompt_file.write_text(prompt + "\n", encoding="utf-8")
+    audio = directory / "speech.wav"
+    write_speech_wav(audio)
     return RunInputs(
         api_key=new_test_key(),
         screenshot=copies[0] if copies else screenshot.resolve(),
@@ -124,6 +137,7 @@ def make_inputs(
         prompt_file=prompt_file.resolve(),
         prompt=prompt,
         model=model,
+        audio=audio.resolve(),
     )
 
 
@@ -175,6 +189,8 @@ def client_env(
         OPENAI_BASE_URL=base_url,
         OPENAI_REALTIME_URL=url,
         REALTIME_MODEL=inputs.model,
+        REALTIME_TRANSLATION_URL=url.rstrip("/") + TRANSLATIONS_PATH,
+        REALTIME_TRANSLATION_MODEL=inputs.translation_model,
         REALTIME_SCREENSHOT=str(inputs.screenshot),
         REALTIME_SCREENSHOTS=os.pathsep.join(str(p) for p in inputs.all_screenshots),
         REALTIME_PROMPT=str(inputs.prompt_file),
@@ -184,6 +200,8 @@ def client_env(
     )
     if notes_file is not None:
         env["REALTIME_NOTES_FILE"] = str(notes_file)
+    if inputs.audio is not None:
+        env["REALTIME_AUDIO"] = str(inputs.audio)
     return env
 
 
@@ -221,6 +239,25 @@ def check_screenshot(path: Path) -> str:
         f"--screenshot {path}: expected a PNG or JPEG image (the formats the Realtime API "
         f"takes), found {found}"
     )
+
+
+def write_speech_wav(path: Path, *, ms: int = AUDIO_MS) -> Path:
+    """Write `$REALTIME_AUDIO`: `ms` of 24 kHz PCM16 mono, a deterministic speech-like
+    sound (a tone whose pitch and loudness move, never silence: every 200 ms frame of it
+    is translated)."""
+    count = AUDIO_RATE * ms // 1000
+    samples = []
+    for n in range(count):
+        t = n / AUDIO_RATE
+        pitch = 180.0 + 60.0 * math.sin(2 * math.pi * 3.0 * t)  # a voice-like glide
+        level = 0.35 + 0.15 * math.sin(2 * math.pi * 4.0 * t)  # syllable-like loudness
+        samples.append(int(32767 * level * math.sin(2 * math.pi * pitch * t)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(AUDIO_RATE)
+        out.writeframes(struct.pack(f"<{count}h", *samples))
+    return path
 
 
 def screenshot_png(width: int, height: int) -> bytes:

@@ -39,7 +39,7 @@ from conformance.transcript import Transcript, redact
 from conformance.verdicts import CaseResult, Summary, judge_case, summarize
 
 from .cases import Case
-from .checks import runner_registry
+from .checks import ENDPOINT_KEY, runner_registry
 from .inputs import NOTES_FILE, RunInputs, client_env, make_inputs, read_notes
 from .long_session import SCREENSHOTS_KEY, deliver_screenshots
 from .mock import MockFactory, MockHandle
@@ -341,10 +341,15 @@ def _expect(case: Case) -> Mapping[str, object]:
 
     All of them, however many were delivered before the client exited: a client that
     leaves early (or never asks for the note that lets the next one come) misses some.
+    A translation case also says so (`ENDPOINT_KEY`): its client must open a translation
+    session (`client_connects`).
     """
+    expect = case.expect
+    if case.translation:
+        expect = {**expect, ENDPOINT_KEY: case.endpoint}
     if case.long_session is None:
-        return case.expect
-    return {**case.expect, SCREENSHOTS_KEY: case.long_session.count}
+        return expect
+    return {**expect, SCREENSHOTS_KEY: case.long_session.count}
 
 
 async def _settle(server: MockHandle, seconds: float) -> None:
