@@ -409,6 +409,111 @@ RUN_ELSEWHERE.update(
 )
 
 
+# docs/tls.md: a mock serving TLS, its certificates in the test's folder.
+_TLS_CACHE = "~/.cache/realtime-conformance/tls"
+
+
+@contextlib.contextmanager
+def _serving_tls(text: str, cwd: Path, cache: Path) -> Iterator[tuple[str, list[str]]]:
+    """Start a documented `realtime-mock serve --tls …` / `--cert …` on a free port, its
+    certificates under `cache`; yield its URL line and the `NAME=value` lines after it."""
+    argv = shlex.split(_cut_comment(text).replace("--port 8765", "--port 0"))
+    argv[0] = str(BIN / argv[0])
+    env = _env(XDG_CACHE_HOME=str(cache))
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "listening on wss://127.0.0.1:" in first, f"`{text}` printed {first!r}"
+        yield first, [process.stdout.readline().strip() for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _port(line: str) -> str:
+    match = re.search(r"wss://127\.0\.0\.1:(\d+)/v1/realtime", line)
+    assert match, line
+    return match.group(1)
+
+
+def _run_serve_tls(command: DocCommand, tmp: Path) -> None:
+    with _serving_tls(command.text, tmp, tmp / "cache") as (first, trust):
+        ca = tmp / "cache" / "realtime-conformance" / "tls" / "ca.pem"
+        assert trust == [f"NODE_EXTRA_CA_CERTS={ca}", f"SSL_CERT_FILE={ca}"]
+        assert f"OPENAI_BASE_URL=https://127.0.0.1:{_port(first)}/v1" in first
+
+
+def _run_serve_own_cert(command: DocCommand, tmp: Path) -> None:
+    from mock_server.tls import local_tls
+
+    made = local_tls(tmp / "made")
+    shutil.copyfile(made.cert, tmp / "server.pem")
+    shutil.copyfile(made.key, tmp / "server-key.pem")
+    with _serving_tls(command.text, tmp, tmp / "cache") as (_, trust):
+        assert trust[0] == f"NODE_EXTRA_CA_CERTS={tmp / 'server.pem'}"
+    assert not (tmp / "cache").exists()  # nothing generated
+
+
+def _run_on_tls_mock(command: DocCommand, tmp: Path) -> None:
+    """A documented client command against `realtime-mock serve --tls`, trusting its CA."""
+    from conformance.runner import screenshot_png
+
+    if " node " in f" {command.text} " and _node_client() is None:
+        pytest.skip("the Node example needs node and `npm install --prefix examples/node`")
+    shot = tmp / "shot.png"
+    shot.write_bytes(screenshot_png(64, 40))
+    cache = tmp / "cache"
+    with _serving_tls("realtime-mock serve --tls --port 8765", tmp, cache) as (first, _):
+        text = (
+            _cut_comment(command.text)
+            .replace(_TLS_CACHE, str(cache / "realtime-conformance" / "tls"))
+            .replace("127.0.0.1:8765", f"127.0.0.1:{_port(first)}")
+            .replace("shot.png", str(shot))
+        )
+        done = _shell(text, ROOT, timeout=60, SSL_CERT_FILE="", NODE_EXTRA_CA_CERTS="")
+    assert done.returncode == 0, f"{command.where}: `{command.text}` -> {done.stderr[-2000:]}"
+    assert "PNG 64x40" in done.stdout
+
+
+RUN.update(
+    {
+        "realtime-mock serve --tls --port 8765": _run_serve_tls,
+        "realtime-mock serve --cert server.pem --key server-key.pem --port 8765": (
+            _run_serve_own_cert
+        ),
+        f"NODE_EXTRA_CA_CERTS={_TLS_CACHE}/ca.pem OPENAI_API_KEY=sk-test "
+        "OPENAI_BASE_URL=https://127.0.0.1:8765/v1 REALTIME_SCREENSHOT=shot.png "
+        "node examples/node/sdk-notes.mjs": _run_on_tls_mock,
+        f"SSL_CERT_FILE={_TLS_CACHE}/ca.pem OPENAI_API_KEY=sk-test realtime-notes shot.png "
+        "--url wss://127.0.0.1:8765/v1/realtime": _run_on_tls_mock,
+    }
+)
+RUN_ELSEWHERE.update(
+    {
+        'realtime-conformance run --tls --client "node examples/node/sdk-notes.mjs"': (
+            "tests/integration/test_node_sdk_tls.py::test_node_clients_pass_over_wss_with_run_tls"
+        ),
+    }
+)
+NOT_RUN.update(
+    {
+        "python3 -m pip install './realtime-conformance[tls]'": (
+            "installs from the package index; .ci/run installs the test extra, which holds "
+            "the tls extra's package"
+        ),
+    }
+)
+
+
 def _is_bench(text: str) -> bool:
     return "bench/" in text
 
