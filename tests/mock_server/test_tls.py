@@ -265,6 +265,24 @@ async def test_realtime_notes_over_wss_trusts_the_mock_through_ssl_cert_file(
     assert KEY not in err
 
 
+@pytest.mark.integration
+async def test_the_python_sdk_reaches_a_tls_mock_with_base_url_and_ssl_cert_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    openai = pytest.importorskip("openai")
+    async with serve(port=0, tls=True, pace="fast") as server:
+        # OpenSSL reads SSL_CERT_FILE when a default context loads its CAs: websockets'
+        # (the SDK's WebSocket) and httpx's (its REST calls) alike.
+        monkeypatch.setenv("SSL_CERT_FILE", server.tls_env["SSL_CERT_FILE"])
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=server.base_url)
+        async with (
+            asyncio.timeout(TIMEOUT),
+            client.realtime.connect(model="gpt-realtime-1.5") as connection,
+        ):
+            event = await connection.recv()
+    assert event.type == "session.created"
+
+
 # --------------------------------------------------------------------------- realtime-mock serve
 
 
