@@ -370,12 +370,20 @@ RUN: dict[str, RunFunction] = {
     "OPENAI_API_KEY=sk-test OPENAI_REALTIME_URL=ws://127.0.0.1:8765/v1/realtime "
     "python examples/notes_from_code.py": _run_example_on_mock,
     "realtime-conformance run --list-cases": _run_list,
+    # docs/ci.md
+    'realtime-conformance run --client "node dist/hud.js" --jobs 2 --junit junit.xml': (
+        _run_gate_any
+    ),
 }
 # Commands run by other tests (test file :: test function), or never run on purpose.
 _DEMO_TEST = "tests/runner/test_demo.py::test_demo_runs_both_clients_and_explains_the_findings"
 _INSTALL = "python3 -m venv .venv && .venv/bin/pip install -q -e . && "
+_FRESH_INSTALL = (
+    "tests/test_ci_workflow.py::"
+    "test_the_readme_install_line_works_from_a_fresh_copy_with_only_python"
+)
 RUN_ELSEWHERE: dict[str, str] = {
-    _INSTALL + ".venv/bin/realtime-conformance demo": _DEMO_TEST,
+    _INSTALL + ".venv/bin/realtime-conformance demo": _FRESH_INSTALL,
     "bash .ci/run": "CI runs it (it is the CI job)",
     "realtime-conformance demo": _DEMO_TEST,
     'realtime-conformance run --client \'realtime-notes --stdin --model "$REALTIME_MODEL" '
@@ -383,6 +391,30 @@ RUN_ELSEWHERE: dict[str, str] = {
         "tests/runner/test_long_session.py::test_the_documented_long_session_command_passes"
     ),
 }
+# docs/ci.md's container commands (they skip where `docker info` does not answer) and
+# docs/node.md's commands.
+_CONTAINER = "tests/test_container.py::"
+_IN_DOCKER = 'docker run --rm --init --user "$(id -u):$(id -g)" -v "$PWD:/work" '
+_IMAGE = "realtime-conformance"
+RUN_ELSEWHERE.update(
+    {
+        "docker build -t realtime-conformance .": _CONTAINER + "images",
+        "docker build --target node -t realtime-conformance:node .": _CONTAINER + "images",
+        "docker run --rm -p 127.0.0.1:8765:8765 realtime-conformance": _CONTAINER
+        + "test_the_image_serves_the_mock_on_the_published_loopback_port",
+        _IN_DOCKER
+        + _IMAGE
+        + ' realtime-conformance run --client \'realtime-notes "$REALTIME_SCREENSHOT" '
+        "--timeout 5' --cases default,tolerant --junit junit.xml": _CONTAINER
+        + "test_the_image_runs_the_documented_gate",
+        _IN_DOCKER + _IMAGE + ':node realtime-conformance run --client "node dist/hud.js" '
+        "--junit junit.xml": (_CONTAINER + "test_the_node_image_gates_the_sdk_example"),
+        "npm ci --prefix examples/node": "CI runs it: .ci/run installs the Node examples' packages",
+        'realtime-conformance run --client "node examples/node/sdk-notes.mjs"': (
+            "tests/integration/test_node_clients.py::test_the_sdk_example_passes_the_whole_catalog"
+        ),
+    }
+)
 NEEDS_LIVE = "needs a real key and the live API (RUN_LIVE=1 tests/live runs the same path)"
 _BENCH = "a benchmark (minutes); its smoke test: "
 # Commands never run by the suite, and why.

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +80,25 @@ def test_node_client_with_beta_event_names_fails_by_default(tmp_path: Path) -> N
     assert result.outcome.exit_code == 0  # it believes it worked: the HUD's migration bug
     assert result.verdict is Verdict.FAILED
     assert "delivers_reply" in {v.check for v in result.violations}
+
+
+def test_the_sdk_example_passes_the_whole_catalog(tmp_path: Path) -> None:
+    """docs/node.md's command as written: the official SDK's client, every default case."""
+    command = 'realtime-conformance run --client "node examples/node/sdk-notes.mjs"'
+    assert f"```bash\nnpm ci --prefix examples/node\n{command}\n```" in (
+        ROOT / "docs" / "node.md"
+    ).read_text(encoding="utf-8")
+    argv = [str(Path(sys.executable).parent / "realtime-conformance"), *shlex.split(command)[1:]]
+    done = subprocess.run(
+        [*argv, "--jobs", "2", "--out", str(tmp_path / "report")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = re.search(r"^(\d+) cases: (\d+) OK \(0 violations\)", done.stdout, re.MULTILINE)
+    assert summary, done.stdout[-2000:]
+    assert summary[1] == summary[2]  # every case OK
+    assert int(summary[1]) >= 40  # the whole catalog, not a selection
