@@ -6,7 +6,7 @@
 
 Exit status: 0 when no case FAILED, 1 when one did, 2 for usage or input errors.
 
-Subcommands are `Command` records. `check` lives here; `run`, `demo` and `fuzz` are
+Subcommands are `Command` records. `check` lives here; `run`, `demo`, `fuzz` and `proxy` are
 plugged in by modules named `conformance._cli_<name>` that define `COMMAND: Command`
 (`tests/test_layering.py` lets `_cli*` modules import the mock and the reference
 client). A missing module simply leaves its subcommand out.
@@ -34,7 +34,7 @@ from conformance.resources import scenarios_dir
 from conformance.transcript import Transcript, read_jsonl, redact, redact_meta
 from conformance.verdicts import CaseResult, judge_case, summarize
 
-PLUGGED_COMMANDS: tuple[str, ...] = ("run", "demo", "fuzz")
+PLUGGED_COMMANDS: tuple[str, ...] = ("run", "demo", "fuzz", "proxy")
 """Subcommands provided by `conformance._cli_<name>` modules, in help order."""
 
 
