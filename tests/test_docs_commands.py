@@ -545,6 +545,20 @@ NOT_RUN.update(
     }
 )
 
+# docs/relay.md: the example relays, run as written on real sockets.
+_RELAY_TEST = "tests/runner/test_relay.py::"
+RUN_ELSEWHERE.update(
+    {
+        'realtime-conformance run --relay "node examples/relay/relay.mjs" --relay-url '
+        '"ws://127.0.0.1:{port}/relay"': _RELAY_TEST
+        + "test_the_documented_correct_relay_passes_the_whole_catalog",
+        'realtime-conformance run --relay "node examples/relay/broken-relay.mjs" --relay-url '
+        '"ws://127.0.0.1:{port}/relay" --cases default,benign-errors-mid-session,'
+        "accepted-then-closed": _RELAY_TEST
+        + "test_the_documented_broken_relay_run_fails_and_names_its_bugs",
+    }
+)
+
 
 def _is_bench(text: str) -> bool:
     return "bench/" in text
