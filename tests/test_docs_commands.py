@@ -560,6 +560,34 @@ RUN_ELSEWHERE.update(
 )
 
 
+# docs/rest.md: the REST side of a mock started as documented.
+_REST_SERVE = "realtime-mock serve --api-keys sk-test --secret-key change-me --port 8765"
+
+
+def _run_rest_curl(command: DocCommand, tmp: Path) -> None:
+    import json
+
+    with _serving(_REST_SERVE, tmp) as (_, url):
+        port = re.search(r":(\d+)/", url)
+        assert port, url
+        done = _shell(command.text.replace("127.0.0.1:8765", f"127.0.0.1:{port.group(1)}"), tmp)
+    assert done.returncode == 0, f"{command.where}: {done.stderr[-2000:]}"
+    answer = json.loads(done.stdout)
+    assert answer["value"].startswith("ek_"), answer
+    assert answer["session"]["instructions"] == "Be brief."
+
+
+RUN.update(
+    {
+        _REST_SERVE: _run_serve,
+        "curl -s http://127.0.0.1:8765/v1/realtime/client_secrets -H "
+        '"Authorization: Bearer sk-test" -H "Content-Type: application/json" -d '
+        '\'{"expires_after": {"seconds": 120}, "session": {"type": "realtime", '
+        '"instructions": "Be brief."}}\'': _run_rest_curl,
+    }
+)
+
+
 def _is_bench(text: str) -> bool:
     return "bench/" in text
 
