@@ -198,6 +198,9 @@ class RestPipe:
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(timeout_s, self._timed_out)
         self._task = loop.create_task(self._connect())
+        length = head.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_size):
+            self._fail(413, "Content Too Large", f"request body over {max_body_size} bytes\n")
 
     def describe(self) -> str:
         method, target, _ = self.head.start

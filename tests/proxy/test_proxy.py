@@ -7,8 +7,10 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -511,3 +513,35 @@ async def test_a_client_that_stops_reading_holds_only_its_own_connection() -> No
             assert await other.recv() == '{"type":"input_audio_buffer.clear"}'
         await other.close()
         stuck.transport.abort()
+
+
+# --- TLS on both legs -------------------------------------------------------------------
+
+
+async def test_wss_on_both_legs_with_the_local_ca(tmp_path: Path) -> None:
+    from mock_server.tls import local_tls, server_context
+
+    files = local_tls(tmp_path / "tls")
+    trusting = ssl.create_default_context(cafile=str(files.ca))
+    upstream = MockServer(MockConfig(port=0, pace="fast", ping_interval=None), tls=files)
+    await upstream.start()
+    try:
+        assert upstream.url.startswith("wss://")
+        config = ProxyConfig(
+            upstream=origin(upstream.url),
+            port=0,
+            ssl=server_context(files),
+            upstream_ssl=trusting,
+        )
+        async with ProxyServer(config) as proxy:
+            assert proxy.url.startswith("wss://")
+            assert proxy.base_url.startswith("https://")
+            ws = await open_ws(proxy.url + f"?model={MODEL}", ssl=trusting)
+            async with asyncio.timeout(WAIT):
+                assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.close(4001, "done")
+            ended = await one_ended(proxy)
+    finally:
+        await upstream.stop()
+    end = ended.transcript.records[-1]
+    assert (end.direction, end.kind, end.code, end.reason) == ("client", "close", 4001, "done")

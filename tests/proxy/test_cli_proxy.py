@@ -1,0 +1,164 @@
+"""`realtime-conformance proxy` as a user runs it: a client through the proxy to the mock,
+judged when its connection ends (console, JUnit, JSON, HTML), recorded, no key anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conformance.transcript import read_jsonl
+from mock_server.config import MockConfig
+from mock_server.server import MockServer
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "sk-proxycli-secret-key-0123456789"
+WAIT = 30.0
+
+
+def png(path: Path) -> Path:
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 8 for _ in range(8))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+async def through_proxy(
+    tmp_path: Path, client: list[str], client_env: dict[str, str], *extra: str
+) -> tuple[int, str, str, int]:
+    """Run the proxy CLI (`--connections 1`) in front of a fast mock and the client through
+    it; (proxy status, proxy stdout, proxy stderr, client status)."""
+    server = await MockServer(MockConfig(port=0, pace="fast")).start()
+    try:
+        upstream = server.url.split("/v1/")[0]
+        proxy = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "conformance", "proxy", "--upstream", upstream, "--port", "0",
+            "--connections", "1", "--record", str(tmp_path / "rec"),
+            "--junit", str(tmp_path / "junit.xml"), "--json", str(tmp_path / "report.json"),
+            "--html", str(tmp_path / "report.html"), *extra,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=base_env(), cwd=ROOT,
+        )  # fmt: skip
+        assert proxy.stdout is not None
+        try:
+            async with asyncio.timeout(WAIT):
+                first = (await proxy.stdout.readline()).decode()
+                second = (await proxy.stdout.readline()).decode()
+            assert first.startswith("OPENAI_REALTIME_URL="), first
+            url = first.strip().split("=", 1)[1]
+            base = second.strip().split("=", 1)[1]
+            env = {
+                **base_env(),
+                "OPENAI_REALTIME_URL": url,
+                "OPENAI_BASE_URL": base,
+                "OPENAI_API_KEY": KEY,
+                **client_env,
+            }
+            run = await asyncio.create_subprocess_exec(
+                *client, env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            async with asyncio.timeout(WAIT):
+                client_status = await run.wait()
+                out, err = await proxy.communicate()
+        finally:
+            if proxy.returncode is None:
+                proxy.kill()
+                await proxy.wait()
+    finally:
+        await server.stop()
+    return proxy.returncode or 0, first + second + out.decode(), err.decode(), client_status
+
+
+def written(tmp_path: Path) -> str:
+    files = [
+        *sorted((tmp_path / "rec").iterdir()),
+        *(tmp_path / n for n in ("junit.xml", "report.json", "report.html")),
+    ]
+    return "".join(p.read_text(encoding="utf-8") for p in files)
+
+
+async def test_a_correct_client_through_the_proxy_is_judged_ok(tmp_path: Path) -> None:
+    shot = png(tmp_path / "shot.png")
+    status, out, err, client = await through_proxy(
+        tmp_path,
+        [sys.executable, "-m", "client_reference.cli", "--timeout", "10", str(shot)],
+        {},
+    )
+    assert client == 0
+    assert status == 0, out + err
+    assert "[1/1] connection-1 ... OK" in err
+    assert "1 OK" in out
+    (recording,) = (tmp_path / "rec").iterdir()
+    transcript = read_jsonl(recording)
+    assert transcript.meta["recorded_by"] == "proxy"
+    assert [r.event_type for r in transcript.server_events()][0] == "session.created"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["verdict"] for c in report["cases"]] == ["OK"]
+    assert "<testsuite" in (tmp_path / "junit.xml").read_text()
+    assert KEY not in written(tmp_path) + out + err
+
+
+async def test_a_client_sending_the_beta_header_is_judged_failed(tmp_path: Path) -> None:
+    env = {
+        "BROKEN_CLIENT_BUG": "beta-header",
+        "REALTIME_MODEL": "gpt-realtime",
+        "REALTIME_SCREENSHOT": str(png(tmp_path / "shot.png")),
+        "REALTIME_PROMPT_TEXT": "Notes, please.",
+    }
+    status, out, err, _ = await through_proxy(
+        tmp_path, [sys.executable, str(ROOT / "examples" / "broken_client.py")], env
+    )
+    assert status == 1, out + err
+    assert "[1/1] connection-1 ... FAILED" in err
+    assert "does_not_send_beta_header" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["verdict"] for c in report["cases"]] == ["FAILED"]
+    assert KEY not in written(tmp_path) + out + err
+
+
+async def test_the_proxy_key_is_never_written_either(tmp_path: Path) -> None:
+    shot = png(tmp_path / "shot.png")
+    proxy_key = "sk-proxycli-upstream-key-9876543210"
+    status, out, err, client = await through_proxy(
+        tmp_path,
+        [sys.executable, "-m", "client_reference.cli", "--timeout", "10", str(shot)],
+        {"OPENAI_API_KEY": "sk-dummy-not-a-real-key"},
+        "--api-key",
+        proxy_key,
+    )
+    assert (client, status) == (0, 0), out + err
+    assert "upstream key: the proxy's key" in err
+    assert proxy_key not in written(tmp_path) + out + err
+    assert "sk-dummy-not-a-real-key" not in written(tmp_path)
+
+
+def test_an_upstream_that_is_not_a_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    assert main(["proxy", "--upstream", "api.openai.com", "--port", "0"]) == 2
+    assert "expected a URL like wss://api.openai.com" in capsys.readouterr().err
