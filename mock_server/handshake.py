@@ -20,6 +20,13 @@ T1. no `model` → `missing_model` with the translations URL as example [wording
 T2. `model` not a translation model (a realtime one, or unknown) → `invalid_model`
     (translation mode) [wording INFERRED, shaped like rule 7], close 4000
 
+Which `ek_` keys rule 3 accepts: those in `config.ephemeral_keys`, and keys minted by
+`POST /v1/realtime/client_secrets` (`secrets`, `mock_server/secrets.py`) until they expire,
+each opening a session of its kind that starts from its configuration
+(`Accepted.session`). With neither `api_keys` nor `ephemeral_keys` configured, any other
+`ek_` key is accepted too, except one shaped like a minted key (`ek_m1`) that no secret
+of this mock signed.
+
 The relative order of 1 and 2/3 was not observed live [INFERRED: beta first, as the beta
 check needs no account]; 2–3 before 4–7 follows the usual auth-first order.
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -251,3 +253,26 @@ async def test_a_body_in_several_tcp_segments_is_read_whole() -> None:
 async def test_websocket_sessions_still_work_next_to_rest() -> None:
     async with running() as server, session(server, KEY, "?model=gpt-realtime") as ws:
         assert (await first_event(ws))["type"] == "session.created"
+
+
+async def test_https_serves_the_rest_side_too(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography", reason="the tls extra makes the local certificate")
+    from mock_server.tls import local_tls
+
+    files = local_tls(tmp_path)
+    async with serve(pace="fast", ping_interval=None, tls=files) as server:
+        assert server.base_url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(files.ca))
+        async with httpx.AsyncClient(
+            base_url=server.base_url, verify=context, timeout=TIMEOUT
+        ) as client:
+            response = await client.post(
+                "/realtime/client_secrets", json={"session": SESSION}, headers=AUTH
+            )
+            missing = await client.get("/nope")
+        assert response.status_code == 200
+        assert missing.status_code == 404
+        headers = {"Authorization": f"Bearer {response.json()['value']}"}
+        async with connect(server.url, additional_headers=headers, ssl=context) as ws:
+            created = await first_event(ws)
+    assert created["session"]["instructions"] == "Answer in French."
