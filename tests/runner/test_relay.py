@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from conformance.checks import RunOutcome, Violation, run_checks
+from conformance.checks.relay import DownstreamLeg, RelayContext, RelayRun
 from conformance.protocol.errors import UsageError
 from conformance.runner import MockHandle, RunConfig, SuiteResult, run_suite
 from conformance.runner.relay import RelayConfig, RelayError
-from conformance.transcript import TRANSCRIPT_MAX_BYTES
+from conformance.transcript import TRANSCRIPT_MAX_BYTES, Transcript
 from conformance.verdicts import Verdict
 from tests.runner.support import REFERENCE, ROOT, cases, checks_of
-
-pytestmark = pytest.mark.integration
 
 RELAY = f"node {shlex.quote(str(ROOT / 'examples' / 'relay' / 'relay.mjs'))}"
 BROKEN = f"node {shlex.quote(str(ROOT / 'examples' / 'relay' / 'broken-relay.mjs'))}"
@@ -45,6 +45,8 @@ BUGS = {
     "swallow-errors": ("benign-errors-mid-session", "relay_forwards_errors"),
     "silent-close": ("accepted-then-closed", "relay_forwards_close"),
 }
+# Real relays, mocks and clients on 127.0.0.1 (skipped where Node is missing).
+ON_SOCKETS = pytest.mark.integration
 FAULTS = "default,tolerant,benign-errors-mid-session,accepted-then-closed,no-realtime-access"
 
 
@@ -56,8 +58,9 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _node_available() -> None:
+@pytest.fixture
+def node() -> None:
+    """Skip (with the reason) where Node or examples/node's `ws` is missing."""
     reason = _skip_reason()
     if reason is not None:
         pytest.skip(reason)
@@ -96,6 +99,8 @@ def relay_findings(result: object) -> set[str]:
     return checks_of(result) & RELAY_CHECKS
 
 
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
 def test_the_correct_relay_passes_the_default_and_fault_cases(tmp_path: Path) -> None:
     suite = relay_suite(RELAY, FAULTS, tmp_path)
     findings = {r.case_id: [str(v) for v in r.violations] for r in suite.results}
@@ -120,6 +125,8 @@ def test_the_correct_relay_passes_the_default_and_fault_cases(tmp_path: Path) ->
     assert {"connection-0.jsonl", "downstream-0.jsonl", "relay-stderr.txt"} <= names
 
 
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
 def test_the_broken_relay_fails_with_each_of_its_bugs_named(tmp_path: Path) -> None:
     pattern = ",".join(case for case, _ in BUGS.values())
     suite = relay_suite(BROKEN, pattern, tmp_path)
@@ -132,6 +139,8 @@ def test_the_broken_relay_fails_with_each_of_its_bugs_named(tmp_path: Path) -> N
     assert {"does_not_send_beta_header", "relay_does_not_add_beta_header"} <= checks_of(default)
 
 
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_each_bug_alone_is_named_by_its_own_check(bug: str, tmp_path: Path) -> None:
     case, check = BUGS[bug]
@@ -143,6 +152,7 @@ def test_each_bug_alone_is_named_by_its_own_check(bug: str, tmp_path: Path) -> N
         assert by_case["default"].verdict is Verdict.OK
 
 
+@ON_SOCKETS
 def test_a_relay_that_never_listens_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
     config = RunConfig(
         client=REFERENCE,
@@ -157,6 +167,7 @@ def test_a_relay_that_never_listens_stops_the_run_with_a_clear_error(tmp_path: P
     assert "$RELAY_PORT" in message
 
 
+@ON_SOCKETS
 def test_a_relay_that_exits_at_start_says_why(tmp_path: Path) -> None:
     config = RunConfig(
         client=REFERENCE,
@@ -189,6 +200,8 @@ def _cli(command: str, tmp: Path, *more: str) -> subprocess.CompletedProcess[str
     )
 
 
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
 def test_the_documented_correct_relay_passes_the_whole_catalog(tmp_path: Path) -> None:
     """docs/relay.md's command as written: every default case, upstream and downstream."""
     command = (
@@ -203,6 +216,8 @@ def test_the_documented_correct_relay_passes_the_whole_catalog(tmp_path: Path) -
     assert "Upstream  Downstream" in done.stdout
 
 
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
 def test_the_documented_broken_relay_run_fails_and_names_its_bugs(tmp_path: Path) -> None:
     """docs/relay.md's broken-relay command: exit 1, each bug's check in every report."""
     command = (
@@ -225,3 +240,100 @@ def test_the_documented_broken_relay_run_fails_and_names_its_bugs(tmp_path: Path
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert "downstream leg: FAILED" in html
     assert "(downstream leg: the client to the relay)" in html
+
+
+# --- the relay checks on recorded legs (no sockets) -----------------------------------------
+
+KEY = "sk-test-relaysownkey0123456789"
+START = "2026-01-01T00:00:00.000+00:00"
+
+
+def _upstream(*events: dict[str, object], close: tuple[int, str] | None = None) -> Transcript:
+    up = Transcript.begin(path="/v1/realtime", started_at=START)
+    for n, event in enumerate(events):
+        up.add_text("server", json.dumps(event), 10.0 * (n + 1))
+    if close is not None:
+        up.add_close("server", close[0], close[1], 10.0 * (len(events) + 1))
+    return up
+
+
+def _downstream(*texts: str, end: tuple[str, int | None, float] | None = None) -> Transcript:
+    down = Transcript.begin(path="/relay", started_at=START)
+    for n, text in enumerate(texts):
+        down.add_text("server", text, 12.0 * (n + 1))
+    if end is not None:
+        side, code, at_ms = end
+        down.add_close("client" if side == "client" else "server", code, "", at_ms)
+    return down
+
+
+def _judge(
+    up: Transcript, down: Transcript, *, headers: tuple[tuple[str, str], ...] = (), **run: object
+) -> list[Violation]:
+    ctx = RelayContext(
+        transcripts=(up,),
+        downstream=(DownstreamLeg(transcript=down, response_headers=headers),),
+        relay=RelayRun(key=KEY, **run),  # type: ignore[arg-type]
+        outcome=RunOutcome(exit_code=0),
+    )
+    return run_checks(ctx, ["relay"])
+
+
+ERROR = {"type": "error", "event_id": "event_1", "error": {"type": "invalid_request_error",
+         "code": "x", "message": "bad"}}  # fmt: skip
+CREATED = {"type": "session.created", "event_id": "event_0"}
+
+
+def test_an_error_the_client_closed_before_is_not_owed_but_one_it_waited_for_is() -> None:
+    up = _upstream(CREATED, ERROR)
+    forwarded_first = json.dumps(CREATED)
+    soon = _judge(up, _downstream(forwarded_first, end=("client", 1000, 30.0)))
+    assert soon == []  # the client was closing 10 ms after the error reached the relay
+    late = _judge(up, _downstream(forwarded_first, end=("client", 1000, 5000.0)))
+    assert [v.check for v in late] == ["relay_forwards_errors"]
+    assert (late[0].connection, late[0].index) == (0, 1)  # at the upstream error frame
+    forwarded = _judge(up, _downstream(forwarded_first, json.dumps(ERROR), end=None))
+    assert forwarded == []
+
+
+def test_a_later_event_forwarded_makes_an_earlier_error_owed_whatever_the_timing() -> None:
+    up = _upstream(ERROR, CREATED)
+    down = _downstream(json.dumps(CREATED), end=("client", 1000, 15.0))
+    assert [v.check for v in _judge(up, down)] == ["relay_forwards_errors"]
+
+
+def test_the_close_must_keep_its_code_and_reason() -> None:
+    up = _upstream(CREATED, close=(4000, "invalid_request_error.x"))
+    changed = _judge(up, _downstream(json.dumps(CREATED), end=("server", 1000, 40.0)))
+    assert [(v.check, v.title) for v in changed] == [
+        ("relay_forwards_close", "close code or reason changed")
+    ]
+    silent = _judge(up, _downstream(json.dumps(CREATED)))
+    assert [(v.check, v.title) for v in silent] == [
+        ("relay_forwards_close", "upstream close not forwarded")
+    ]
+
+
+def test_the_relays_key_is_found_wherever_it_leaks_downstream() -> None:
+    up = _upstream(CREATED)
+    down = _downstream(json.dumps({"type": "debug", "key": KEY}))
+    found = _judge(up, down, headers=(("X-Upstream-Auth", f"Bearer {KEY}"),), stderr=KEY)
+    leaks = [(v.check, v.connection, v.received) for v in found]
+    assert [c for c, _, _ in leaks] == ["relay_does_not_leak_key"] * 3, leaks
+    assert {n for _, n, _ in leaks} == {0, 1}  # the downstream frame is connection 1
+    assert any("relay's stderr" in r for _, _, r in leaks)
+    assert all(KEY not in v.message for v in found)
+
+
+def test_a_relay_that_exited_during_the_case_is_named() -> None:
+    found = _judge(_upstream(CREATED), _downstream(), exited_early=True, exit_code=1)
+    assert [v.check for v in found] == ["relay_keeps_running"]
+
+
+def test_the_beta_header_counts_against_the_relay_only_when_the_client_did_not_send_it() -> None:
+    up = _upstream(CREATED)
+    up.meta["headers"] = [["OpenAI-Beta", "realtime=v1"]]
+    down = _downstream(json.dumps(CREATED))
+    assert [v.check for v in _judge(up, down)] == ["relay_does_not_add_beta_header"]
+    down.meta["headers"] = [["OpenAI-Beta", "realtime=v1"]]
+    assert _judge(up, down) == []

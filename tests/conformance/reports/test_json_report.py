@@ -21,6 +21,7 @@ CASE_KEYS = {
     "unjudged_expectations",
     "not_judged_reason",
     "outcome",
+    "legs",  # a relay's case: each leg's verdict (null for a client's)
     "violations",
 }
 VIOLATION_KEYS = {
@@ -37,6 +38,7 @@ VIOLATION_KEYS = {
     "json_path",
     "hint",
     "occurrences",
+    "leg",  # a relay's case: upstream or downstream (null for a client's)
 }
 
 
