@@ -27,7 +27,8 @@ COPY conformance ./conformance
 COPY mock_server ./mock_server
 COPY client_reference ./client_reference
 COPY fixtures ./fixtures
-RUN python -m pip wheel --no-cache-dir --disable-pip-version-check --wheel-dir /wheels .
+# The `tls` extra (cryptography) makes `realtime-mock serve --tls` / `run --tls` work.
+RUN python -m pip wheel --no-cache-dir --disable-pip-version-check --wheel-dir /wheels ".[tls]"
 
 # ---- runtime: the installed package and its console scripts, run as a non-root user
 FROM ${PYTHON_IMAGE} AS runtime
@@ -35,7 +36,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /tmp/wheels
-RUN python -m pip install --no-cache-dir /tmp/wheels/*.whl \
+RUN python -m pip install --no-cache-dir --no-index --find-links /tmp/wheels \
+        "realtime-conformance[tls]" \
     && rm -rf /tmp/wheels \
     && useradd --create-home --uid 10001 --user-group realtime \
     && mkdir /work && chown realtime:realtime /work

@@ -271,7 +271,10 @@ def _stub(path: Path, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def test_the_action_installs_its_own_checkout_into_a_virtual_environment(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("extras", "spec"), [(None, f"{ROOT}[tls]"), ("", str(ROOT))])
+def test_the_action_installs_its_own_checkout_into_a_virtual_environment(
+    extras: str | None, spec: str, tmp_path: Path
+) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
@@ -290,7 +293,7 @@ def test_the_action_installs_its_own_checkout_into_a_virtual_environment(tmp_pat
     github_path = tmp_path / "github_path"
     done = _run_step(
         _action_step("Install"),
-        _inputs(client="node dist/hud.js"),
+        _inputs(client="node dist/hud.js", **({} if extras is None else {"extras": extras})),
         tmp_path / "workspace",
         PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         CALLS=str(log),
@@ -301,7 +304,7 @@ def test_the_action_installs_its_own_checkout_into_a_virtual_environment(tmp_pat
     venv = runner_temp / "realtime-conformance-venv"
     assert log.read_text(encoding="utf-8").splitlines() == [
         f"python3 -m venv {venv}",
-        f"venv-python -m pip install --quiet --disable-pip-version-check {ROOT}",
+        f"venv-python -m pip install --quiet --disable-pip-version-check {spec}",
     ]
     assert github_path.read_text(encoding="utf-8") == f"{venv}/bin\n"
     [setup] = [s for s in ACTION["runs"]["steps"] if _uses(s) == "actions/setup-python"]
@@ -340,6 +343,21 @@ def test_the_action_gate_passes_the_node_example(tmp_path: Path) -> None:
     junit, report = _uploaded(inputs, tmp_path)[::-1]
     assert 'failures="0"' in junit.read_text(encoding="utf-8")
     assert (report / "report.html").is_file()
+
+
+@pytest.mark.integration
+def test_the_action_gate_with_tls_passes_the_official_sdk_example(tmp_path: Path) -> None:
+    """`args: --tls`: the SDK dials wss:// with only baseURL and NODE_EXTRA_CA_CERTS."""
+    _node_client()
+    if not (NODE_DIR / "node_modules" / "openai" / "package.json").is_file():
+        pytest.skip("examples/node has no openai package: npm ci --prefix examples/node")
+    pytest.importorskip("cryptography", reason="--tls needs the tls extra (cryptography)")
+    client = f"node {shlex.quote(str(NODE_DIR / 'sdk-notes.mjs'))}"
+    inputs = _inputs(client=client, cases="default,tolerant", args="--tls")
+    done = _run_step(_action_step("Run"), inputs, tmp_path, XDG_CACHE_HOME=str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 case(s) over TLS against: node" in done.stderr  # `args` reached the runner
+    assert "2 cases: 2 OK" in done.stdout
 
 
 def test_the_action_gate_fails_the_step_when_a_case_failed(tmp_path: Path) -> None:

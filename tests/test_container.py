@@ -237,11 +237,13 @@ def test_the_image_installs_this_checkout_as_the_readme_does() -> None:
     [argv] = build
     assert argv[0] == "wheel"
     assert not {"-e", "--editable"} & set(argv)
+    assert argv[argv.index("--wheel-dir") + 1] == "/wheels"
     [target] = _targets([w for w in argv if w != "/wheels"])
-    extras = set(re.findall(r"\[([\w,-]+)\]", target))
-    assert target.split("[")[0] == ".", "the image builds the checkout, as the README installs"
+    checkout, _, extras = target.partition("[")
+    assert checkout == ".", "the image builds the checkout, as the README installs"
     known = set(PYPROJECT["project"].get("optional-dependencies", {}))
-    assert {e for group in extras for e in group.split(",")} <= known
+    assert "tls" in extras.rstrip("]").split(",")  # `serve --tls` works in the image
+    assert set(extras.rstrip("]").split(",")) <= known
     workdir = [i.args for i in BY_NAME["build"].instructions if i.keyword == "WORKDIR"]
     copies_pyproject = any("pyproject.toml" in s for s in _copies(BY_NAME["build"]))
     assert workdir, "the build stage has no WORKDIR for `.`"
@@ -253,7 +255,12 @@ def test_the_image_installs_this_checkout_as_the_readme_does() -> None:
         for argv in _pip_commands(i.args)
     ]
     assert [argv[0] for argv in runtime] == ["install"]
-    assert all(t.startswith("/tmp/wheels/") for t in _targets(runtime[0])), runtime
+    [install] = runtime
+    assert "--no-index" in install  # only the wheels built from the checkout, no index
+    assert install[install.index("--find-links") + 1] == "/tmp/wheels"
+    assert [t for t in _targets(install) if t != "/tmp/wheels"] == [
+        f"{PYPROJECT['project']['name']}[{extras}"
+    ]
 
 
 def _parses(argv: list[str]) -> str | None:
@@ -372,7 +379,7 @@ def test_the_documented_docker_commands_use_the_image_and_the_packages_commands(
     commands = _docker_commands()
     builds = [shlex.split(c) for c in commands if c.startswith("docker build")]
     runs = [shlex.split(c) for c in commands if c.startswith("docker run")]
-    assert (len(builds), len(runs)) == (2, 3), commands
+    assert (len(builds), len(runs)) == (2, 4), commands
     tags = {argv[argv.index("-t") + 1] for argv in builds}
     assert tags == {IMAGE, f"{IMAGE}:node"}
     targets = {argv[argv.index("--target") + 1] for argv in builds if "--target" in argv}
@@ -384,6 +391,7 @@ def test_the_documented_docker_commands_use_the_image_and_the_packages_commands(
         assert all(p.startswith("127.0.0.1:") for p in published), "publish on loopback only"
         if command:
             assert _parses(command) is None, _parses(command)
+        if command[:1] == ["realtime-conformance"]:
             assert "--init" in options  # the runner's clients leave processes to reap
 
 
@@ -449,13 +457,13 @@ def _documented_build(tag: str) -> list[str]:
     return argv
 
 
-def _documented_run(image: str, *, command: bool) -> str:
-    """docs/ci.md's `docker run … IMAGE [COMMAND]` for this image, with or without a command."""
+def _documented_run(image: str, program: str | None) -> str:
+    """docs/ci.md's `docker run … IMAGE [PROGRAM …]` (None: the image's default command)."""
     found = []
     for text in _docker_commands():
         if text.startswith("docker run"):
             _, used, rest = _split_docker_run(shlex.split(text))
-            if used == image and bool(rest) == command:
+            if used == image and (rest[0] if rest else None) == program:
                 found.append(text)
     [text] = found
     return text
@@ -486,38 +494,66 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str:
     return process.stdout.readline()
 
 
+@contextlib.contextmanager
+def _container_mock(
+    engine: str, command: str, image: str, cwd: Path
+) -> Iterator[tuple[str, str, int, subprocess.Popen[str]]]:
+    """Run a documented `docker run … -p 127.0.0.1:8765:8765 …` serving the mock, on any free
+    host port; yield its name, the line it printed first, the host port and the process."""
+    name = f"realtime-mock-{uuid.uuid4().hex[:8]}"
+    published = f"-p 127.0.0.1:{MOCK_PORT}:{MOCK_PORT}"
+    assert published in command
+    command = (
+        command.replace(published, f"--name {name} -p 127.0.0.1::{MOCK_PORT}", 1)
+        .replace(f" {IMAGE} ", f" {image} ", 1)
+        .replace("docker", engine, 1)
+    )
+    if command.endswith(f" {IMAGE}"):
+        command = command.removesuffix(IMAGE) + image
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _readline(process, timeout=60)
+        port = _run([engine, "port", name, f"{MOCK_PORT}/tcp"], timeout=30).stdout
+        host, _, number = port.split()[0].rpartition(":")
+        assert host == "127.0.0.1", f"published on {host}, not on loopback only"
+        yield name, line, int(number), process
+    finally:
+        if process.poll() is None:
+            _run([engine, "rm", "-f", name], timeout=60)
+            process.kill()
+            process.wait(timeout=30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _notes(url: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The reference client, on the host, through the published port."""
+    from conformance.runner import screenshot_png
+
+    (tmp_path / "shot.png").write_bytes(screenshot_png(64, 40))
+    program = str(Path(sys.executable).parent / "realtime-notes")
+    return _run(
+        [program, str(tmp_path / "shot.png"), "--url", url, "--timeout", "20"],
+        timeout=60,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-container", **env},
+    )
+
+
 @pytest.mark.integration
 def test_the_image_serves_the_mock_on_the_published_loopback_port(
     engine: str, images: dict[str, str], tmp_path: Path
 ) -> None:
-    from conformance.runner import screenshot_png
-
-    name = f"realtime-mock-{uuid.uuid4().hex[:8]}"
-    argv = shlex.split(_documented_run(IMAGE, command=False))
-    argv[0] = engine
-    argv[argv.index("-p") + 1] = f"127.0.0.1::{MOCK_PORT}"  # any free host port
-    argv[argv.index(IMAGE)] = images[IMAGE]
-    argv[2:2] = ["--name", name]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = _readline(process, timeout=60)
+    command = _documented_run(IMAGE, None)
+    with _container_mock(engine, command, images[IMAGE], tmp_path) as (name, line, port, process):
         assert f"ws://127.0.0.1:{MOCK_PORT}/v1/realtime" in line, line
-        published = _run([engine, "port", name, f"{MOCK_PORT}/tcp"], timeout=30).stdout
-        host, _, port = published.split()[0].rpartition(":")
-        assert host == "127.0.0.1"
-        (tmp_path / "shot.png").write_bytes(screenshot_png(64, 40))
-        notes = _run(
-            [
-                str(Path(sys.executable).parent / "realtime-notes"),
-                str(tmp_path / "shot.png"),
-                "--url",
-                f"ws://127.0.0.1:{port}/v1/realtime",
-                "--timeout",
-                "20",
-            ],
-            timeout=60,
-            env={**os.environ, "OPENAI_API_KEY": "sk-test-container"},
-        )
+        notes = _notes(f"ws://127.0.0.1:{port}/v1/realtime", tmp_path)
         assert notes.returncode == 0, notes.stderr
         assert "PNG 64x40" in notes.stdout
         uid = _run([engine, "exec", name, "id", "-u"], timeout=30).stdout.strip()
@@ -530,21 +566,35 @@ def test_the_image_serves_the_mock_on_the_published_loopback_port(
         assert process.wait(timeout=30) == 0  # SIGTERM: the mock stopped cleanly
         assert process.stderr is not None
         assert "realtime-mock stopped" in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            _run([engine, "rm", "-f", name], timeout=60)
-            process.kill()
-            process.wait(timeout=30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+
+
+@pytest.mark.integration
+def test_the_image_serves_tls_with_its_ca_in_a_mounted_folder(
+    engine: str, images: dict[str, str], tmp_path: Path
+) -> None:
+    commands = _ci_doc_commands()
+    mkdir = commands[commands.index(_documented_run(IMAGE, "realtime-mock")) - 1]
+    assert mkdir == "mkdir -p certs"
+    assert _run(["/bin/sh", "-c", mkdir], timeout=30, cwd=tmp_path).returncode == 0
+    command = _documented_run(IMAGE, "realtime-mock")
+    with _container_mock(engine, command, images[IMAGE], tmp_path) as (name, line, port, _):
+        assert f"wss://127.0.0.1:{MOCK_PORT}/v1/realtime" in line, line
+        ca = tmp_path / "certs" / "ca.pem"
+        assert ca.is_file(), "the CA is not in the mounted folder"
+        url = f"wss://127.0.0.1:{port}/v1/realtime"
+        untrusted = _notes(url, tmp_path, SSL_CERT_FILE=os.devnull)
+        assert untrusted.returncode != 0
+        notes = _notes(url, tmp_path, SSL_CERT_FILE=str(ca))
+        assert notes.returncode == 0, notes.stderr
+        assert "PNG 64x40" in notes.stdout
+        assert _run([engine, "stop", "--time", "20", name], timeout=60).returncode == 0
 
 
 @pytest.mark.integration
 def test_the_image_runs_the_documented_gate(
     engine: str, images: dict[str, str], tmp_path: Path
 ) -> None:
-    command = _documented_run(IMAGE, command=True)
+    command = _documented_run(IMAGE, "realtime-conformance")
     command = command.replace(f" {IMAGE} ", f" {images[IMAGE]} ", 1).replace("docker", engine, 1)
     done = _run(["/bin/sh", "-c", command], timeout=300, cwd=tmp_path)
     assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
@@ -560,7 +610,7 @@ def test_the_node_image_gates_the_sdk_example(
     node_dir = ROOT / "examples" / "node"
     if not (node_dir / "node_modules" / "openai" / "package.json").is_file():
         pytest.skip("examples/node has no openai package: npm ci --prefix examples/node")
-    command = _documented_run(f"{IMAGE}:node", command=True)
+    command = _documented_run(f"{IMAGE}:node", "realtime-conformance")
     mount = f"-v {node_dir}:/examples:ro"
     command = (
         command.replace(f" {IMAGE}:node ", f" {mount} {images[IMAGE + ':node']} ", 1)

@@ -409,6 +409,10 @@ RUN_ELSEWHERE.update(
         + "test_the_image_runs_the_documented_gate",
         _IN_DOCKER + _IMAGE + ':node realtime-conformance run --client "node dist/hud.js" '
         "--junit junit.xml": (_CONTAINER + "test_the_node_image_gates_the_sdk_example"),
+        "mkdir -p certs": _CONTAINER + "test_the_image_serves_tls_with_its_ca_in_a_mounted_folder",
+        'docker run --rm --user "$(id -u):$(id -g)" -p 127.0.0.1:8765:8765 -v "$PWD/certs:/certs" '
+        "realtime-conformance realtime-mock serve --tls --tls-dir /certs --host 0.0.0.0 "
+        "--port 8765": _CONTAINER + "test_the_image_serves_tls_with_its_ca_in_a_mounted_folder",
         "npm ci --prefix examples/node": "CI runs it: .ci/run installs the Node examples' packages",
         'realtime-conformance run --client "node examples/node/sdk-notes.mjs"': (
             "tests/integration/test_node_clients.py::test_the_sdk_example_passes_the_whole_catalog"
