@@ -4,6 +4,7 @@
         [--timeout S] [--faults error,close,drop,stall] [--max-faults N] [--responses N]
         [--max-runs N] [--checks NAMES] [--no-database] [--pass-env NAME ...]
     realtime-conformance fuzz --client "node hud.js" --replay DIR/fuzz-….yaml
+    realtime-conformance fuzz --translation --client "python translate.py"
 
 Each example is a stream a correct server could send (responses with deltas split
 anywhere, `rate_limits.updated`, unknown event types and fields) with faults at arbitrary
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", metavar="NAMES", help=_CHECKS)
     parser.add_argument("--no-database", action="store_true", help=_DATABASE)
     parser.add_argument("--replay", type=Path, metavar="FILE", help="run one saved scenario")
+    parser.add_argument("--translation", action="store_true", help=_TRANSLATION)
     add_pass_env_argument(parser)  # the same flag as `run`
 
 
@@ -65,6 +67,8 @@ _RUNS = "client runs in all, shrinking included (%(default)s)"
 _CHECKS = "check selection, the same names as `run` (default: default + expectations; add "
 _CHECKS += "prints_streamed_text for a client that prints its replies exactly)"
 _DATABASE = "do not keep Hypothesis's example database under --out"
+_TRANSLATION = "fuzz a translation client: generated translation streams on "
+_TRANSLATION += "/v1/realtime/translations ($REALTIME_TRANSLATION_URL)"
 
 
 def _fault_kinds(value: str) -> tuple[Any, ...]:
@@ -144,6 +148,7 @@ def _config(args: argparse.Namespace) -> FuzzConfig:
         checks=(args.checks,) if args.checks else None,
         database=not args.no_database,
         pass_env=tuple(args.pass_env),
+        translation=args.translation,
     )
 
 
@@ -166,7 +171,10 @@ def _report(report: FuzzReport, args: argparse.Namespace) -> int:
 def replay_command(args: argparse.Namespace, scenario: Path) -> str:
     """The command that replays `scenario` judged as this run judged it (same checks and
     time limit, so a replay FAILS where the search did)."""
-    words = ["realtime-conformance", "fuzz", "--client", args.client]
+    words = ["realtime-conformance", "fuzz", *(["--translation"] if args.translation else [])]
+    words += ["--client", args.client]
+    for name in args.pass_env:  # the client needs them to fail the same way
+        words += ["--pass-env", name]
     if args.checks:
         words += ["--checks", args.checks]
     if args.timeout != _DEFAULT_TIMEOUT_S:

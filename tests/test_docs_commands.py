@@ -549,6 +549,18 @@ NOT_RUN.update(
     }
 )
 
+# docs/runner.md: translation clients.
+RUN_ELSEWHERE.update(
+    {
+        'realtime-conformance run --translation --client "python examples/translate_client.py"': (
+            "tests/runner/test_translation_cases.py::test_the_documented_translation_command_passes"
+        ),
+        'realtime-conformance fuzz --translation --client "python examples/translate_client.py '
+        '--frame-pause 0"': "tests/fuzzing/test_translation_fuzz.py::"
+        "test_a_correct_translation_client_passes_the_generated_streams",
+    }
+)
+
 # docs/relay.md: the example relays, run as written on real sockets.
 _RELAY_TEST = "tests/runner/test_relay.py::"
 RUN_ELSEWHERE.update(

@@ -81,6 +81,8 @@ class FuzzCase:
             response (timing only: a flat stream ignores it).
         paced: the mock streams its own responses slowly (first delta after 50 ms), so
             client events can land while one of them is in progress.
+        translation: a case for a translation client (`conformance.fuzzing._translation`):
+            `segments[1]` answers its first `session.input_audio_buffer.append`.
     """
 
     segments: tuple[tuple[Event, ...], ...]
@@ -89,6 +91,9 @@ class FuzzCase:
     unknown_types: tuple[str, ...] = ()
     pauses: tuple[tuple[tuple[int, float], ...], ...] = ()
     paced: bool = False
+    # Not in the repr (the scenario id hashes it): realtime ids stay as they were, and a
+    # translation case's events differ anyway.
+    translation: bool = field(default=False, repr=False)
 
     @property
     def event_count(self) -> int:

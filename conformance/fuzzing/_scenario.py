@@ -22,6 +22,7 @@ SOURCE: Final = "https://platform.openai.com/docs/api-reference/realtime-server-
 _CATALOG: Final = {"stall": "HANG", "drop": "CLOSE-FRAME", "close": "EARLY-CLOSE",
                    "error": "SERVER-ERROR"}  # fmt: skip
 # The mock's own responses: first delta after 50 ms, then 100 words per second.
+TRANSLATION_APPEND: Final = "session.input_audio_buffer.append"
 _PACE: Final = {"pace": {"first_delta_delay": 0.05, "text_tokens_per_second": 100.0}}
 _EXPECT: Final = {
     "error": "surfaces_error_event",
@@ -38,7 +39,9 @@ def scenario_id(case: FuzzCase) -> str:
 
 def expectations(case: FuzzCase) -> list[str]:
     """The `expect.client` names a correct client meets in this case."""
-    names = ["ignores_unknown_events", "tracks_response_lifecycle"]
+    names = ["ignores_unknown_events"]
+    if not case.translation:  # a translation session has no responses
+        names.append("tracks_response_lifecycle")
     names += [_EXPECT[kind] for kind in dict.fromkeys(case.fault_kinds())]
     return names
 
@@ -59,6 +62,47 @@ def scenario_data(
     """The scenario as a mapping (dump it with `scenario_yaml`); `failed` names checks."""
     kinds = case.fault_kinds()
     summary = f"Fuzzed stream: {case.event_count} event(s), faults: {', '.join(kinds) or 'none'}"
+    if case.translation:
+        summary = "Fuzzed translation " + summary[len("Fuzzed ") :]
+    rules = _translation_rules(case) if case.translation else _rules(case)
+    data: dict[str, Any] = {
+        "id": case_id,
+        "summary": summary[:120],
+        "catalog": catalog_of(case, failed),
+        "sources": [SOURCE],
+        "description": _Block(_description(case, note)),
+    }
+    if case.translation:
+        data["endpoint"] = "translation"
+    return {
+        **data,
+        "expect": {
+            "client": expectations(case),
+            "summary": "the client handles the generated stream like the live one",
+        },
+        "rules": rules,
+    }
+
+
+def _translation_rules(case: FuzzCase) -> list[dict[str, Any]]:
+    """Segment 0 after session.created; segment 1 in place of the translation of the
+    client's audio: every append is consumed, the first one answered by the segment."""
+    rules: list[dict[str, Any]] = []
+    appended = {"on": "client_event", "match": {"type": TRANSLATION_APPEND}}
+    for number, (segment, faults) in enumerate(zip(case.segments, case.faults, strict=True)):
+        actions = _actions(segment, faults, ())
+        if number == 0 and actions:
+            rules.append({"when": {"on": "connect"}, "do": actions})
+        elif number == 1:
+            rules.append({"when": appended, "do": [{"consume": None}, *actions]})
+            rules.append({"when": {**appended, "every": True}, "do": [{"consume": None}]})
+        if any(f.kind in TERMINAL for f in faults):
+            break
+    return rules
+
+
+def _rules(case: FuzzCase) -> list[dict[str, Any]]:
+    """Segment 0 after session.created; segment k answers the k-th response.create."""
     rules = []
     for number, (segment, faults) in enumerate(zip(case.segments, case.faults, strict=True)):
         pauses = case.pauses[number] if number < len(case.pauses) else ()
@@ -72,18 +116,7 @@ def scenario_data(
             rules.append({"when": when, "do": [{"consume": None}, *actions]})
         if any(f.kind in TERMINAL for f in faults):
             break
-    return {
-        "id": case_id,
-        "summary": summary[:120],
-        "catalog": catalog_of(case, failed),
-        "sources": [SOURCE],
-        "description": _Block(_description(case, note)),
-        "expect": {
-            "client": expectations(case),
-            "summary": "the client handles the generated stream like the live one",
-        },
-        "rules": rules,
-    }
+    return rules
 
 
 def _description(case: FuzzCase, note: str) -> str:
@@ -92,8 +125,15 @@ def _description(case: FuzzCase, note: str) -> str:
         "sent right after session.created, segment k answers the client's k-th",
         "response.create in place of the mock's own response.",
     ]
+    if case.translation:
+        lines[1:] = [
+            "sent right after session.created, segment 1 answers the client's first",
+            "session.input_audio_buffer.append in place of the mock's own translation",
+            "(every append is consumed).",
+        ]
     for response_id, text in case.texts.items():
-        lines.append(f"Response {response_id} says {text!r}.")
+        what = "The translation" if case.translation else f"Response {response_id}"
+        lines.append(f"{what} says {text!r}.")
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"

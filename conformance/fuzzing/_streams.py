@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from conformance import _json
 from conformance.protocol import IdFactory
-from conformance.schemas import SERVER_EVENT_TYPES
+from conformance.schemas import SERVER_EVENT_TYPES, TRANSLATION_SERVER_EVENT_TYPES
 
 from . import _events as ev
 
@@ -40,7 +40,7 @@ TEXT_CHARACTERS: Final = st.characters(
     exclude_categories=["Cs"], exclude_characters="{}", codec="utf-8"
 )
 _NAMESPACES: Final = ("response", "conversation", "session", "input_audio_buffer", "x_future")
-KNOWN_TYPES: Final = frozenset(SERVER_EVENT_TYPES) | {
+KNOWN_TYPES: Final = frozenset((*SERVER_EVENT_TYPES, *TRANSLATION_SERVER_EVENT_TYPES)) | {
     "response.audio.delta", "response.audio.done", "response.audio_transcript.delta",
     "response.audio_transcript.done", "response.text.delta", "response.text.done",
     "transcription_session.created", "transcription_session.updated",

@@ -37,6 +37,7 @@ from conformance.runner import (
     make_inputs,
     run_case,
 )
+from conformance.runner.cases import REALTIME, TRANSLATION
 from conformance.verdicts import CaseResult, Verdict
 
 from ._cases import FuzzCase
@@ -82,6 +83,9 @@ class FuzzConfig:
             the runner's allow-list).
         pass_env: more of this process's variables the client gets (names or globs,
             `fuzz --pass-env`), credentials included.
+        translation: fuzz a translation client (`fuzz --translation`): generated
+            translation streams on `/v1/realtime/translations` (`_translation.py`);
+            `max_responses` does not apply.
     """
 
     client: str
@@ -97,6 +101,7 @@ class FuzzConfig:
     database: bool = True
     env: Mapping[str, str] | None = None
     pass_env: tuple[str, ...] = ()
+    translation: bool = False
 
     def __post_init__(self) -> None:
         if self.examples < 1 or self.max_runs < 1:
@@ -184,12 +189,18 @@ class _Search:
         path.write_text(text, encoding="utf-8")
         expect = {"client": tuple(expectations(case)), "summary": "fuzzed stream"}
         try:
-            return self.run_file(path, expect, case_id, folder)
+            return self.run_file(path, expect, case_id, folder, translation=case.translation)
         finally:
             path.unlink(missing_ok=True)
 
     def run_file(
-        self, path: Path, expect: Mapping[str, Any], case_id: str, folder: Path
+        self,
+        path: Path,
+        expect: Mapping[str, Any],
+        case_id: str,
+        folder: Path,
+        *,
+        translation: bool = False,
     ) -> CaseResult:
         """Run the client once against a scenario file and judge it with the runner's checks
         (the selection, else default + the scenario's expectations).
@@ -208,7 +219,12 @@ class _Search:
             env=self.config.env,
             pass_env=self.config.pass_env,
         )
-        case = Case(id=case_id, scenario=str(path), expect=MappingProxyType(dict(expect)))
+        case = Case(
+            id=case_id,
+            scenario=str(path),
+            expect=MappingProxyType(dict(expect)),
+            endpoint=TRANSLATION if translation else REALTIME,
+        )
         result = self.loop.run(run_case(case, run_config, self.inputs, mock=self.mock))
         self._check_stop()
         return result
@@ -265,6 +281,8 @@ def _find(search: _Search, config: FuzzConfig) -> FuzzCase | None:
 
     from conformance.strategies import fuzz_cases
 
+    from ._translation import translation_fuzz_cases
+
     database = DirectoryBasedExampleDatabase(config.out_dir / ".hypothesis")
     chosen = settings(
         max_examples=config.examples,
@@ -275,13 +293,18 @@ def _find(search: _Search, config: FuzzConfig) -> FuzzCase | None:
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )  # fmt: skip
-    strategy = fuzz_cases(
-        max_responses=config.max_responses,
-        fault_kinds=config.fault_kinds,
-        max_faults=config.max_faults,
+    strategy = (
+        translation_fuzz_cases(kinds=config.fault_kinds, max_faults=config.max_faults)
+        if config.translation
+        else fuzz_cases(
+            max_responses=config.max_responses,
+            fault_kinds=config.fault_kinds,
+            max_faults=config.max_faults,
+        )
     )
     seeded = random.Random(config.seed)  # a fixed seed: reproducible, and the database works
-    key = f"realtime-conformance fuzz {config.client}".encode()
+    mode = " --translation" if config.translation else ""
+    key = f"realtime-conformance fuzz{mode} {config.client}".encode()
     try:
         return find(strategy, search.failed, settings=chosen, random=seeded, database_key=key)
     except NoSuchExample:
@@ -297,7 +320,9 @@ def _save(search: _Search, case: FuzzCase) -> FuzzFailure:
     path = search.config.out_dir / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     expect = {"client": tuple(expectations(case)), "summary": "fuzzed stream"}
-    replayed = search.run_file(path, expect, name, search.config.out_dir)
+    replayed = search.run_file(
+        path, expect, name, search.config.out_dir, translation=case.translation
+    )
     return FuzzFailure(
         case=case, result=result, scenario_path=path, scenario_text=text, replayed=replayed
     )
@@ -321,4 +346,7 @@ def replay_scenario(
     inputs = make_inputs(config.out_dir / "inputs")
     with asyncio.Runner() as loop:
         search = _Search(config, mock, loop, inputs, lambda _: None, stopped)
-        return search.run_file(path, expect or {}, path.stem, config.out_dir)
+        translation = isinstance(data, dict) and data.get("endpoint") == TRANSLATION
+        return search.run_file(
+            path, expect or {}, path.stem, config.out_dir, translation=translation
+        )

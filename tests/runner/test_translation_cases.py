@@ -128,3 +128,17 @@ async def test_a_realtime_client_fails_the_translation_case(tmp_path: Path) -> N
     cases = select_cases(translation_cases(), "translation-basic")
     (result,) = (await run_suite(cases, config, mock=serve_mock)).results
     assert result.verdict is Verdict.FAILED  # it talks to /v1/realtime: never translates
+
+
+def test_the_documented_translation_command_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/runner.md: `realtime-conformance run --translation --client "python
+    examples/translate_client.py"`, frames at the speed of speech (this interpreter)."""
+    from conformance.cli import main
+
+    client = f"{PYTHON} {shlex.quote(str(EXAMPLE))}"
+    assert main(["run", "--translation", "--client", client, "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert all(f"{case_id} " in table for case_id in TRANSLATION_IDS)
+    assert "default " not in table  # no realtime case
