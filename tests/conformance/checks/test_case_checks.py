@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from conformance.checks import CHECKS, Scope, Severity
+from conformance.checks.relay import RELAY_CHECKS
 
 from .helpers import connections, golden, judge
 
@@ -16,7 +17,16 @@ def test_every_case_check_is_tested_here():
         "correlates_error_event_id",
         "orders_by_ids_not_arrival",
     }
-    assert names == {"reconnects_with_backoff", "does_not_reconnect_on_permanent_close"} | recovery
+    relay = set(RELAY_CHECKS)  # tested in tests/runner/test_relay.py
+    assert (
+        names
+        == {
+            "reconnects_with_backoff",
+            "does_not_reconnect_on_permanent_close",
+        }
+        | recovery
+        | relay
+    )
 
 
 def test_reconnects_with_growing_gaps_pass():
