@@ -18,15 +18,8 @@ def test_every_case_check_is_tested_here():
         "orders_by_ids_not_arrival",
     }
     relay = set(RELAY_CHECKS)  # tested in tests/runner/test_relay.py
-    assert (
-        names
-        == {
-            "reconnects_with_backoff",
-            "does_not_reconnect_on_permanent_close",
-        }
-        | recovery
-        | relay
-    )
+    connection = {"reconnects_with_backoff", "does_not_reconnect_on_permanent_close"}
+    assert names == connection | recovery | relay
 
 
 def test_reconnects_with_growing_gaps_pass():
