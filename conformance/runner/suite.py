@@ -100,6 +100,11 @@ class RunConfig:
             raise UsageError(f"settle time {self.settle_s!r} must not be negative")
         if self.checks is not None:
             runner_registry().select(self.checks)  # an unknown name fails before any run
+        if self.relay is not None and self.relay.fixed_port and self.jobs > 1:
+            raise UsageError(
+                f"relay URL {self.relay.url!r} names its port: one case at a time (jobs=1), "
+                "or put {port} in it for a free port per case"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

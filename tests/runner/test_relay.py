@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from contextlib import AbstractAsyncContextManager
@@ -83,9 +84,11 @@ def fast_mock(
     )
 
 
-def relay_suite(relay: str, pattern: str, tmp: Path, **config: object) -> SuiteResult:
+def relay_suite(
+    relay: str, pattern: str, tmp: Path, client: str = REFERENCE, **config: object
+) -> SuiteResult:
     run_config = RunConfig(
-        client=REFERENCE,
+        client=client,
         out_dir=tmp / "report",
         jobs=2,
         timeout_s=15,
@@ -150,6 +153,32 @@ def test_each_bug_alone_is_named_by_its_own_check(bug: str, tmp_path: Path) -> N
     assert relay_findings(by_case[case]) == {check}, [str(v) for v in by_case[case].violations]
     if case != "default":  # the happy path shows no relay bug but the beta header
         assert by_case["default"].verdict is Verdict.OK
+
+
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
+def test_the_users_own_client_drives_the_relay(tmp_path: Path) -> None:
+    own = f"node {shlex.quote(str(ROOT / 'examples' / 'node' / 'notes.mjs'))}"
+    suite = relay_suite(RELAY, "default,benign-errors-mid-session", tmp_path, client=own)
+    findings = {r.case_id: [str(v) for v in r.violations] for r in suite.results}
+    assert {r.verdict for r in suite.results} == {Verdict.OK}, findings
+    default = next(r for r in suite.results if r.case_id == "default")
+    assert default.outcome is not None
+    assert "PNG 320x200" in default.outcome.stdout
+
+
+@ON_SOCKETS
+@pytest.mark.usefixtures("node")
+def test_a_relay_on_a_fixed_port_runs_one_case_at_a_time(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fixed = RelayConfig(command=RELAY, url=f"ws://127.0.0.1:{port}/relay")
+    with pytest.raises(UsageError, match="one case at a time"):
+        RunConfig(client=REFERENCE, relay=fixed, jobs=2)
+    config = RunConfig(client=REFERENCE, out_dir=tmp_path, relay=fixed, jobs=1, timeout_s=15)
+    suite = asyncio.run(run_suite(cases("default,tolerant"), config, mock=fast_mock))
+    assert {r.verdict for r in suite.results} == {Verdict.OK}
 
 
 @ON_SOCKETS
