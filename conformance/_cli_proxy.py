@@ -216,8 +216,8 @@ def _show(
     progress.finished(result)
     for drift in ended.drift[:20]:
         _say(f"  {redact(drift.line(), secrets)}", err=True)
-    if len(ended.drift) > 20:
-        _say(f"  … and {len(ended.drift) - 20} more drift findings", err=True)
+    if ended.drift_count > 20:
+        _say(f"  … and {ended.drift_count - 20} more drift findings", err=True)
     if ended.problem:
         _say(f"  proxy: {redact(ended.problem, secrets)}", err=True)
     _say(format_summary([result], summarize([result]), colour=False), end="")

@@ -51,3 +51,16 @@ def test_bench_tls_connect_prints_ws_and_wss_side_by_side() -> None:
     assert header in done.stdout
     assert "| to session.created: TCP (+TLS) + upgrade |" in done.stdout
     assert "wss: TLSv1." in done.stdout
+
+
+def test_bench_proxy_prints_direct_and_proxied_latency_side_by_side() -> None:
+    done = _bench(
+        "bench/bench_proxy.py", "--count", "20", "--rounds", "2", "--warmup", "2",
+        "--compression", "off",
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "| layout | compression | workload | direct p50 ms | proxy p50 ms |" in done.stdout
+    for layout in ("processes", "one process"):
+        for workload in ("small event", "audio append 50 ms"):
+            assert f"| {layout} | off | {workload} |" in done.stdout
+    assert "Goal: added p50 < 0.3 ms per frame:" in done.stdout

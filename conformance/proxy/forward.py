@@ -171,7 +171,8 @@ class EndedConnection:
 
     number: int
     transcript: Transcript
-    drift: tuple[Drift, ...]
+    drift: tuple[Drift, ...]  # the first ones (`tap.MAX_DRIFT`)
+    drift_count: int
     client_findings: int
     duration_s: float
     problem: str | None = None  # the proxy's own trouble (upstream unreachable, …)
@@ -892,6 +893,7 @@ class _Client(asyncio.Protocol):
                 number=self.number,
                 transcript=self.tap.transcript,
                 drift=tuple(self.tap.drift),
+                drift_count=self.tap.drift_count,
                 client_findings=self.tap.client_findings,
                 duration_s=self.loop.time() - self._t0,
                 problem=self._problem,

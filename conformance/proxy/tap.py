@@ -16,7 +16,7 @@ exception. Findings ride on the transcript's records, so the recording shows the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,6 +31,8 @@ from conformance.schemas import (
     parse_translation_server_frame,
 )
 from conformance.transcript import TRANSCRIPT_MAX_BYTES, Direction, Transcript, redact
+
+MAX_DRIFT: Final = 200  # drift findings kept per connection (all are counted)
 
 # A server frame that is not text (the API sends only JSON text frames).
 BINARY_FROM_SERVER: Final = Finding(
@@ -69,7 +71,8 @@ class Tap:
 
     def __init__(self, transcript: Transcript, *, translation: bool = False) -> None:
         self.transcript = transcript
-        self.drift: list[Drift] = []
+        self.drift: list[Drift] = []  # the first MAX_DRIFT
+        self.drift_count = 0
         self.client_findings = 0  # client frames with at least one finding
         self.ended = False
         self._translation = translation
@@ -121,8 +124,8 @@ class Tap:
         else:
             findings = self._server_text(text)
         index = self.transcript.add_text(direction, text, t_ms, findings)
-        if direction == "server" and findings:
-            self._note_drift(index, text, findings)
+        if direction == "server" and self._schema:
+            self._note_drift(index, self._schema)
         return findings
 
     def text_bytes(self, direction: Direction, data: bytes, t_ms: float) -> tuple[Finding, ...]:
@@ -145,15 +148,7 @@ class Tap:
             findings = (BINARY_FROM_SERVER,)
         index = self.transcript.add_binary(direction, data, t_ms, findings)
         if direction == "server":
-            self.drift.append(
-                Drift(
-                    index=index,
-                    event_type=None,
-                    code=BINARY_FROM_SERVER.code,
-                    message=BINARY_FROM_SERVER.message,
-                    param=None,
-                )
-            )
+            self._note_drift(index, findings)
         return findings
 
     def close(self, direction: Direction, code: int | None, reason: str, t_ms: float) -> None:
@@ -187,9 +182,10 @@ class Tap:
         return self._judge_client.receive(text).findings
 
     def _server_text(self, text: str) -> tuple[Finding, ...]:
-        if self._translation:
-            return tuple(parse_translation_server_frame(text)[1])
         self._schema = []
+        if self._translation:
+            self._schema = parse_translation_server_frame(text)[1]
+            return tuple(self._schema)
         received = self._follow_server.receive(text)
         if received.event is not None:
             kind = received.type
@@ -197,21 +193,26 @@ class Tap:
                 session = received.event.get("session")
                 if isinstance(session, Mapping) and isinstance(session.get("id"), str):
                     self.transcript.meta["session_id"] = session["id"]
+        if received.event is None:
+            return received.findings  # not JSON: the decode's findings, already in _schema
         return (*self._schema, *received.findings)
 
     def _server_decode(self, text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
         # Schema findings are drift; the event is still applied, so one unknown field
         # does not turn every later event of its response into an order finding.
         event, findings = parse_server_frame(text)
-        if event is None:
-            return None, findings
         self._schema = findings
-        return event, []
+        return (None, findings) if event is None else (event, [])
 
-    def _note_drift(self, index: int, text: str, findings: tuple[Finding, ...]) -> None:
+    def _note_drift(self, index: int, findings: Sequence[Finding]) -> None:
+        """Schema findings about a server frame: drift (the first MAX_DRIFT kept)."""
+        self.drift_count += len(findings)
+        room = MAX_DRIFT - len(self.drift)
+        if room <= 0:
+            return
         record = self.transcript.records[index] if index < len(self.transcript) else None
         kind = record.event_type if record is not None and record.kind == "text" else None
-        for finding in findings:
+        for finding in findings[:room]:
             self.drift.append(
                 Drift(
                     index=index,
