@@ -185,8 +185,9 @@ async def test_a_tls_mock_serves_wss_and_https_to_a_client_trusting_its_ca() -> 
         ) as ws:
             event = _json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             assert event["type"] == "session.created"
-        status = await asyncio.to_thread(_https_status, server.port, _client_context(files))
-        assert status == 404  # an unknown path gets an HTTP answer, over TLS
+        status, body = await asyncio.to_thread(_https_get, server.port, _client_context(files))
+        assert status == 404  # an unknown path gets OpenAI's JSON error, over TLS
+        assert "error" in _json.loads(body)
         with pytest.raises(ssl.SSLCertVerificationError):  # a client that trusts another CA
             async with connect(
                 f"{server.url}?model=gpt-realtime",
@@ -205,11 +206,12 @@ def _untrusting() -> ssl.SSLContext:
     return context
 
 
-def _https_status(port: int, context: ssl.SSLContext) -> int:
+def _https_get(port: int, context: ssl.SSLContext) -> tuple[int, bytes]:
     connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=TIMEOUT)
     try:
         connection.request("GET", "/v1/nothing-here")
-        return connection.getresponse().status
+        response = connection.getresponse()
+        return response.status, response.read()
     finally:
         connection.close()
 
@@ -266,7 +268,7 @@ async def test_realtime_notes_over_wss_trusts_the_mock_through_ssl_cert_file(
 
 
 @pytest.mark.integration
-async def test_the_python_sdk_reaches_a_tls_mock_with_base_url_and_ssl_cert_file(
+async def test_the_python_sdk_reaches_a_tls_mock_ws_and_rest_with_base_url_and_ssl_cert_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     openai = pytest.importorskip("openai")
@@ -280,7 +282,21 @@ async def test_the_python_sdk_reaches_a_tls_mock_with_base_url_and_ssl_cert_file
             client.realtime.connect(model="gpt-realtime-1.5") as connection,
         ):
             event = await connection.recv()
-    assert event.type == "session.created"
+        assert event.type == "session.created"
+        # REST on the same port over https: a back end mints a key, a browser-like client
+        # opens a wss:// session with it.
+        async with asyncio.timeout(TIMEOUT):
+            secret = await client.realtime.client_secrets.create(
+                session={"type": "realtime", "model": "gpt-realtime-1.5"}
+            )
+        assert secret.value.startswith("ek_")
+        browser = openai.AsyncOpenAI(api_key=secret.value, base_url=server.base_url)
+        async with (
+            asyncio.timeout(TIMEOUT),
+            browser.realtime.connect(model="gpt-realtime-1.5") as connection,
+        ):
+            event = await connection.recv()
+        assert event.type == "session.created"
 
 
 # --------------------------------------------------------------------------- realtime-mock serve
