@@ -36,12 +36,14 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /tmp/wheels
+# Only the wheels just built from the checkout (--no-index): nothing to pin here.
+# hadolint ignore=DL3013
 RUN python -m pip install --no-cache-dir --no-index --find-links /tmp/wheels \
         "realtime-conformance[tls]" \
     && rm -rf /tmp/wheels \
     && useradd --create-home --uid 10001 --user-group realtime \
     && mkdir /work && chown realtime:realtime /work
-USER realtime
+USER 10001:10001
 WORKDIR /work
 EXPOSE 8765
 # Cheap: a TCP connect to the default port (a container running the runner instead has no
@@ -53,13 +55,13 @@ CMD ["realtime-mock", "serve", "--host", "0.0.0.0", "--port", "8765"]
 # ---- node: the runtime plus Node and npm, to run a Node client inside the container
 FROM ${NODE_IMAGE} AS node-dist
 FROM runtime AS node
-USER root
+USER 0
 COPY --from=node-dist /usr/local/bin/node /usr/local/bin/node
 COPY --from=node-dist /usr/local/lib/node_modules /usr/local/lib/node_modules
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
     && node --version && npm --version
-USER realtime
+USER 10001:10001
 
 # ---- the default target (last, so a plain `docker build` makes it): the runtime as is
 FROM runtime AS mock

@@ -191,7 +191,7 @@ def test_the_action_is_composite_and_its_inputs_are_documented() -> None:
     assert all("default" in spec for name, spec in inputs.items() if name != "client")
     assert all(isinstance(spec.get("default", ""), str) for spec in inputs.values())
     for name, spec in ACTION["outputs"].items():
-        assert _EXPRESSION.fullmatch(spec["value"])[1] == f"inputs.{name.replace('report', 'out')}"
+        assert spec["value"] == "${{ steps.gate.outputs.%s }}" % name  # noqa: UP031
 
 
 def test_the_action_scripts_take_inputs_from_the_environment_only() -> None:
@@ -255,6 +255,7 @@ def _run_step(
     variables = {k: _resolve(str(v), inputs) for k, v in step.get("env", {}).items()}
     cwd = workspace / _resolve(step.get("working-directory", "."), inputs)
     cwd.mkdir(parents=True, exist_ok=True)
+    env.setdefault("GITHUB_OUTPUT", str(workspace / "github_output"))  # the runner sets it
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=cwd,
@@ -363,8 +364,13 @@ def test_the_action_gate_with_tls_passes_the_official_sdk_example(tmp_path: Path
 def test_the_action_gate_fails_the_step_when_a_case_failed(tmp_path: Path) -> None:
     broken = f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'examples/broken_client.py'))}"
     inputs = _inputs(client=broken, cases="default")
-    done = _run_step(_action_step("Run"), inputs, tmp_path)
+    outputs = tmp_path / "github_output"
+    done = _run_step(_action_step("Run"), inputs, tmp_path, GITHUB_OUTPUT=str(outputs))
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert outputs.read_text(encoding="utf-8").splitlines() == [
+        "junit=realtime-conformance-junit.xml",
+        "report=realtime-conformance-report",
+    ]
     assert "does_not_send_beta_header" in done.stdout
     junit = _uploaded(inputs, tmp_path)[1]
     assert 'failures="1"' in junit.read_text(encoding="utf-8")  # the evidence is uploaded
