@@ -238,14 +238,14 @@ class MockServer:
     @property
     def url(self) -> str:
         """`ws://HOST:PORT{prefix}/v1/realtime` (`wss://` with TLS)."""
-        return (
-            f"{'wss' if self._tls is not False else 'ws'}://{self.host}:{self.port}{self._endpoint}"
-        )
+        scheme = "wss" if self._tls is not False else "ws"
+        return f"{scheme}://{self.host}:{self.port}{self._endpoint}"
 
     @property
     def base_url(self) -> str:
         """`http://HOST:PORT{prefix}/v1` (`https://` with TLS): the `OPENAI_BASE_URL`."""
-        return f"{'https' if self._tls is not False else 'http'}://{self.host}:{self.port}{self._endpoint.removesuffix('/realtime')}"
+        scheme = "https" if self._tls is not False else "http"
+        return f"{scheme}://{self.host}:{self.port}{self._endpoint.removesuffix('/realtime')}"
 
     @property
     def tls_env(self) -> dict[str, str]:
