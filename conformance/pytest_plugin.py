@@ -196,12 +196,13 @@ class RealtimeMock:
 
     @property
     def url(self) -> str:
-        """`ws://127.0.0.1:PORT/v1/realtime` (add `?model=…`, `&scenario=…` as needed)."""
+        """`ws://127.0.0.1:PORT/v1/realtime`, `wss://` with `tls=True` (add `?model=…`,
+        `&scenario=…` as needed)."""
         return self.server.url
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:PORT/v1`: the `base_url` for SDK clients."""
+        """`http://127.0.0.1:PORT/v1` (`https://` with `tls=True`): the SDKs' `base_url`."""
         return self.server.base_url
 
     @property
