@@ -604,6 +604,26 @@ RUN.update(
 )
 
 
+# docs/proxy.md: the proxy in front of a fast mock, a client through it, Ctrl-C, `check`.
+_PROXY_TEST = "tests/proxy/test_cli_proxy.py::test_the_documented_offline_workflow"
+RUN_ELSEWHERE.update(
+    {
+        "realtime-conformance proxy --upstream ws://127.0.0.1:8765 --port 8766 --record "
+        "transcripts/ --html proxy.html": _PROXY_TEST,
+        "OPENAI_API_KEY=sk-test realtime-notes shot.png --url ws://127.0.0.1:8766/v1/realtime": (
+            _PROXY_TEST
+        ),
+        "realtime-conformance check transcripts/*.jsonl --html again.html": _PROXY_TEST,
+    }
+)
+NOT_RUN.update(
+    {
+        "OPENAI_API_KEY=sk-... realtime-conformance proxy --upstream wss://api.openai.com "
+        "--record live/ --junit live.xml": NEEDS_LIVE,
+    }
+)
+
+
 def _is_bench(text: str) -> bool:
     return "bench/" in text
 

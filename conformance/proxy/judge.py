@@ -25,6 +25,8 @@ from conformance.schemas import validate_server_event, validate_translation_serv
 from conformance.transcript import Transcript
 from conformance.verdicts import CaseResult, judge_case
 
+from .tap import drift_message
+
 DRIFT_CHECK = "server_events_match_schema"
 
 
@@ -57,7 +59,7 @@ def _server_events_match_schema(ctx: CheckContext, transcript: Transcript) -> It
             yield ctx.violation(
                 title="server event differs from the GA schemas (drift)",
                 expected="a server event type and fields the schema bundle knows",
-                received=f"{finding.code or finding.type}: {finding.message}",
+                received=f"{finding.code or finding.type}: {drift_message(finding)}",
                 record=record,
                 json_path=finding.param,
                 hint="not the client's fault: make sure the client ignores unknown event "

@@ -61,6 +61,15 @@ class Drift:
         return f"drift: frame #{self.index} ({kind}){where}: {self.code}: {self.message}"
 
 
+def drift_message(finding: Finding) -> str:
+    """What a schema finding about a server event says, short: an unknown type is named
+    without the list of the 46 known ones."""
+    if finding.param == "type" and finding.code == "invalid_value":
+        known = finding.message.split(". Supported values are", 1)[0]
+        return f"{known}: not a GA server event type (unknown to the schema bundle)."
+    return finding.message
+
+
 class Tap:
     """The transcript of one proxied connection, with every frame validated on the way in.
 
@@ -218,7 +227,7 @@ class Tap:
                     index=index,
                     event_type=kind,
                     code=finding.code or finding.type,
-                    message=self.transcript.redact(finding.message),
+                    message=self.transcript.redact(drift_message(finding)),
                     param=finding.param,
                 )
             )

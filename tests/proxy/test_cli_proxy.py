@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import struct
 import sys
 import zlib
@@ -116,7 +117,7 @@ async def test_a_correct_client_through_the_proxy_is_judged_ok(tmp_path: Path) -
     (recording,) = (tmp_path / "rec").iterdir()
     transcript = read_jsonl(recording)
     assert transcript.meta["recorded_by"] == "proxy"
-    assert [r.event_type for r in transcript.server_events()][0] == "session.created"
+    assert next(r.event_type for r in transcript.server_events()) == "session.created"
     report = json.loads((tmp_path / "report.json").read_text())
     assert [c["verdict"] for c in report["cases"]] == ["OK"]
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
@@ -162,3 +163,67 @@ def test_an_upstream_that_is_not_a_url_is_a_usage_error(capsys: pytest.CaptureFi
 
     assert main(["proxy", "--upstream", "api.openai.com", "--port", "0"]) == 2
     assert "expected a URL like wss://api.openai.com" in capsys.readouterr().err
+
+
+DOC = ROOT / "docs" / "proxy.md"
+DOC_PROXY = (
+    "realtime-conformance proxy --upstream ws://127.0.0.1:8765 --port 8766 "
+    "--record transcripts/ --html proxy.html"
+)
+DOC_CLIENT = "OPENAI_API_KEY=sk-test realtime-notes shot.png --url ws://127.0.0.1:8766/v1/realtime"
+DOC_CHECK = "realtime-conformance check transcripts/*.jsonl --html again.html"
+
+
+async def test_the_documented_offline_workflow(tmp_path: Path) -> None:
+    """docs/proxy.md's commands as written (free ports; a fast mock), stopped with Ctrl-C."""
+    text = DOC.read_text(encoding="utf-8")
+    for command in (DOC_PROXY, DOC_CLIENT, DOC_CHECK):
+        assert command in text
+    png(tmp_path / "shot.png")
+    python = f"{sys.executable} -m"
+    server = await MockServer(MockConfig(port=0, pace="fast")).start()
+    try:
+        origin = server.url.split("/v1/")[0]
+        argv = DOC_PROXY.replace("ws://127.0.0.1:8765", origin).replace("8766", "0").split()
+        proxy = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "conformance", *argv[1:],
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=base_env(), cwd=tmp_path,
+        )  # fmt: skip
+        assert proxy.stdout is not None
+        try:
+            async with asyncio.timeout(WAIT):
+                line = (await proxy.stdout.readline()).decode().strip()
+            url = line.split("=", 1)[1]
+            client = DOC_CLIENT.replace("realtime-notes", f"{python} client_reference.cli")
+            client = client.replace("ws://127.0.0.1:8766/v1/realtime", url)
+            run = await asyncio.create_subprocess_shell(
+                client, cwd=tmp_path, env={**base_env(), "PYTHONPATH": str(ROOT)},
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            async with asyncio.timeout(WAIT):
+                assert await run.wait() == 0
+                while not (tmp_path / "proxy.html").exists():  # noqa: ASYNC110 - a file
+                    await asyncio.sleep(0.05)
+            proxy.send_signal(signal.SIGINT)  # Ctrl-C
+            async with asyncio.timeout(WAIT):
+                _, err = await proxy.communicate()
+        finally:
+            if proxy.returncode is None:
+                proxy.kill()
+                await proxy.wait()
+    finally:
+        await server.stop()
+    assert proxy.returncode == 0, err.decode()
+    assert "proxy: 1 connection(s) judged; none FAILED" in err.decode()
+    assert len(list((tmp_path / "transcripts").glob("*.jsonl"))) == 1
+    check = DOC_CHECK.replace("realtime-conformance", f"{python} conformance")
+    done = await asyncio.create_subprocess_shell(
+        check, cwd=tmp_path, env={**base_env(), "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(WAIT):
+        checked, _ = await done.communicate()
+    assert done.returncode == 0, checked.decode()
+    assert (tmp_path / "again.html").is_file()
+    assert "sk-test" not in (tmp_path / "proxy.html").read_text(encoding="utf-8")
