@@ -461,7 +461,7 @@ def test_the_plugin_marker_tls_true_serves_wss() -> None:
                 open_timeout=TIMEOUT,
                 proxy=None,
             ) as ws:
-                return str(_json.loads(await ws.recv(TIMEOUT))["type"])
+                return str(_json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"])
 
         assert asyncio.run(hello()) == "session.created"
     finally:
