@@ -188,6 +188,7 @@ def test_the_build_context_leaves_out_local_state_and_secrets() -> None:
         assert _ignored(path, patterns), f"{path} would be sent to the engine"
     assert _ignored("conformance/__pycache__/x.pyc", patterns)
     assert _ignored(".env", patterns)
+    assert _ignored("certs/ca-key.pem", patterns)  # docs/ci.md's TLS folder, if made here
     assert not _ignored("conformance/cli.py", patterns)
 
 
