@@ -386,17 +386,26 @@ class _Client(asyncio.Protocol):
         self._timer = self.loop.call_later(self.config.head_timeout_s, self.abort)
 
     def data_received(self, data: bytes) -> None:
-        mode = self.mode
-        if mode == "relay":
-            self._from_client(data)
-        elif mode == "head":
-            self._head(data)
-        elif mode == "rest":
-            assert self._rest is not None
-            self._rest.from_client(data)
-        elif mode == "connecting":
-            assert self.down is not None
-            self.down.receive_data(data)  # read on when the relay opens
+        try:
+            mode = self.mode
+            if mode == "relay":
+                self._from_client(data)
+            elif mode == "head":
+                self._head(data)
+            elif mode == "rest":
+                assert self._rest is not None
+                self._rest.from_client(data)
+            elif mode == "connecting":
+                assert self.down is not None
+                self.down.receive_data(data)  # read on when the relay opens
+        except Exception:
+            self._crashed()
+
+    def _crashed(self) -> None:
+        """A bug of the proxy's: cut this connection (logged), never the others."""
+        logger.exception("connection %s: proxy error; both legs cut", self.number)
+        self._problem = "the proxy failed on this connection (see its log); both legs cut"
+        self.abort()
 
     def eof_received(self) -> bool:
         if self.mode == "relay" and self.down is not None:
@@ -606,13 +615,16 @@ class _Client(asyncio.Protocol):
     # --- upstream leg callbacks ---
 
     def from_upstream(self, data: bytes) -> None:
-        up = self.up
-        assert up is not None
-        up.receive_data(data)
-        if self.mode == "connecting":
-            self._upstream_answer()  # which relays what came with the 101
-        else:
-            self._pump("server", up, self.down)
+        try:
+            up = self.up
+            assert up is not None
+            up.receive_data(data)
+            if self.mode == "connecting":
+                self._upstream_answer()  # which relays what came with the 101
+            else:
+                self._pump("server", up, self.down)
+        except Exception:
+            self._crashed()
 
     def upstream_eof(self) -> None:
         if self.up is not None:

@@ -545,3 +545,63 @@ async def test_wss_on_both_legs_with_the_local_ca(tmp_path: Path) -> None:
         await upstream.stop()
     end = ended.transcript.records[-1]
     assert (end.direction, end.kind, end.code, end.reason) == ("client", "close", 4001, "done")
+
+
+async def test_a_silent_client_is_cut_after_the_head_timeout() -> None:
+    async with RawUpstream().running() as url, proxy_to(url, head_timeout_s=0.2) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"GET /v1/realtime HTTP/1.1\r\n")  # and never the rest
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""  # cut by the proxy
+        writer.close()
+
+
+async def test_an_upstream_that_never_answers_the_upgrade_is_a_504() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with proxy_to(f"ws://127.0.0.1:{port}", handshake_timeout_s=0.3) as proxy:
+            with pytest.raises(InvalidStatus) as refused:
+                await open_ws(proxy.url + f"?model={MODEL}")
+            ended = await one_ended(proxy)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert refused.value.response.status_code == 504
+    assert [(r.kind, r.code) for r in ended.transcript.records] == [("rejected", 504)]
+
+
+async def test_a_proxy_error_on_one_connection_cuts_only_that_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conformance.proxy.tap import Tap
+
+    original = Tap.text
+
+    def text(self: Tap, direction: Any, text: str, t_ms: float) -> Any:
+        if "boom" in text:
+            raise RuntimeError("a bug")
+        return original(self, direction, text, t_ms)
+
+    monkeypatch.setattr(Tap, "text", text)
+    upstream = RawUpstream()
+    async with upstream.running() as url, proxy_to(url) as proxy:
+        broken = await open_ws(proxy.url + f"?model={MODEL}")
+        fine = await open_ws(proxy.url + f"?model={MODEL}")
+        await broken.send('{"type":"boom"}')
+        _, close = await events_until_closed(broken)
+        assert close is None  # cut: no close frame
+        await fine.send('{"type":"input_audio_buffer.clear"}')
+        async with asyncio.timeout(WAIT):
+            assert await fine.recv() == '{"type":"input_audio_buffer.clear"}'
+        await fine.close()
+        ended = await proxy.wait_for_ended(2, WAIT)
+    problems = [e.problem for e in ended]
+    assert any(p and "proxy failed" in p for p in problems)
