@@ -18,6 +18,7 @@ from hypothesis import given, settings
 
 from conformance.cli import main
 from conformance.fuzzing import scenario_yaml
+from conformance.fuzzing._cases import FuzzCase
 from conformance.fuzzing._scenario import expectations
 from conformance.fuzzing._streams import KNOWN_TYPES
 from conformance.fuzzing._translation import TRANSLATION_KEY, translation_fuzz_cases
@@ -33,7 +34,9 @@ FAST += ["--pass-env", "TRANSLATE_CLIENT_BUG"]  # the runner passes only what it
 
 @settings(max_examples=60)
 @given(translation_fuzz_cases(max_faults=2))
-def test_generated_translation_cases_are_valid_streams_and_loadable_scenarios(case) -> None:
+def test_generated_translation_cases_are_valid_streams_and_loadable_scenarios(
+    case: FuzzCase,
+) -> None:
     assert case.translation
     assert "tracks_response_lifecycle" not in expectations(case)
     prelude, answer = case.segments

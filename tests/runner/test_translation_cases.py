@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance._cli_run import builtin_cases, serve_mock, translation_cases
-from conformance.runner import RunConfig, client_env, make_inputs, run_suite, select_cases
+from conformance.runner import Case, RunConfig, client_env, make_inputs, run_suite, select_cases
 from conformance.runner.cases import endpoint_pool
 from conformance.verdicts import Verdict
 
@@ -36,7 +36,7 @@ BUGS = {
 }
 
 
-def all_cases() -> list:
+def all_cases() -> list[Case]:
     return [*builtin_cases(), *translation_cases()]
 
 
