@@ -48,7 +48,7 @@ class MockConfig:
     ephemeral_keys: tuple[str, ...] = ()  # accepted `ek_` client secrets; empty = any `ek_` key
     # Signs the `ek_` keys POST /v1/realtime/client_secrets mints, so every mock with the
     # same secret accepts them (docs/rest.md); none: $REALTIME_MOCK_SECRET_KEY, else random
-    secret_key: str | None = field(default=None, repr=False)  # signs minted ek_ keys
+    secret_key: str | None = field(default=None, repr=False)  # signs ek_ keys; none: env/random
     # Not live: accept a beta header/subprotocol and a missing or unknown model (recorded in
     # the transcript, model gpt-realtime-1.5) and hold session.created 200 ms, so one run
     # shows every client bug instead of the first fatal one
