@@ -43,7 +43,7 @@ class HttpConnection(Connection):
         self._wanted = -1  # body bytes awaited; -1 while the head is incomplete
         self._head = b""
 
-    def data_received(self, data: bytes) -> None:  # type: ignore[override]
+    def data_received(self, data: bytes) -> None:
         """Collect the first request's head (and body, when not an upgrade)."""
         self._buffer += data
         if self._wanted < 0 and not self._read_head():
