@@ -147,7 +147,10 @@ def run(args: argparse.Namespace) -> int:
                 done.set_result(None)
 
         proxy = ProxyServer(
-            config, on_open=recorder.open if recorder is not None else None, on_end=on_end
+            config,
+            on_open=recorder.open if recorder is not None else None,
+            on_end=on_end,
+            keep_ended=0,  # each transcript is judged in `on_end`; none is kept after
         )
         try:
             await proxy.start()

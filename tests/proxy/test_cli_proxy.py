@@ -227,3 +227,45 @@ async def test_the_documented_offline_workflow(tmp_path: Path) -> None:
     assert done.returncode == 0, checked.decode()
     assert (tmp_path / "again.html").is_file()
     assert "sk-test" not in (tmp_path / "proxy.html").read_text(encoding="utf-8")
+
+
+async def test_tls_serves_wss_and_prints_what_clients_must_trust(tmp_path: Path) -> None:
+    import ssl
+
+    from websockets.asyncio.client import connect
+
+    server = await MockServer(MockConfig(port=0, pace="fast")).start()
+    try:
+        upstream = server.url.split("/v1/")[0]
+        proxy = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "conformance", "proxy", "--upstream", upstream, "--port", "0",
+            "--connections", "1", "--tls", "--tls-dir", str(tmp_path / "tls"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=base_env(), cwd=ROOT,
+        )  # fmt: skip
+        assert proxy.stdout is not None
+        try:
+            async with asyncio.timeout(WAIT):
+                lines = [(await proxy.stdout.readline()).decode().strip() for _ in range(4)]
+            found = dict(line.split("=", 1) for line in lines)
+            assert found["OPENAI_REALTIME_URL"].startswith("wss://127.0.0.1:")
+            assert found["OPENAI_BASE_URL"].startswith("https://127.0.0.1:")
+            assert found["NODE_EXTRA_CA_CERTS"] == found["SSL_CERT_FILE"]
+            trusting = ssl.create_default_context(cafile=found["SSL_CERT_FILE"])
+            async with connect(
+                found["OPENAI_REALTIME_URL"] + "?model=gpt-realtime",
+                additional_headers={"Authorization": f"Bearer {KEY}"},
+                ssl=trusting,
+                open_timeout=WAIT,
+            ) as ws:
+                async with asyncio.timeout(WAIT):
+                    assert json.loads(await ws.recv())["type"] == "session.created"
+            async with asyncio.timeout(WAIT):
+                _, err = await proxy.communicate()
+        finally:
+            if proxy.returncode is None:
+                proxy.kill()
+                await proxy.wait()
+    finally:
+        await server.stop()
+    assert proxy.returncode == 0, err.decode()
