@@ -43,6 +43,8 @@ _DATA_URL_HEAD: Final = 1024  # "data:image/jpeg;base64," and the like
 # mmap threshold): each piece reuses the memory the last one freed. One 16 MB decode
 # costs ~7,000 fresh pages, which is 20 ms on a VM where a page fault costs ~3 us.
 _PIECE: Final = 64 * 1024
+# `dumps_steps` serialises a long string this many characters per step (~1 ms).
+_DUMP_PIECE: Final = 1 << 20
 
 
 # The last big base64 string `loads` proved plain, and its decoding (see `take_base64`).
@@ -107,6 +109,99 @@ def dumps(obj: Any) -> str:
 def dumps_bytes(obj: Any) -> bytes:
     """Serialise compactly to UTF-8 bytes (send with `text=True` to make a text frame)."""
     return orjson.dumps(obj)
+
+
+def dumps_steps(obj: Any) -> Generator[None, None, str] | None:
+    """`dumps(obj)` in steps, when `obj` holds long strings; None when it holds none.
+
+    For an event that echoes a client's huge string (a 16 MB data URL or `instructions`,
+    issue 12): the long strings (`_MIN_RUN` characters or more, `BIG_FRAME` in all) are
+    cut out and replaced by markers, orjson serialises the rest at once, and each long
+    string is serialised `_DUMP_PIECE` characters per step (JSON escapes one character at a
+    time, so the pieces make the same text as the whole; a piece with nothing to escape is
+    kept as it is). The last step joins the text. Exhaust the generator (it yields between
+    steps) to get exactly `dumps(obj)`; an object orjson refuses raises as `dumps` does.
+    Cheap when there is nothing to cut: one walk over the containers, no copy.
+    """
+    if not _holds_long(obj):
+        return None
+    return _dumps_in_steps(obj)
+
+
+def _holds_long(obj: Any) -> bool:
+    """True when the strings of at least `_MIN_RUN` characters in `obj` add up to
+    `BIG_FRAME` or more (dicts and lists walked, nothing copied)."""
+    total = 0
+    todo = [obj]
+    while todo:
+        node = todo.pop()
+        kind = type(node)
+        if kind is str:
+            if len(node) >= _MIN_RUN:
+                total += len(node)
+                if total >= BIG_FRAME:
+                    return True
+        elif kind is dict:
+            todo.extend(node.values())
+        elif kind is list or kind is tuple:
+            todo.extend(node)
+    return False
+
+
+def _dumps_in_steps(obj: Any) -> Generator[None, None, str]:
+    nonce = f"~{os.urandom(8).hex()}~"  # 64 random bits: no string can hold a marker
+    cut: list[str] = []
+    skeleton = _cut_long(obj, nonce, cut)
+    text = orjson.dumps(skeleton).decode()
+    del skeleton
+    parts: list[str] = []
+    last = 0
+    for number, value in enumerate(cut):
+        marker = f'"{nonce}{number}~"'
+        at = text.index(marker, last)  # markers come out in walk order: search each one
+        parts.append(text[last:at])
+        last = at + len(marker)
+        pieces: list[str] = []
+        plain = True
+        for start in range(0, len(value), _DUMP_PIECE):
+            yield
+            chunk = value[start : start + _DUMP_PIECE]
+            out = orjson.dumps(chunk)
+            if len(out) == len(chunk) + 2 and chunk.isascii():
+                pieces.append(chunk)  # nothing escaped
+            else:
+                plain = False
+                pieces.append(out[1:-1].decode())
+        parts.append('"')
+        if plain:
+            parts.append(value)  # the string itself: no copy of its pieces is joined
+        else:
+            parts.extend(pieces)
+        parts.append('"')
+        del pieces
+    parts.append(text[last:])
+    yield
+    return "".join(parts)
+
+
+def _cut_long(obj: Any, nonce: str, cut: list[str]) -> Any:
+    """A copy of `obj` whose strings of `_MIN_RUN` characters or more are markers.
+
+    Containers are copied (tuples become lists, as orjson writes them: arrays); the
+    long strings go to `cut`, in the order orjson will write their markers (dicts and
+    lists in order, depth first).
+    """
+    kind = type(obj)
+    if kind is str:
+        if len(obj) < _MIN_RUN:
+            return obj
+        cut.append(obj)
+        return f"{nonce}{len(cut) - 1}~"
+    if kind is dict:
+        return {key: _cut_long(value, nonce, cut) for key, value in obj.items()}
+    if kind is list or kind is tuple:
+        return [_cut_long(value, nonce, cut) for value in obj]
+    return obj
 
 
 def _loads_big(text: str) -> Any:

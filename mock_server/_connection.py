@@ -161,6 +161,7 @@ class Connection(ServerConnection):
         self._paused_by_slice = False
         self._big: _BigFrame | None = None  # a big frame whose payload is arriving
         self._held = False  # `hold`: the app is busy with one frame; later ones wait
+        self._writing_frame = False  # `hold_output`: a frame is half-written
 
     def attach(self, on_message: Callable[[str | bytes], None]) -> list[str | bytes]:
         """Deliver every later message to `on_message`; return those that came before."""
@@ -180,6 +181,22 @@ class Connection(ServerConnection):
         self._held = False
         if self._draining is None and not self.transport.is_closing():
             self._draining = self.loop.call_soon(self._drain)
+
+    def hold_output(self) -> None:
+        """A frame is being written in pieces: what websockets' protocol sends (pongs,
+        pings, a close frame) waits in its queue until `release_output`, so that nothing
+        lands between the frame's bytes."""
+        self._writing_frame = True
+
+    def release_output(self) -> None:
+        """The frame is whole: write what waited, in order."""
+        self._writing_frame = False
+        if not self.transport.is_closing():
+            self.send_data()
+
+    def send_data(self) -> None:
+        if not self._writing_frame:
+            super().send_data()
 
     def defer(self, messages: list[str | bytes]) -> None:
         """Put `messages` back in front of those waiting, for after `release`."""

@@ -47,6 +47,13 @@ def _header(first: int, size: int) -> bytes:
     return _LONG(first, 127, size)
 
 
+# A text frame this long (characters) is written in pieces of `_WRITE_PIECE`, one per turn
+# of the loop (`Driver._send_big`): encoding and buffering 16 MB at once held the loop
+# 5-25 ms (issue 12).
+BIG_SEND: Final = 1 << 20
+_WRITE_PIECE: Final = 1 << 20
+
+
 class _Fail:
     """Backlog marker: close with 1011 once everything before it is performed."""
 
@@ -263,6 +270,8 @@ class Driver:
                 ):
                     break  # must wait: the backlog task takes it from here
                 if isinstance(action, SendText):
+                    if len(action.text) >= BIG_SEND:
+                        break  # written in pieces by the backlog task (`_send_big`)
                     try:
                         data = action.text.encode()
                     except UnicodeEncodeError:
@@ -342,7 +351,10 @@ class Driver:
         ws = self._ws
         try:
             if isinstance(action, SendText):
-                await ws.send(action.text)
+                if len(action.text) >= BIG_SEND:
+                    await self._send_big(action.text)
+                else:
+                    await ws.send(action.text)
             elif isinstance(action, SendBytes):
                 await ws.send(action.data)
             elif isinstance(action, Close):
@@ -360,6 +372,64 @@ class Driver:
         except UsageError:
             logger.exception("mock app asked for something impossible; closing with 1011")
             await self._close_with_error()
+
+    async def _send_big(self, text: str) -> None:
+        """Write one big text frame a piece per turn of the loop: the same bytes as whole.
+
+        The header first (the length is known: ASCII, or the pieces encoded first, one
+        per turn), then `_WRITE_PIECE` characters per turn, waiting for the peer to read
+        when it is slow (bounded by `send_timeout`). Meanwhile websockets' own output
+        (pongs, a close frame) waits behind the frame (`Connection.hold_output`), and the
+        driver's later actions wait in the backlog. With an extension (permessage-deflate)
+        websockets frames it whole, as before.
+        """
+        ws = self._ws
+        protocol = ws.protocol
+        if protocol.extensions or protocol.debug or protocol.state is not _OPEN:
+            await ws.send(text)
+            return
+        loop_turn = asyncio.sleep
+        pieces: list[bytes] | None = None
+        if text.isascii():
+            size = len(text)
+        else:
+            pieces = []
+            for start in range(0, len(text), _WRITE_PIECE):
+                try:
+                    pieces.append(text[start : start + _WRITE_PIECE].encode())
+                except UnicodeEncodeError:
+                    await ws.send(text)  # websockets reports it, as it always did
+                    return
+                await loop_turn(0)
+            size = sum(len(piece) for piece in pieces)
+            if protocol.state is not _OPEN:
+                await ws.send(text)  # raises ConnectionClosed, as a send would
+                return
+        transport = ws.transport
+        ws.hold_output()
+        try:
+            transport.write(_header(0x81, size))
+            count = len(pieces) if pieces is not None else -(-len(text) // _WRITE_PIECE)
+            for number in range(count):
+                if transport.is_closing():
+                    self._finished = True  # the socket is going: the rest cannot be sent
+                    return
+                if pieces is not None:
+                    piece, pieces[number] = pieces[number], b""
+                else:
+                    start = number * _WRITE_PIECE
+                    piece = text[start : start + _WRITE_PIECE].encode()
+                transport.write(piece)
+                del piece
+                if ws.paused:
+                    try:
+                        await ws.drain()  # the peer reads slowly; `send_timeout` bounds it
+                    except Exception:  # the socket went meanwhile (the error is its own)
+                        self._finished = True
+                        return
+                await loop_turn(0)
+        finally:
+            ws.release_output()
 
     async def _close(self, code: int, reason: str) -> None:
         reason = reason.encode()[:123].decode(errors="ignore")  # control frames: 125 bytes

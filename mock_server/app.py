@@ -29,6 +29,7 @@ from conformance.protocol import Finding, IdFactory, Received, Session, Side
 from conformance.schemas import parse_client_frame
 from conformance.transcript import Transcript
 
+from . import media
 from .actions import Action, Close, Drop, SendBytes, SendText, SetPingAnswer, Stall
 from .behaviour import Behaviour
 from .config import MockConfig
@@ -67,6 +68,7 @@ STEP_TEXT: Final = 1 << 20
 class _Entry:
     kind: str  # "event" | "hook" | "close" | "drop" | "stall" | "stream" | "expire" | "call"
     payload: Any = None
+    work: Any = None  # a huge event being serialised in steps: (event, steps)
 
 
 class MockApp:
@@ -114,6 +116,10 @@ class MockApp:
         self._advancing: Stream | None = None  # the stream whose events are being sent
         self._slice_events = 0  # frames written in this slice (see SLICE_EVENTS)
         self._slice_bytes = 0
+        # The client has sent `STEP_TEXT` characters or more: from then on an event may
+        # echo a huge string, and each is checked for one (`_emit_step`).
+        self._received_chars = 0
+        self._big_input = False
 
     # ------------------------------------------------------------ driver API
     def opened(self, now_ms: float) -> None:
@@ -171,6 +177,8 @@ class MockApp:
         if self.ended:
             return
         self.now_ms = now_ms
+        if not self._big_input:
+            self._count_received(text)
         received = self.session.receive(text)
         self.transcript.add_text("client", text, now_ms, received.findings)
         self._answer(received, text, now_ms)
@@ -181,15 +189,19 @@ class MockApp:
 
         A frame of `STEP_TEXT` characters or more is taken in steps: its long strings are
         cut out and proven plain (`conformance._json.prepare`, a step per copy and per
-        decode), then it is parsed and recorded, then answered (its audio to the VAD, its
-        image decoded), then the answer is written (a valid image item is echoed twice),
-        so one frame near the 16 MB limit does not hold the event loop for all of it
-        (issue 12). The caller hands the app nothing
+        decode), then it is parsed and recorded, then its big images are decoded and
+        hashed (`media.prepare_images`, a step per MB), then it is answered (its audio to
+        the VAD), then the answer is written (an event that echoes a huge string, such as
+        the two echoes of a valid image item, is serialised in steps of its own by
+        `_flush`), so one frame near the 16 MB limit does not hold the event loop for all
+        of it (issue 12). The caller hands the app nothing
         else, timers included, until the generator is exhausted; the answers are those of
         `receive_text`, at `now_ms`.
         """
         if self.ended:
             return
+        if not self._big_input:
+            self._count_received(text)
         big = len(text) >= STEP_TEXT
         try:
             if big:
@@ -208,13 +220,27 @@ class MockApp:
             if self.ended:
                 return
             self.now_ms = now_ms
-        self._answer(received, text, now_ms)
+            try:  # its big images decoded and hashed in steps
+                for _ in media.prepare_images(received.event if received.ok else None):
+                    yield
+                    if self.ended:
+                        return
+                self.now_ms = now_ms
+                self._answer(received, text, now_ms)
+            finally:
+                media.unprepare_images(received.event)
+        else:
+            self._answer(received, text, now_ms)
         if big and self._heap:  # the answer is written on a turn of its own
             yield
             if self.ended:
                 return
             self.now_ms = now_ms
         self._flush()
+
+    def _count_received(self, text: str) -> None:
+        self._received_chars += len(text)
+        self._big_input = self._received_chars >= STEP_TEXT
 
     def _answer(self, received: Received, text: str, now_ms: float) -> None:
         """Handle one received frame: its events are queued, not yet written."""
@@ -300,9 +326,16 @@ class MockApp:
         while self._heap and self._heap[0][0] <= self.now_ms and not self.ended:
             if self._spent():
                 break  # the rest is due now: `next_timer` says so, the loop comes back
-            due, _, entry = heapq.heappop(self._heap)
+            due, seq, entry = heapq.heappop(self._heap)
             self._due = due
-            self._perform(entry)
+            if self._big_input and entry.kind == "event":
+                if not self._emit_step(entry):
+                    # A huge event in steps: it stays first, and this slice ends here.
+                    heapq.heappush(self._heap, (due, seq, entry))
+                    self._slice_events = SLICE_EVENTS
+                    break
+            else:
+                self._perform(entry)
         self._due = None
 
     def _perform(self, entry: _Entry) -> None:
@@ -409,6 +442,47 @@ class MockApp:
         self.behaviour.fill_previous_item(full)
         text = self.session.send(full)
         self.session.data_to_send()  # the text is written below; nothing may pile up
+        replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
+        if replacement is None:
+            self._write_text(text)
+            return
+        for out in replacement:
+            self._write(out)
+
+    def _emit_step(self, entry: _Entry) -> bool:
+        """`_emit(entry.payload)`, a step at a time when it holds a huge string.
+
+        A server event that echoes a client's huge string (a 16 MB data URL in
+        `conversation.item.added`, `instructions` in `session.updated`) is applied to the
+        core at once (`Session.apply_send`), then serialised by `_json.dumps_steps`, one
+        step per call, the same text as at once (issue 12). Returns False while steps
+        are left; the caller calls again on a later turn of the loop, before anything
+        else of this connection's outbox.
+        """
+        work = entry.work
+        if work is None:
+            event = entry.payload
+            full = {"type": event["type"], "event_id": self.ids.new("event"), **event}
+            self.behaviour.fill_previous_item(full)
+            steps = _json.dumps_steps(full)
+            if steps is None:
+                text = self.session.send(full)
+                self.session.data_to_send()
+                self._deliver(full, text)
+                return True
+            self.session.apply_send(full)
+            entry.work = work = (full, steps)
+        full, steps = work
+        try:
+            next(steps)
+        except StopIteration as stop:
+            entry.work = None
+            self._deliver(full, stop.value)
+            return True
+        return False
+
+    def _deliver(self, full: dict[str, Any], text: str) -> None:
+        """Offer an event sent through the core to the hooks, and write it (or theirs)."""
         replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
         if replacement is None:
             self._write_text(text)

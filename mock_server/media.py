@@ -8,7 +8,9 @@ import functools
 import hashlib
 import math
 import struct
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pybase64
 
@@ -23,6 +25,7 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _MAX_JPEG_MARKERS = 4096
 _MAX_FILL = 65536  # longest run of 0xFF fill bytes read between two markers
 _B64_PIECE = 64 * 1024  # a data URL's base64 is decoded in pieces this long (a multiple of 4)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +67,99 @@ def decode_image(url: str, param: str, event_id: str | None) -> ImageInfo | Find
             else "an unsupported MIME type"
         )
         return _bad_image(param, event_id, got)
-    data = _b64decode_pieces(url, len(prefix))
+    entry = _prepared.pop(id(url), None) if _prepared else None
+    if entry is not None and entry[0] is url:
+        outcome = entry[1]
+    else:
+        if entry is not None:  # another URL at that id: not this one's
+            _prepared[id(entry[0])] = entry
+        outcome = _run(_decode_steps(url, prefix))
+    return _bad_image(param, event_id, outcome) if isinstance(outcome, str) else outcome
+
+
+# What `prepare_images` found, by `id(url)` (the URL is kept, so the id stays its own):
+# the `ImageInfo`, or what `decode_image` says it got instead. `decode_image` takes it.
+_prepared: dict[int, tuple[str, ImageInfo | str]] = {}
+# `prepare_images` decodes a data URL at least this long (characters) in steps.
+STEP_URL = 1 << 20
+_STEP_BYTES = 1 << 20  # decoded and hashed per step (~1-2 ms)
+
+
+def prepare_images(event: Mapping[str, Any] | None) -> Iterator[None]:
+    """Decode and hash the big images of a `conversation.item.create` in steps.
+
+    For each `input_image` whose data URL is `STEP_URL` characters or more, the base64 is
+    decoded, the size read and the bytes hashed about `_STEP_BYTES` per step (yielding in
+    between), so a 16 MB image does not hold an event loop for one ~30 ms turn (issue 12).
+    `decode_image` on the same URL object then returns what was found: exactly what it
+    would have returned. `unprepare_images(event)` drops what it did not take.
+    """
+    for url in _big_urls(event):
+        if id(url) not in _prepared:
+            prefix = next((p for p in _PREFIXES if url.startswith(p)), None)
+            if prefix is not None:
+                outcome = yield from _decode_steps(url, prefix)
+                _prepared[id(url)] = (url, outcome)
+
+
+def unprepare_images(event: Mapping[str, Any] | None) -> None:
+    """Forget what `prepare_images(event)` found and `decode_image` did not take."""
+    for url in _big_urls(event):
+        entry = _prepared.get(id(url))
+        if entry is not None and entry[0] is url:
+            del _prepared[id(url)]
+
+
+def _big_urls(event: Mapping[str, Any] | None) -> list[str]:
+    if event is None or event.get("type") != "conversation.item.create":
+        return []
+    item = event.get("item")
+    content = item.get("content") if isinstance(item, Mapping) else None
+    if not isinstance(content, list):
+        return []
+    return [
+        url
+        for part in content
+        if isinstance(part, Mapping)
+        and part.get("type") == "input_image"
+        and type(url := part.get("image_url")) is str
+        and len(url) >= STEP_URL
+    ]
+
+
+def _decode_steps(url: str, prefix: str) -> Generator[None, None, ImageInfo | str]:
+    """The image behind a data URL starting with `prefix`, or what it is instead."""
+    kind = _PREFIXES[prefix]
+    data = yield from _b64decode_steps(url, len(prefix))
     if data is None:
-        return _bad_image(param, event_id, "a value that is not valid base64")
-    size = _png_size(data) if _PREFIXES[prefix] == "PNG" else _jpeg_size(data)
+        return "a value that is not valid base64"
+    size = _png_size(data) if kind == "PNG" else _jpeg_size(data)
     if size is None:
-        return _bad_image(param, event_id, f"bytes that are not a valid {_PREFIXES[prefix]} image")
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    return ImageInfo(_PREFIXES[prefix], size[0], size[1], len(data), digest)
+        return f"bytes that are not a valid {kind} image"
+    digest = hashlib.sha256()
+    with memoryview(data) as view:
+        for at in range(0, len(data), _STEP_BYTES):
+            if at:
+                yield
+            digest.update(view[at : at + _STEP_BYTES])
+    return ImageInfo(kind, size[0], size[1], len(data), digest.hexdigest()[:12])
+
+
+def _run(steps: Generator[None, None, _T]) -> _T:
+    """Take every step of `steps` at once; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
 
 
 def _b64decode_pieces(text: str, start: int) -> bytes | bytearray | None:
+    """`pybase64.b64decode(text[start:], validate=True)`, or None where it raises."""
+    return _run(_b64decode_steps(text, start))
+
+
+def _b64decode_steps(text: str, start: int) -> Generator[None, None, bytes | bytearray | None]:
     """`pybase64.b64decode(text[start:], validate=True)`, or None where it raises.
 
     SIMD base64 (~1 ms for a 16 MB frame; the stdlib's strict mode: ~70 ms), in pieces
@@ -82,7 +167,8 @@ def _b64decode_pieces(text: str, start: int) -> bytes | bytearray | None:
     frame first, and its decoding is not held in pieces, which would cost another 16 MB
     and 12 MB of fresh pages (~3 us a page fault on this VM, issue 12); each piece reuses
     the memory the last one freed. Strict as the whole decode: padding may only end the
-    last piece.
+    last piece. Yields after about `_STEP_BYTES` characters (the buffer's fresh pages are
+    then spread over the steps too).
     """
     if len(text) - start <= _B64_PIECE:
         try:
@@ -94,6 +180,8 @@ def _b64decode_pieces(text: str, start: int) -> bytes | bytearray | None:
     size = 0
     try:
         for at in range(start, end, _B64_PIECE):
+            if size and at % _STEP_BYTES < _B64_PIECE:
+                yield  # about `_STEP_BYTES` of base64 per step
             piece = text[at : at + _B64_PIECE]
             if at + _B64_PIECE < end and piece.endswith("="):
                 return None  # padding before the end: the whole decode refuses it too

@@ -252,6 +252,17 @@ class Session:
                 event leaves the state unchanged; a refused server event moves the
                 session to ERROR (it was partly applied), after which every send raises.
         """
+        self.apply_send(event)
+        text = self._encode(event)
+        self._outgoing.append(text)
+        return text
+
+    def apply_send(self, event: Mapping[str, Any]) -> None:
+        """`send(event)` without its frame: check and apply our own event, serialise nothing.
+
+        For a caller that serialises and writes the event itself (a huge event, in steps):
+        the state moves now, as `send` would move it. Raises as `send` does.
+        """
         if self._state in (SessionState.CLOSED, SessionState.ERROR):
             raise LocalProtocolError(
                 f"cannot send {event.get('type')!r}: the session is {self._state.value}"
@@ -266,9 +277,6 @@ class Session:
             problems = self._client_send_problems(event)
         if problems and self.strict:
             raise LocalProtocolError(f"{event.get('type')}: {problems[0]}")
-        text = self._encode(event)
-        self._outgoing.append(text)
-        return text
 
     def data_to_send(self) -> list[str]:
         """Drain the frames queued by `send()`, in order."""
