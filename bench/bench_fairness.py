@@ -7,7 +7,8 @@ Method: docs/benchmarks.md ("Fairness").
 Three kinds of process:
 
 * the **server** (this file with `--serve`): `mock_server.server.serve(port=0)` with the
-  default configuration, plus a loop-lag monitor on the same event loop (a task sleeping
+  default configuration (pace "fast", sessions kept as `realtime-mock serve` keeps them),
+  plus a loop-lag monitor on the same event loop (a task sleeping
   1 ms in a loop; its overshoot is how long something else held the loop). On stdin it
   takes `reset` (forget the worst stall) and `report` (print it, in ms);
 * one **attack** process per attack (this file with `--attack NAME URL`): raw sockets,
@@ -73,7 +74,12 @@ async def _serve() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with serve(port=0, ping_interval=None, pace="fast") as server:  # worst case
+    # Fast pace: the worst case. Sessions kept as `realtime-mock serve` keeps them (the last
+    # 100, 64 MiB): keeping every attack's transcript (up to 50 MB each) and every sibling's
+    # made the garbage collector's full passes, and the fresh pages, grow over the run.
+    async with serve(
+        port=0, ping_interval=None, pace="fast", keep_sessions=100, keep_bytes=64 * 1024 * 1024
+    ) as server:
         task = asyncio.create_task(monitor())
         print(f"listening on {server.url}", flush=True)
         while line := await reader.readline():
