@@ -68,6 +68,7 @@ from .http import (
     parse_head,
     plain_response,
     split_head,
+    upstream_target,
 )
 from .tap import Drift, Tap
 
@@ -89,7 +90,8 @@ class ProxyConfig:
 
     Attributes:
         upstream: the API's origin, `wss://api.openai.com` (ws, wss, http or https; a
-            path is a prefix put before the client's path).
+            path is a prefix put before the client's path unless it starts with it:
+            `https://api.openai.com/v1` works too).
         host, port: where the proxy listens (port 0: a free one).
         api_key: the key sent upstream instead of the client's (none: the client's).
         ssl: a server TLS context: the client connects with wss:// and https://.
@@ -159,10 +161,11 @@ class Upstream:
         return host if self.port == default else f"{host}:{self.port}"
 
     def ws_url(self, resource: str) -> str:
-        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{self.prefix}{resource}"
+        path = upstream_target(self.prefix, resource)
+        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{path}"
 
     def __str__(self) -> str:
-        return self.ws_url("")
+        return f"{'wss' if self.secure else 'ws'}://{self.host_header}{self.prefix}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

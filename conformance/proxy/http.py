@@ -100,11 +100,20 @@ def is_upgrade(head: Head) -> bool:
     return head.start[0] == "GET" and "websocket" in upgrade
 
 
+def upstream_target(prefix: str, target: str) -> str:
+    """The upstream's path for the client's `target`: `prefix` put before it, unless the
+    target starts with it already (`--upstream https://api.openai.com/v1`, the way
+    `OPENAI_BASE_URL` is written, and a client asking for `/v1/realtime`)."""
+    if not prefix or target == prefix or target.startswith((prefix + "/", prefix + "?")):
+        return target
+    return prefix + target
+
+
 def request_head(head: Head, *, host: str, prefix: str, api_key: str | None) -> bytes:
     """The head to send upstream: `prefix` + target, the upstream's Host, the key
     replaced when `api_key` is given, hop-by-hop headers dropped, `Connection: close`."""
     method, target, version = head.start
-    lines = [f"{method} {prefix}{target} {version}", f"Host: {host}"]
+    lines = [f"{method} {upstream_target(prefix, target)} {version}", f"Host: {host}"]
     auth = False
     for name, value in head.headers:
         lower = name.lower()
