@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import struct
 import sys
@@ -269,3 +270,21 @@ async def test_tls_serves_wss_and_prints_what_clients_must_trust(tmp_path: Path)
     finally:
         await server.stop()
     assert proxy.returncode == 0, err.decode()
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (ROOT / "examples/node/node_modules/openai").is_dir(),
+    reason="needs node and `npm ci --prefix examples/node`",
+)
+async def test_the_official_node_sdk_through_the_proxy_is_judged_ok(tmp_path: Path) -> None:
+    env = {
+        "REALTIME_MODEL": "gpt-realtime",
+        "REALTIME_SCREENSHOT": str(png(tmp_path / "shot.png")),
+    }
+    status, out, err, client = await through_proxy(
+        tmp_path, [shutil.which("node") or "node", "examples/node/sdk-notes.mjs"], env
+    )
+    assert client == 0
+    assert status == 0, out + err
+    assert "[1/1] connection-1 ... OK" in err
+    assert KEY not in written(tmp_path) + out + err
