@@ -81,7 +81,16 @@ def policy(**overrides: Any) -> ReconnectPolicy:
 
 
 # ------------------------------------------------------------------ coverage table
+_TRANSLATION = (
+    "a translation session (/v1/realtime/translations): the reference client speaks the "
+    "realtime endpoint only; tests/runner/test_translation_cases.py runs "
+    "examples/translate_client.py through it"
+)
+
 SKIPPED: dict[str, str] = {
+    "translation-basic": _TRANSLATION,
+    "translation-drop-mid-stream": _TRANSLATION,
+    "translation-server-error": _TRANSLATION,
     "long-session": (
         "the runner delivers its screenshots over time: tests/runner/test_long_session.py "
         "runs realtime-notes --stdin through it"

@@ -42,7 +42,7 @@ def test_bad_app_factory_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "cannot import 'nowhere_xyz'" in capsys.readouterr().err
 
 
-def test_scenarios_lists_every_builtin_scenario_with_its_catalog_id(
+def test_scenarios_lists_every_builtin_scenario_with_its_catalog_id_or_feature(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from mock_server.scenarios import builtin_scenarios
@@ -53,7 +53,9 @@ def test_scenarios_lists_every_builtin_scenario_with_its_catalog_id(
     assert len(scenarios) >= 25
     for scenario in scenarios:
         line = next(line for line in out.splitlines() if line.startswith(scenario.id + " "))
-        assert scenario.catalog in line
+        tag = scenario.catalog or scenario.feature
+        assert tag, f"{scenario.id} has neither a catalog id nor a feature"
+        assert line.split()[1] == tag
 
 
 @pytest.mark.integration
