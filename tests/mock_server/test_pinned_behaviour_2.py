@@ -1,0 +1,85 @@
+"""More pins of the mock's own behaviour, found by the mutation run over all of `mock_server/`.
+
+Each test kills mutants that survived the mapped tests (issue 13, point 6; `docs/mutation.md`):
+the behaviour is observed from the client's side (the in-memory transport on a virtual
+clock), so the tests hold while the code moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.transport import InMemoryTransport
+from mock_server.responder import Pace
+
+from .app_harness import open_app, text_item, until
+from .test_idle_timeout import TIMEOUT_MS, Session, detection, respond
+
+FAST = {"pace": "fast"}
+
+
+def events_of_one_response(
+    wire: InMemoryTransport, session: dict[str, Any], text: str
+) -> list[Any]:
+    wire.recv_event()
+    wire.send({"type": "session.update", "session": {"type": "realtime", **session}})
+    wire.events_until(until("session.updated"))
+    wire.send({"type": "conversation.item.create", "item": text_item(text)})
+    wire.send({"type": "response.create"})
+    return wire.events_until(until("response.done"), within_ms=60_000)
+
+
+# --- parallel function calls are off unless asked for ------------------------------------
+
+TOOLS = [
+    {"type": "function", "name": name, "parameters": {"type": "object"}}
+    for name in ("alpha", "beta", "gamma")
+]
+
+
+@pytest.mark.parametrize(("parallel", "names"), [(None, ["alpha"]), (True, ["alpha", "gamma"])])
+def test_a_reasoning_model_calls_one_function_unless_parallel_calls_are_allowed(
+    parallel: bool | None, names: list[str]
+) -> None:
+    session: dict[str, Any] = {"output_modalities": ["text"], "tools": TOOLS}
+    if parallel is not None:
+        session["parallel_tool_calls"] = parallel
+    _, wire = open_app("/v1/realtime?model=gpt-realtime-2", **FAST)
+    events = events_of_one_response(wire, session, "please run alpha and gamma")
+    output = events[-1]["response"]["output"]
+    assert [o["name"] for o in output if o["type"] == "function_call"] == names
+
+
+# --- an out-of-band response leaves the idle timeout armed -------------------------------
+
+
+def test_an_out_of_band_response_does_not_disarm_the_idle_timeout() -> None:
+    session = Session(output_modalities=["text"], audio={"input": {"turn_detection": detection()}})
+    done_at = respond(session)
+    session.stream_silence(1000)
+    session.send({"type": "response.create", "response": {"conversation": "none"}})
+    session.until("response.done")
+    session.stream_silence(TIMEOUT_MS + 2000, stop_at="input_audio_buffer.timeout_triggered")
+    assert "input_audio_buffer.timeout_triggered" in session.types()
+    assert session.events[-1][0] - done_at == pytest.approx(TIMEOUT_MS, abs=100)
+
+
+# --- a token-rate range is drawn per stream, even with an exact first delta --------------
+
+
+def test_a_token_rate_range_is_drawn_per_stream_with_an_exact_first_delta() -> None:
+    pace = Pace(first_delta_ms=(0.0, 0.0), tokens_per_second=(10.0, 1000.0))
+    gaps = {pace.clock(f"resp_{n}").gap_ms(1) for n in range(8)}
+    assert len(gaps) == 8  # one rate per stream, from its key
+    assert all(1.0 <= gap <= 100.0 for gap in gaps)
+    assert pace.clock("resp_0").gap_ms(1) == pace.clock("resp_0").gap_ms(1)  # reproducible
+
+
+def test_a_first_delta_range_is_drawn_per_stream_with_an_exact_token_rate() -> None:
+    pace = Pace(first_delta_ms=(100.0, 900.0), tokens_per_second=(50.0, 50.0))
+    firsts = {pace.clock(f"resp_{n}").first_ms for n in range(8)}
+    assert len(firsts) == 8
+    assert all(100.0 <= first <= 900.0 for first in firsts)
+    assert {pace.clock(f"resp_{n}").gap_ms(1) for n in range(3)} == {20.0}
