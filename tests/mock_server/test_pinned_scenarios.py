@@ -127,3 +127,25 @@ def test_model_defaults_are_empty_read_only_mappings() -> None:
         assert dict(mapping) == {}
         with pytest.raises(TypeError):
             mapping["x"] = "y"  # type: ignore[index]
+
+
+# --- after_ms holds a rule's actions, even for 1 ms -------------------------------------
+
+
+def test_after_ms_runs_the_actions_from_the_timer_not_at_once() -> None:
+    from mock_server.scenarios import ScenarioHooks
+    from tests.scenarios.fake_control import FakeControl
+
+    rules = (
+        "rules:\n  - when: {on: client_event, after_ms: 1}\n"
+        "    do: [{error: {message: late}}]\n"
+    )
+    hooks = ScenarioHooks(scenario(rules))
+    ctl = FakeControl()
+    hooks.on_client_event(ctl, {"type": "response.create"}, "{}", 100.0)
+    assert ctl.sent() == []
+    assert hooks.next_timer() == 101.0
+    hooks.on_timer(ctl, 101.0)
+    (sent,) = ctl.sent()
+    assert isinstance(sent, dict)
+    assert sent["error"]["message"] == "late"
