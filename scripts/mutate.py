@@ -86,6 +86,7 @@ _APP_TESTS = (
 )
 # The socket side: frames, the driver, the server, the handshake on the wire.
 _WIRE_TESTS = (
+    "tests/mock_server/test_pinned_sockets.py",
     "tests/mock_server/test_frames.py",
     "tests/mock_server/test_driver_paths.py",
     "tests/mock_server/test_server.py",
