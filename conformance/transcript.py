@@ -4,8 +4,8 @@ A `Transcript` is written by whoever sees the frames (the mock app, the runner) 
 the checks. Appending is cheap: a text frame is stored as a small tuple holding the exact
 frame text (no parsing, no copy) and becomes a `Record` only when `records` is read.
 
-On disk a transcript is JSON Lines: first ``{"kind": "meta", ...}``, then one record per
-line. Secrets never reach a file or `meta`: API keys (``sk-…``, ``ek_…``), bearer tokens,
+On disk a transcript is JSON Lines: first ``{"kind": "meta", "format_version": 1, ...}``,
+then one record per line (docs/transcripts.md specifies the format for other writers). Secrets never reach a file or `meta`: API keys (``sk-…``, ``ek_…``), bearer tokens,
 ``openai-insecure-api-key.<key>`` subprotocols and every registered secret string are
 masked on the way out (see `redact`).
 """
@@ -117,6 +117,10 @@ _ENTRY_OVERHEAD: Final = 200  # bytes per frame beyond its text: tuple/Record, s
 _Mask = Callable[[str], str]
 _DIRECTIONS: Final = ("client", "server")
 _KINDS: Final = ("text", "binary", "close", "drop", "rejected", "elided")
+# The version of the file format `meta_line` writes (`"format_version"` in the meta line).
+# A reader accepts files without it (written before it existed: version 1) and refuses
+# a newer one. Bump it only for a change that older readers would misread.
+FORMAT_VERSION: Final = 1
 # The per-session bound the runner's mocks and the pytest plugin's use (`max_bytes`).
 TRANSCRIPT_MAX_BYTES: Final = 64 * 1024 * 1024
 _WRITE_SLICE: Final = 1000  # frames serialised at a time by `write_jsonl`
@@ -506,11 +510,12 @@ class Transcript:
         A truncated transcript's meta says so: ``"truncated": {"max_bytes", "from_index",
         "frames", "size"}``.
         """
-        meta = {k: v for k, v in self.meta.items() if k != "kind"}
+        meta = {k: v for k, v in self.meta.items() if k not in ("kind", "format_version")}
         truncation = self.truncation
         if truncation is not None:
             meta["truncated"] = truncation.as_dict()
-        return _json.dumps(_redact_value({"kind": "meta", **meta}, self._mask_fn())) + "\n"
+        line = {"kind": "meta", "format_version": FORMAT_VERSION, **meta}
+        return _json.dumps(_redact_value(line, self._mask_fn())) + "\n"
 
     def record_lines(self, start: int = 0, stop: int | None = None) -> list[str]:
         """The JSON Lines lines of the frames from index `start` on (masked, with newlines),
@@ -567,6 +572,17 @@ class Transcript:
         meta = _load_line(origin, *lines[0])
         if meta.pop("kind", None) != "meta":
             raise ConfigError(f'{origin}:{lines[0][0]}: the first line must be {{"kind": "meta"}}')
+        version = meta.pop("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ConfigError(
+                f"{origin}:{lines[0][0]}: format_version must be a positive integer, "
+                f"got {version!r}"
+            )
+        if version > FORMAT_VERSION:
+            raise ConfigError(
+                f"{origin}:{lines[0][0]}: format_version {version} is newer than this "
+                f"reader's ({FORMAT_VERSION}): upgrade realtime-conformance"
+            )
         records = [
             _record_from_json(origin, n, index, _load_line(origin, n, line))
             for index, (n, line) in enumerate(lines[1:])
