@@ -4,6 +4,7 @@
         [--scenario FILE|DIR ...] [--timeout S] [--out DIR] [--junit F] [--json F]
         [--html F] [--checks NAMES] [--tls]
     realtime-conformance run --list-cases
+    realtime-conformance run --live [--upstream URL|mock] --client "node hud.js"
 
 The client gets its URL, key, screenshot and prompt from environment variables
 (docs/runner.md). Exit status: 0 when no case FAILED, 1 when one did, 2 for usage errors,
@@ -48,6 +49,7 @@ from conformance.runner import (
 )
 from conformance.runner.cases import endpoint_pool
 from conformance.runner.inputs import check_screenshot, inherited_env
+from conformance.runner.live import LiveConfig, live_config, live_factory, live_pool, live_registry
 from conformance.runner.long_session import LONG_SESSION_CASES
 from conformance.runner.process import kill_all_clients
 from conformance.runner.relay import DEFAULT_RELAY_URL, START_TIMEOUT_S, RelayConfig
@@ -155,6 +157,7 @@ def _case(scenario: Scenario, played: str | None = None) -> Case:
         expect_summary=scenario.expect.summary,
         summary=scenario.summary,
         endpoint=scenario.endpoint,
+        live=scenario.live,
     )
     if played:
         return dataclasses.replace(case, scenario=played)
@@ -291,7 +294,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "docs/tls.md); the client also gets NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the CA",
     )
     add_relay_arguments(parser)
+    add_live_arguments(parser)
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--live [--upstream URL]`: the live cases against the live API (docs/live.md)."""
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="run the live cases (default; long-session, translation-basic when asked) "
+        "against the live API through the validating proxy, with $OPENAI_API_KEY (the "
+        "client gets a placeholder key); see docs/live.md",
+    )
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="with --live: where the proxy forwards (default: wss://api.openai.com; a mock "
+        "such as ws://127.0.0.1:8765; 'mock': a fresh mock per case, no key needed)",
+    )
 
 
 def add_relay_arguments(parser: argparse.ArgumentParser) -> None:
@@ -326,10 +347,14 @@ _CHECKS = "check selection: 'default', 'all', names, '-name' (default: default +
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite from parsed arguments; returns the exit status."""
+    check_live_options(args)
     cases = file_cases(args.scenario) if args.scenario else [*builtin_cases(), *translation_cases()]
+    if args.live:
+        cases = live_pool(cases, args.cases)
     if args.list_cases:
         sys.stdout.write(format_case_list(cases))
         return 0
+    live = live_config(args.upstream, os.environ) if args.live else None
     relay = relay_config(args)
     if not args.client:
         raise UsageError("give the client command: --client 'CMD ...' (or --list-cases)")
@@ -340,6 +365,8 @@ def run(args: argparse.Namespace) -> int:
     pool = cases if own_files else endpoint_pool(cases, args.cases, args.translation)
     chosen = select_cases(long_session_pool(pool, args.cases, args.long_session), args.cases)
     mock, env = tls_mock(args.pass_env) if args.tls else (serve_mock, None)
+    if live is not None:
+        mock = live_factory(live, mock=serve_mock)
     config = RunConfig(
         client=args.client,
         timeout_s=args.timeout,
@@ -351,10 +378,9 @@ def run(args: argparse.Namespace) -> int:
         pass_env=tuple(args.pass_env),
         env=env,
         relay=relay,
+        registry=live_registry() if live else None,
     )
-    over = " over TLS" if args.tls else ""
-    target = f"relay {args.relay} (driven by {args.client})" if relay else args.client
-    say(f"Running {len(chosen)} case(s){over} against: {target}", err=True)
+    say(_running_line(args, len(chosen), live), err=True)
     suite = execute(chosen, config, mock=mock)
     if suite is None:
         return EXIT_INTERRUPTED
@@ -363,6 +389,35 @@ def run(args: argparse.Namespace) -> int:
     if suite.interrupted is not None:
         say(interrupted_line(suite, len(chosen)), err=True)
     return suite.exit_status
+
+
+def check_live_options(args: argparse.Namespace) -> None:
+    """`--upstream` only with `--live`; `--live` without the options it cannot honour.
+
+    Raises:
+        UsageError: naming the option.
+    """
+    if not args.live:
+        if args.upstream:
+            raise UsageError("--upstream goes with --live (without it, run uses a mock per case)")
+        return
+    if args.scenario:
+        raise UsageError(
+            "--live takes no --scenario: the live API plays no scenario file (run the file "
+            "without --live)"
+        )
+    for flag, given in (("--relay", args.relay), ("--tls", args.tls)):
+        if given:
+            raise UsageError(f"--live does not take {flag} (the proxy serves ws:// on loopback)")
+
+
+def _running_line(args: argparse.Namespace, count: int, live: LiveConfig | None) -> str:
+    """The first console line: how many cases, against what."""
+    if live is not None:
+        return f"Running {count} live case(s) against {live.describe}: {args.client}"
+    over = " over TLS" if args.tls else ""
+    target = f"relay {args.relay} (driven by {args.client})" if args.relay else args.client
+    return f"Running {count} case(s){over} against: {target}"
 
 
 def relay_config(args: argparse.Namespace) -> RelayConfig | None:

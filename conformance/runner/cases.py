@@ -39,7 +39,8 @@ class Case:
     judges everything else the client does too (`MockConfig.tolerant`). `endpoint` is
     the endpoint its client talks to: `realtime`, or `translation` for a translation
     client (`/v1/realtime/translations`; such cases run only when asked for:
-    `endpoint_pool`).
+    `endpoint_pool`). A `live` case needs no fault injection (the server's default
+    behaviour), so `run --live` also runs it against the live API (`runner.live`).
     """
 
     id: str
@@ -49,6 +50,7 @@ class Case:
     long_session: LongSession | None = None  # screenshots delivered over time (opt-in)
     tolerant: bool = False
     endpoint: str = REALTIME
+    live: bool = False
 
     @property
     def translation(self) -> bool:
@@ -57,7 +59,9 @@ class Case:
 
 
 DEFAULT_CASE: Final = Case(
-    id=DEFAULT_CASE_ID, summary="No scenario: the happy path (one screenshot, one reply)"
+    id=DEFAULT_CASE_ID,
+    summary="No scenario: the happy path (one screenshot, one reply)",
+    live=True,
 )
 TOLERANT_CASE: Final = Case(
     id=TOLERANT_CASE_ID,
@@ -74,11 +78,17 @@ def scenario_case(
     expect_summary: str = "",
     summary: str = "",
     endpoint: str = REALTIME,
+    live: bool = False,
 ) -> Case:
     """A case playing one scenario, with its expectation (`expect.client`, `expect.summary`)."""
     expect = MappingProxyType({"client": tuple(client), "summary": expect_summary})
     return Case(
-        id=scenario_id, scenario=scenario_id, expect=expect, summary=summary, endpoint=endpoint
+        id=scenario_id,
+        scenario=scenario_id,
+        expect=expect,
+        summary=summary,
+        endpoint=endpoint,
+        live=live,
     )
 
 

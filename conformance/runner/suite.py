@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar, cast
 
-from conformance.checks import CheckContext, CheckSettings, RunOutcome, expected_checks
+from conformance.checks import CheckContext, CheckSettings, Registry, RunOutcome, expected_checks
 from conformance.checks._helpers import span_s
 from conformance.protocol.errors import UsageError
 from conformance.transcript import Transcript, redact
@@ -74,6 +74,8 @@ class RunConfig:
             `run --pass-env`), credentials included.
         relay: a relay under test (`run --relay`): the mock is its upstream, `client`
             drives it, both legs are judged (`conformance.runner.relay`).
+        registry: the checks a case is judged with (None: `runner_registry()`; a live
+            run adds the drift check: `conformance.runner.live`).
     """
 
     client: str
@@ -88,6 +90,7 @@ class RunConfig:
     screenshots: tuple[Path, ...] = ()
     pass_env: tuple[str, ...] = ()
     relay: RelayConfig | None = None
+    registry: Registry | None = None
 
     def __post_init__(self) -> None:
         if not self.client.strip():
@@ -99,12 +102,16 @@ class RunConfig:
         if self.settle_s < 0:
             raise UsageError(f"settle time {self.settle_s!r} must not be negative")
         if self.checks is not None:
-            runner_registry().select(self.checks)  # an unknown name fails before any run
+            self.check_registry().select(self.checks)  # an unknown name fails before any run
         if self.relay is not None and self.relay.fixed_port and self.jobs > 1:
             raise UsageError(
                 f"relay URL {self.relay.url!r} names its port: one case at a time (jobs=1), "
                 "or put {port} in it for a free port per case"
             )
+
+    def check_registry(self) -> Registry:
+        """The registry cases are judged with: `registry`, or the runner's."""
+        return self.registry or runner_registry()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,15 +264,16 @@ async def run_case(
     )
     # On a thread: judging takes a while on long transcripts, and the other cases' mocks
     # and clocks share this event loop.
+    registry = config.check_registry()
     result = await asyncio.to_thread(
         judge_case,
         ctx,
         case_id=case.id,
         scenario=case.scenario,
-        checks=config.checks or ("default", *expected_checks(case.expect, runner_registry())[0]),
+        checks=config.checks or ("default", *expected_checks(case.expect, registry)[0]),
         transcript_paths=paths,
         duration_s=time.monotonic() - t0,
-        registry=runner_registry(),
+        registry=registry,
     )
     return _redacted(result, inputs)
 

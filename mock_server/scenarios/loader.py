@@ -99,6 +99,7 @@ def _build(
         catalog=data.get("catalog"),
         feature=data.get("feature"),
         endpoint=data.get("endpoint", REALTIME_ENDPOINT),
+        live=bool(data.get("live", False)),
         sources=tuple(data.get("sources") or ()),
         description=data["description"],
         expect=Expectation(client=tuple(expect["client"]), summary=expect["summary"]),

@@ -115,6 +115,8 @@ class Scenario:
     translations endpoint) and needs neither. A user's own file (a private incident) may
     leave all three out. `endpoint` is where a client of the scenario connects:
     `realtime` (`/v1/realtime`) or `translation` (`/v1/realtime/translations`).
+    `live`: the server does only what the live API does by default, so the case also
+    runs against the live API (`realtime-conformance run --live`).
     """
 
     id: str
@@ -124,6 +126,7 @@ class Scenario:
     sources: tuple[str, ...] = ()
     description: str
     endpoint: str = REALTIME_ENDPOINT
+    live: bool = False
     expect: Expectation
     connect: ConnectSpec = field(default_factory=ConnectSpec)
     upgrade: Upgrade | None = None
