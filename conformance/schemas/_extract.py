@@ -49,6 +49,10 @@ REST_SCHEMAS = {
         "RealtimeTranslationClientSecretCreateResponse",
         "translation_server",
     ),
+    # SIP call control (mock_server/sip.py): accept takes a session configuration
+    "calls.accept.request": ("RealtimeSessionCreateRequestGA", "client"),
+    "calls.reject.request": ("RealtimeCallRejectRequest", "client"),
+    "calls.refer.request": ("RealtimeCallReferRequest", "client"),
 }
 DOCUMENTED_GROUP = "realtime-server-events"
 # Generated files live under these names; anything else in the folder is hand-written data.
