@@ -6,10 +6,10 @@
 
 Exit status: 0 when no case FAILED, 1 when one did, 2 for usage or input errors.
 
-Subcommands are `Command` records. `check` lives here; `run`, `demo`, `fuzz` and `proxy` are
-plugged in by modules named `conformance._cli_<name>` that define `COMMAND: Command`
-(`tests/test_layering.py` lets `_cli*` modules import the mock and the reference
-client). A missing module simply leaves its subcommand out.
+Subcommands are `Command` records. `check` lives here; `run`, `demo`, `fuzz`, `proxy`,
+`replay` and `scenario-from` are plugged in by modules named `conformance._cli_<name>`
+that define `COMMAND: Command` (`tests/test_layering.py` lets `_cli*` modules import the
+mock and the reference client). A missing module simply leaves its subcommand out.
 """
 
 from __future__ import annotations
@@ -34,8 +34,16 @@ from conformance.resources import scenarios_dir
 from conformance.transcript import Transcript, read_jsonl, redact, redact_meta
 from conformance.verdicts import CaseResult, judge_case, summarize
 
-PLUGGED_COMMANDS: tuple[str, ...] = ("run", "demo", "fuzz", "proxy")
-"""Subcommands provided by `conformance._cli_<name>` modules, in help order."""
+PLUGGED_COMMANDS: tuple[str, ...] = (
+    "run",
+    "demo",
+    "fuzz",
+    "proxy",
+    "replay",
+    "scenario-from",
+)
+"""Subcommands provided by `conformance._cli_<name>` modules (`-` in a name is `_` in
+its module's), in help order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +61,7 @@ def commands() -> list[Command]:
     """`check` plus every plugged-in subcommand whose module exists."""
     found = [CHECK]
     for name in PLUGGED_COMMANDS:
-        module_name = f"conformance._cli_{name}"
+        module_name = f"conformance._cli_{name.replace('-', '_')}"
         if importlib.util.find_spec(module_name) is not None:
             found.append(importlib.import_module(module_name).COMMAND)
     return found
