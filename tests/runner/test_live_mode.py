@@ -1,0 +1,250 @@
+"""`realtime-conformance run --live`: the live cases through the validating proxy.
+
+Offline, the upstream is a mock (one started here at pace fast, or `--upstream mock`):
+the same code path as against `wss://api.openai.com`, on real sockets. The guard (no live
+run without `--live` and a key) is tested without any socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance._cli_run import builtin_cases, translation_cases
+from conformance.cli import main
+from conformance.protocol.errors import UsageError
+from conformance.runner.live import (
+    LIVE_UPSTREAM,
+    MOCK_UPSTREAM,
+    is_loopback,
+    live_config,
+    live_pool,
+    require_live,
+)
+from conformance.transcript import read_jsonl
+from mock_server.config import MockConfig
+from mock_server.scenarios import builtin_scenarios
+from mock_server.server import MockServer
+
+from .support import BROKEN, BROKEN_FINDINGS, REFERENCE, ROOT, read_json
+
+UPSTREAM_KEY = "sk-upstream-live-mode-0123456789abcdef"
+WAIT = 90.0
+
+
+# --- the guard: no socket, nothing run -------------------------------------------------
+
+
+def test_live_needs_the_key_and_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    assert main(["run", "--live", "--client", "true", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "$OPENAI_API_KEY" in err
+    assert "wss://api.openai.com" in err
+    assert not out.exists()  # nothing ran
+
+
+def test_a_blank_key_is_no_key(monkeypatch):
+    with pytest.raises(UsageError, match="OPENAI_API_KEY"):
+        live_config(None, {"OPENAI_API_KEY": "  "})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--upstream", "mock"], "--upstream goes with --live"),
+        (["--live", "--scenario", "fixtures/scenarios/idle-drop.yaml"], "no --scenario"),
+        (["--live", "--relay", "true"], "--live does not take --relay"),
+        (["--live", "--tls"], "--live does not take --tls"),
+        (["--live", "--cases", "session-expired"], "case 'session-expired' needs the mock"),
+        (["--live", "--cases", "tolerant"], "case 'tolerant' needs the mock"),
+        (["--live", "--upstream", "ftp://example.com"], "--upstream: expected a URL"),
+    ],
+)
+def test_live_refuses_what_it_cannot_run(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", UPSTREAM_KEY)
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    assert main(["run", *argv, "--client", "true", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_guard_needs_a_key_for_any_upstream_but_loopback_and_mock():
+    key = {"OPENAI_API_KEY": UPSTREAM_KEY}
+    assert live_config(None, key).upstream == LIVE_UPSTREAM
+    assert live_config(None, key).api_key == UPSTREAM_KEY
+    assert UPSTREAM_KEY not in repr(live_config(None, key))
+    with pytest.raises(UsageError, match="--upstream mock"):
+        live_config("https://example.test/v1", {})
+    assert live_config("ws://127.0.0.1:8765", {}).api_key is None  # the client's key goes up
+    assert live_config("ws://localhost:8765", key).api_key == UPSTREAM_KEY
+    assert live_config(MOCK_UPSTREAM, {}).is_mock
+    assert [is_loopback(u) for u in ("ws://[::1]:1", "ws://127.9.0.1", "ws://10.0.0.1")] == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_live_cases_are_the_default_and_the_scenarios_marked_live():
+    cases = [*builtin_cases(), *translation_cases()]
+    assert [c.id for c in live_pool(cases, None)] == [
+        "default",
+        "long-session",
+        "translation-basic",
+    ]
+    # A live case plays nothing the live API does not do by default.
+    for scenario in builtin_scenarios():
+        if scenario.live:
+            assert (scenario.rules, dict(scenario.config), scenario.upgrade) == ((), {}, None)
+    with pytest.raises(UsageError, match="'tolerant' needs the mock"):
+        require_live(cases[:2])
+
+
+def test_list_cases_with_live_lists_the_live_cases(capsys):
+    assert main(["run", "--live", "--list-cases"]) == 0  # no key needed to list
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == ["default", "long-session", "translation-basic"]
+
+
+# --- real sockets: the proxy in front of a mock -----------------------------------------
+
+
+def runner_env(**extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV")
+    return {**{k: v for k, v in os.environ.items() if k in keep}, **extra}
+
+
+async def run_live(tmp_path: Path, *argv: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """`realtime-conformance run --live ARGV` as a process; (status, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "conformance", "run", "--live", "--out", str(tmp_path / "out"),
+        "--json", str(tmp_path / "report.json"), *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(WAIT):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def files_text(folder: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.integration
+async def test_the_reference_client_passes_live_mode_against_a_mock_upstream(tmp_path):
+    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
+    try:
+        origin = upstream.url.split("/v1/")[0]
+        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        status, out, err = await run_live(
+            tmp_path, "--upstream", origin, "--client", REFERENCE, env=env
+        )
+        assert status == 0, err
+        assert f"live case(s) against {origin} through the proxy" in err
+        assert "[1/1] default ... OK" in err
+        # The mock accepts only the upstream key: the proxy put it in place of the
+        # client's placeholder (a client with that key would have been closed with 3000).
+        [session] = await upstream.wait_for_sessions(1, 10, ended=True)
+        assert next(e.event_type for e in session.server_events()) == "session.created"
+        assert any(e.event_type == "response.done" for e in session.server_events())
+    finally:
+        await upstream.stop()
+    meta = read_jsonl(tmp_path / "out" / "cases" / "default" / "connection-0.jsonl").meta
+    assert meta["recorded_by"] == "proxy"
+    assert meta["upstream"] == origin
+    [case] = read_json(tmp_path / "report.json")["cases"]
+    assert case["verdict"] == "OK"
+    assert "server_events_match_schema" in case["checks_run"]  # drift is looked for
+    # The real key is nowhere: not in the files, the reports or the console.
+    assert UPSTREAM_KEY not in files_text(tmp_path) + out + err
+
+
+@pytest.mark.integration
+async def test_the_broken_client_fails_live_mode_with_its_findings(tmp_path):
+    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
+    try:
+        origin = upstream.url.split("/v1/")[0]
+        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        status, out, err = await run_live(
+            tmp_path, "--upstream", origin, "--client", BROKEN, env=env
+        )
+    finally:
+        await upstream.stop()
+    assert status == 1, err
+    assert "FAILED" in out
+    [case] = read_json(tmp_path / "report.json")["cases"]
+    assert case["verdict"] == "FAILED"
+    found = {v["check"] for v in case["violations"]}
+    # The beta header reached the upstream, which closed with 4000 as the live API does;
+    # every bug `run` finds in the default case is found through the proxy too.
+    assert BROKEN_FINDINGS["default"] <= found
+    assert "server_events_match_schema" not in found  # the mock sends no drift
+    assert UPSTREAM_KEY not in files_text(tmp_path) + out + err
+
+
+@pytest.mark.integration
+async def test_server_drift_is_reported_never_failed(tmp_path):
+    """An upstream that sends an unknown event and field (here a mock playing
+    `unknown-event-and-field`): drift, INFORMATIONAL; the correct client stays unfailed."""
+    config = MockConfig(port=0, pace="fast", scenario="unknown-event-and-field")
+    upstream = await MockServer(config).start()
+    try:
+        origin = upstream.url.split("/v1/")[0]
+        status, _, err = await run_live(
+            tmp_path, "--upstream", origin, "--client", REFERENCE, env=runner_env()
+        )
+    finally:
+        await upstream.stop()
+    assert status == 0, err
+    [case] = read_json(tmp_path / "report.json")["cases"]
+    assert case["verdict"] == "INFORMATIONAL"
+    drift = [v for v in case["violations"] if v["check"] == "server_events_match_schema"]
+    assert drift, case["violations"]
+    assert {v["severity"] for v in case["violations"]} == {"INFORMATIONAL"}
+
+
+@pytest.mark.integration
+async def test_upstream_mock_starts_a_mock_per_case_with_its_own_key(tmp_path):
+    status, _, err = await run_live(
+        tmp_path, "--upstream", "mock", "--client", REFERENCE, env=runner_env()
+    )
+    assert status == 0, err
+    assert "a fresh mock per case (--upstream mock)" in err
+    meta = read_jsonl(tmp_path / "out" / "cases" / "default" / "connection-0.jsonl").meta
+    assert meta["upstream"].startswith("ws://127.0.0.1:")
+
+
+@pytest.mark.integration
+async def test_a_long_session_runs_live_through_the_proxy(tmp_path):
+    """The feeder waits for each note on the proxy's transcripts (as they grow)."""
+    client = REFERENCE.replace('"$REALTIME_SCREENSHOT"', "--stdin")
+    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
+    try:
+        origin = upstream.url.split("/v1/")[0]
+        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        status, _, err = await run_live(
+            tmp_path, "--upstream", origin, "--cases", "long-session", "--client", client, env=env
+        )
+    finally:
+        await upstream.stop()
+    assert status == 0, err
+    [case] = read_json(tmp_path / "report.json")["cases"]
+    assert case["id"] == "long-session"
+    assert case["verdict"] == "OK", case["violations"]
+    transcript = read_jsonl(tmp_path / "out" / "cases" / "long-session" / "connection-0.jsonl")
+    sent = [r.event_type for r in transcript.client_events()]
+    assert sent.count("response.create") == 3
