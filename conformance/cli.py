@@ -7,9 +7,10 @@
 Exit status: 0 when no case FAILED, 1 when one did, 2 for usage or input errors.
 
 Subcommands are `Command` records. `check` lives here; `run`, `demo`, `fuzz`, `proxy`,
-`replay` and `scenario-from` are plugged in by modules named `conformance._cli_<name>`
-that define `COMMAND: Command` (`tests/test_layering.py` lets `_cli*` modules import the
-mock and the reference client). A missing module simply leaves its subcommand out.
+`replay`, `scenario-from` and `diff` are plugged in by modules named
+`conformance._cli_<name>` that define `COMMAND: Command` (`tests/test_layering.py` lets
+`_cli*` modules import the mock and the reference client). A missing module simply leaves
+its subcommand out.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PLUGGED_COMMANDS: tuple[str, ...] = (
     "proxy",
     "replay",
     "scenario-from",
+    "diff",
 )
 """Subcommands provided by `conformance._cli_<name>` modules (`-` in a name is `_` in
 its module's), in help order."""
