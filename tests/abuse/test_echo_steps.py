@@ -232,6 +232,11 @@ async def test_a_huge_frame_goes_out_in_pieces_and_a_pong_waits_behind_it() -> N
             assert b"session.created" in created.data
             connection = _only_connection(server)
             stuck, ponged = _watch(connection)
+            # Small socket buffers on both ends: 15 MB cannot fit in them, whatever the
+            # machine's TCP autotuning allows.
+            _small_buffer(connection.transport, socket.SO_SNDBUF)
+            assert client._writer is not None
+            _small_buffer(client._writer.transport, socket.SO_RCVBUF)
             update = {"type": "session.update", "session": {"type": "realtime"}}
             update["session"]["instructions"] = instructions  # type: ignore[index]
             await client.send_text(_event(update))
@@ -259,6 +264,11 @@ def _only_connection(server: Any) -> Connection:
     connection = connections[0]
     assert isinstance(connection, Connection)
     return connection
+
+
+def _small_buffer(transport: asyncio.BaseTransport, option: int) -> None:
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, option, 64 * 1024)
 
 
 def _watch(connection: Connection) -> tuple[asyncio.Event, asyncio.Event]:
