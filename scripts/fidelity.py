@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from conformance.diff import matcher_problems
+
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "fixtures" / "fidelity.yaml"
 DOC = ROOT / "docs" / "fidelity.md"
@@ -32,7 +34,7 @@ AREAS = (
 STATUSES = ("divergence", "inferred", "fixed")
 EVIDENCE_KINDS = ("live-capture", "spec", "sdk", "issue", "doc", "inference")
 REQUIRED = ("id", "area", "mock", "live", "evidence", "status", "test")
-OPTIONAL = ("issue", "errata")
+OPTIONAL = ("issue", "errata", "diff")
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -117,6 +119,8 @@ def problems(entries: list[dict[str, Any]], root: Path = ROOT) -> list[str]:
         erratum = entry.get("errata")
         if erratum is not None and erratum not in errata_ids:
             found.append(f"{where} errata {erratum!r} is not an id in errata.yaml")
+        if "diff" in entry:
+            found += [f"{where} {problem}" for problem in matcher_problems(entry["diff"])]
     return found
 
 
@@ -135,7 +139,8 @@ def render(entries: list[dict[str, Any]]) -> str:
         "observed (**inferred**), and former divergences kept for the record (**fixed**).",
         "Each entry says what the mock does, what live does, the evidence, and the test that",
         "pins the mock's side. Tools that compare a mock transcript with a live capture read",
-        "the same data from `fixtures/fidelity.yaml` (format at its top);",
+        "the same data from `fixtures/fidelity.yaml` (format at its top): the `diff`",
+        "subcommand lists a difference an entry's matchers describe as known (docs/diff.md);",
         "`tests/test_fidelity_ledger.py` fails when this page and the data disagree or an",
         "entry's test does not exist.",
         "",
@@ -176,6 +181,8 @@ def render(entries: list[dict[str, Any]]) -> str:
             f"- **Evidence:** {evidence}",
             f"- **Pinned by:** {_test_cell(entry)}",
         ]
+        if entry.get("diff"):
+            lines.append(f"- **Known to `diff` as:** {_matchers_cell(entry['diff'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +191,22 @@ def _test_cell(entry: Mapping[str, Any]) -> str:
     if test is None:
         return f"not yet (issue {entry.get('issue')})"
     return f"`{test}`"
+
+
+EMPTY = '""'
+
+
+def _matchers_cell(value: object) -> str:
+    """The `diff:` matchers as inline code, `; `-separated (`kind=missing event=x field=""`)."""
+    items = value if isinstance(value, list) else [value]
+    shown = []
+    for item in items:
+        parts = []
+        for key, part in item.items() if isinstance(item, Mapping) else ():
+            text = ",".join(map(str, part)) if isinstance(part, list) else str(part)
+            parts.append(f"{key}={text or EMPTY}")
+        shown.append("`" + " ".join(parts) + "`")
+    return "; ".join(shown)
 
 
 def _one_line(text: object) -> str:
