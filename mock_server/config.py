@@ -70,6 +70,12 @@ class MockConfig:
     image_tokens: int = 194  # image tokens billed per input_image (documented data point)
     reply_template: str | None = None  # override the deterministic reply text
     scenario: str | None = None  # scenario name or file applied to every connection
+
+    # --- SIP (docs/sip.md): a simulated incoming call POSTs realtime.call.incoming ---
+    webhook_url: str | None = None  # where the signed webhook goes; none: not sent
+    webhook_secret: str | None = field(default=None, repr=False)  # signs it: whsec_ + base64
+    webhook_timeout: float = 5.0  # seconds per delivery attempt (connect, send, status line)
+    webhook_retries: int = 3  # more attempts after a failed one (0.5 s, 1 s, 2 s apart)
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from conformance import _json
 from mock_server.hooks import Control, Outgoing, RawFrame
 
 from . import _transforms as tf
@@ -15,6 +17,7 @@ DEFAULT_UNKNOWN_EVENT: Final = "response.future_feature.delta"
 DEFAULT_UNKNOWN_FIELD: Final = "x_future_field"
 DEFAULT_MALFORMED: Final = '{"type":"response.output_text.delta","event_id":"event_trunc'
 DEFAULT_OVERSIZED_TYPE: Final = "response.output_audio.delta"
+DTMF_EVENT: Final = "input_audio_buffer.dtmf_event_received"
 _STATE_PLACEHOLDERS: Final = frozenset(
     {
         "session_id",
@@ -180,6 +183,30 @@ def _release_response(env: Env, args: Mapping[str, Any]) -> None:
     env.ctl.release_response()
 
 
+def _dtmf(env: Env, args: Mapping[str, Any]) -> None:
+    """`input_audio_buffer.dtmf_event_received`, one per digit, `interval_ms` apart.
+
+    Sent as written, without an `event_id`: the spec's schema of this SIP-only event has
+    none (and allows no other key). `received_at` is unix seconds, a wall-clock value by
+    nature; a scenario may pin it for reproducible transcripts.
+    """
+    interval = float(args.get("interval_ms", 0.0))
+    first = args.get("received_at")
+    start = int(time.time()) if first is None else int(first)
+    for index, digit in enumerate(str(args["digits"])):
+        delay_ms = index * interval
+        event = {
+            "type": DTMF_EVENT,
+            "event": digit,
+            "received_at": start + int(delay_ms // 1000),
+        }
+        frame = RawFrame(_json.dumps(event))
+        if delay_ms > 0:
+            env.ctl.send(frame, delay_ms=delay_ms)
+        else:
+            env.emit(frame)
+
+
 def _nothing(env: Env, args: Mapping[str, Any]) -> None:
     """consume and suppress_session_created act when the rule fires, not when run."""
 
@@ -204,6 +231,7 @@ HANDLERS: Final[dict[str, Handler]] = {
     "fail_response": _fail_response,
     "hold_response": _hold_response,
     "release_response": _release_response,
+    "dtmf": _dtmf,
     "consume": _nothing,
     "suppress_session_created": _nothing,
 }

@@ -65,6 +65,10 @@ LISTENER_FIELDS: Final = frozenset(
         "max_message_size",
         "close_timeout",
         "send_timeout",
+        "webhook_url",
+        "webhook_secret",
+        "webhook_timeout",
+        "webhook_retries",
     }
 )
 

@@ -100,6 +100,9 @@ def _build(
         feature=data.get("feature"),
         endpoint=data.get("endpoint", REALTIME_ENDPOINT),
         live=bool(data.get("live", False)),
+        sip_headers=tuple(
+            (h["name"], h["value"]) for h in (data.get("sip") or {}).get("headers", ())
+        ),
         sources=tuple(data.get("sources") or ()),
         description=data["description"],
         expect=Expectation(client=tuple(expect["client"]), summary=expect["summary"]),

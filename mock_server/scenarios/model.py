@@ -116,7 +116,9 @@ class Scenario:
     leave all three out. `endpoint` is where a client of the scenario connects:
     `realtime` (`/v1/realtime`) or `translation` (`/v1/realtime/translations`).
     `live`: the server does only what the live API does by default, so the case also
-    runs against the live API (`realtime-conformance run --live`).
+    runs against the live API (`realtime-conformance run --live`). `sip_headers`: the
+    INVITE's headers a simulated incoming SIP call of this scenario carries (`sip:`,
+    docs/sip.md), as (name, value) pairs in order; empty: the mock's defaults.
     """
 
     id: str
@@ -127,6 +129,7 @@ class Scenario:
     description: str
     endpoint: str = REALTIME_ENDPOINT
     live: bool = False
+    sip_headers: tuple[tuple[str, str], ...] = ()
     expect: Expectation
     connect: ConnectSpec = field(default_factory=ConnectSpec)
     upgrade: Upgrade | None = None

@@ -1056,3 +1056,19 @@ async def test_a_connection_the_client_fails_reports_its_own_close_code(
     assert isinstance(final, ConnectionClosed)
     assert final.code == code
     assert reason in final.reason
+
+
+@handles("sip-basic")
+async def sip_basic(run: Run) -> None:
+    # On a plain WebSocket the scenario's DTMF events reach the client as on a SIP call's
+    # sideband: a GA event the client tracks (no event_id) without failing its response.
+    async with run.client() as client:
+        await client.add_text(run.user_text())
+        result = await (await client.respond(output_modalities=["text"])).done()
+        assert client.closed is None
+    assert result.status == "completed"
+    [transcript] = await run.ended(1)
+    digits = server_events(transcript, "input_audio_buffer.dtmf_event_received")
+    assert digits, "the scenario's DTMF events reached the client's session"
+    assert all("event_id" not in e for e in digits)
+    assert not [r for r in run.caplog.records if r.levelno >= logging.ERROR]

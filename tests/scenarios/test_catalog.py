@@ -49,9 +49,9 @@ def test_there_are_at_least_25_builtin_scenarios_each_with_sources() -> None:
     assert all((s.catalog and s.sources) or (s.feature and not s.catalog) for s in scenarios)
 
 
-def test_feature_scenarios_are_the_translation_happy_path_only() -> None:
+def test_feature_scenarios_are_the_translation_and_sip_happy_paths_only() -> None:
     features = {s.id: s.feature for s in builtin_scenarios() if s.feature}
-    assert features == {"translation-basic": "translation"}
+    assert features == {"translation-basic": "translation", "sip-basic": "sip"}
     translation = {s.id for s in builtin_scenarios() if s.translation}
     assert translation == {
         "translation-basic",

@@ -21,6 +21,7 @@ from mock_server.server import MockServer
 from . import (  # noqa: F401  (register checks)
     wire_checks_long_session,
     wire_checks_session,
+    wire_checks_sip,
     wire_checks_translation,
 )
 from .wire import Wire, open_wire
