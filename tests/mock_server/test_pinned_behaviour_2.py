@@ -83,3 +83,30 @@ def test_a_first_delta_range_is_drawn_per_stream_with_an_exact_token_rate() -> N
     assert len(firsts) == 8
     assert all(100.0 <= first <= 900.0 for first in firsts)
     assert {pace.clock(f"resp_{n}").gap_ms(1) for n in range(3)} == {20.0}
+
+
+# --- a minted client secret's configuration is where the session starts ------------------
+
+
+def test_a_client_secrets_session_configuration_is_in_session_created() -> None:
+    from mock_server.secrets import secrets_for
+
+    config = {
+        "type": "realtime",
+        "model": "gpt-realtime",
+        "instructions": "Answer in haiku.",
+        "output_modalities": ["text"],
+    }
+    secret = secrets_for("pinned-signing-secret").mint("realtime", config, 4_000_000_000)
+    _, wire = open_app(
+        "/v1/realtime",
+        headers=[("Authorization", f"Bearer {secret}")],
+        secret_key="pinned-signing-secret",
+        **FAST,
+    )
+    created = wire.recv_event()
+    assert isinstance(created, dict)
+    assert created["type"] == "session.created", created
+    session = created["session"]
+    assert session["instructions"] == "Answer in haiku."
+    assert session["output_modalities"] == ["text"]
