@@ -446,6 +446,13 @@ class Transcript:
         return index
 
     @property
+    def transport(self) -> str:
+        """How the session's events travelled: `meta["transport"]` ("webrtc", "sip") of a
+        call (issue 16), else "websocket" (what transcripts without the field are)."""
+        value = self.meta.get("transport")
+        return value if isinstance(value, str) else "websocket"
+
+    @property
     def truncation(self) -> Truncation | None:
         """What was left out past `max_bytes` (also read back from a transcript file's
         meta), or None when every frame is kept in full."""

@@ -11,6 +11,7 @@ with `respond`, which calls the sans-I/O `RestHandler`. The answer carries
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection
@@ -122,22 +123,32 @@ def is_upgrade(request: Request) -> bool:
     return any("websocket" in value.lower() for value in request.headers.get_all("Upgrade"))
 
 
-def respond(connection: ServerConnection, request: Request, handler: RestHandler) -> Response:
-    """The websockets `Response` to a plain HTTP request, from `handler`."""
+def respond(
+    connection: ServerConnection, request: Request, handler: RestHandler
+) -> Response | Awaitable[Response]:
+    """The websockets `Response` to a plain HTTP request, from `handler`.
+
+    A request the handler answers asynchronously (`RestHandler.is_async`: a WebRTC
+    offer) gets an awaitable instead, which websockets awaits; every other one is
+    answered at once.
+    """
     problem = getattr(connection, "rest_problem", None)
     if isinstance(problem, HttpResponse):
-        answer = problem
-    else:
-        body = getattr(connection, "rest_body", b"")
-        answer = handler.handle(
-            HttpRequest(
-                method=request.method,
-                target=request.path,
-                headers=tuple(request.headers.raw_items()),
-                body=body if isinstance(body, bytes) else b"",
-            )
-        )
-    return to_response(answer)
+        return to_response(problem)
+    body = getattr(connection, "rest_body", b"")
+    http = HttpRequest(
+        method=request.method,
+        target=request.path,
+        headers=tuple(request.headers.raw_items()),
+        body=body if isinstance(body, bytes) else b"",
+    )
+    if handler.is_async(http):
+        return _respond_later(handler, http)
+    return to_response(handler.handle(http))
+
+
+async def _respond_later(handler: RestHandler, http: HttpRequest) -> Response:
+    return to_response(await handler.handle_async(http))
 
 
 def not_found(method: str, path: str) -> Response:

@@ -61,4 +61,22 @@ class SetPingAnswer:
     answer: bool
 
 
-Action = SendText | SendBytes | Close | Drop | Stall | SetPingAnswer
+@dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """WebRTC/SIP: play this output audio (in the session's output `fmt`) on the call's
+    audio track, after what is already queued there."""
+
+    data: bytes
+    fmt: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearAudio:
+    """WebRTC/SIP: drop the output audio queued on the call's track (not yet played)."""
+
+
+MediaAction = PlayAudio | ClearAudio
+
+# A WebSocket adapter never gets a `MediaAction`: only calls (`MockApp(transport="webrtc")`)
+# make them.
+Action = SendText | SendBytes | Close | Drop | Stall | SetPingAnswer | PlayAudio | ClearAudio

@@ -46,6 +46,7 @@ from .responder import (
     check_reply_template,
 )
 from .secrets import secrets_for
+from .webrtc_audio import OutputAudioBuffer
 
 if TYPE_CHECKING:
     from .scenarios import Scenario
@@ -83,7 +84,17 @@ class MockApp:
         registry: ModelRegistry | None = None,
         connection_number: int = 0,
         started_at: float = 0.0,
+        transport: str = "websocket",
+        session: Mapping[str, Any] | None = None,
     ) -> None:
+        """One connection's (or call's) app.
+
+        `transport`: "websocket", or "webrtc" / "sip" for a call (mock_server/calls.py):
+        then `output_audio_buffer.clear` is a valid client event, the model's audio goes
+        to the call's track (`PlayAudio` actions, mock_server/webrtc_audio.py), and the
+        transcript's meta says `transport`. `session`: a configuration the session starts
+        from (a WebRTC call's `session` part), over the client secret's if any.
+        """
         self.request = request
         self.config = config
         self.registry = registry or load_registry()
@@ -91,9 +102,11 @@ class MockApp:
         self._hooked = hooks is not None and not isinstance(hooks, NoHooks)
         self.ids = IdFactory(f"{config.seed}/{connection_number}")
         self.started_at = started_at
+        self.transport = transport
+        self.initial_session = session
         self.session = Session(
             Side.SERVER,
-            decode=_parse_websocket_frame,
+            decode=_parse_websocket_frame if transport == "websocket" else parse_client_frame,
             encode=_json.dumps,
             audio_decoder=_b64decode,
             models=self.registry.get,
@@ -101,6 +114,11 @@ class MockApp:
         self.session_id = self.ids.new("sess")
         self.transcript: Transcript = request.new_transcript(config)
         self.transcript.meta["session_id"] = self.session_id
+        # On a call the model's audio goes to the track (None on a WebSocket).
+        self.audio_out: OutputAudioBuffer | None = None
+        if transport != "websocket":
+            self.transcript.meta["transport"] = transport
+            self.audio_out = OutputAudioBuffer(self)
         self.control = _Control(self)
         self.behaviour = Behaviour(self)
         self.now_ms = 0.0
@@ -141,6 +159,9 @@ class MockApp:
             return
         if tolerant:
             self._hold_session_created(outcome)
+        if self.initial_session is not None:  # a call's `session`, over the secret's
+            merged = {**(outcome.session or {}), **self.initial_session}
+            outcome = replace(outcome, session=merged)
         self.behaviour.start(outcome)
         self.hooks.on_open(self.control, now_ms)
         self._flush()
@@ -252,6 +273,16 @@ class MockApp:
                 self.send_error(received.findings[0])
             else:
                 self.behaviour.handle(received)
+
+    def receive_audio(self, pcm: bytes, now_ms: float) -> None:
+        """A call's input audio from its track, in the session's input format: to the
+        buffer and the VAD as an append's audio would go (nothing is recorded)."""
+        if self.ended:
+            return
+        self.now_ms = now_ms
+        self.session.conversation.apply_client_event(_TRACK_APPEND, pcm)
+        self.behaviour.feed_audio(pcm)
+        self._flush()
 
     def receive_bytes(self, data: bytes, now_ms: float) -> None:
         """One binary frame from the client: the live server rejects it, non-fatally."""
@@ -442,6 +473,10 @@ class MockApp:
         self.behaviour.fill_previous_item(full)
         text = self.session.send(full)
         self.session.data_to_send()  # the text is written below; nothing may pile up
+        audio_out = self.audio_out
+        if audio_out is not None:
+            self._deliver(full, text)
+            return
         replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
         if replacement is None:
             self._write_text(text)
@@ -482,13 +517,21 @@ class MockApp:
         return False
 
     def _deliver(self, full: dict[str, Any], text: str) -> None:
-        """Offer an event sent through the core to the hooks, and write it (or theirs)."""
+        """Offer an event sent through the core to the hooks, and write it (or theirs).
+
+        On a call, the audio deltas go to the track instead (`OutputAudioBuffer`).
+        """
+        audio_out = self.audio_out
+        if audio_out is not None and audio_out.divert(full):
+            return
         replacement = self.hooks.on_server_event(self.control, full, self.now_ms)
         if replacement is None:
             self._write_text(text)
-            return
-        for out in replacement:
-            self._write(out)
+        else:
+            for out in replacement:
+                self._write(out)
+        if audio_out is not None:
+            audio_out.sent(full)
 
     def _write(self, out: Outgoing) -> None:
         if self.ended or self.stalled:
@@ -525,6 +568,7 @@ class MockApp:
 # The WebSocket endpoint refuses the WebRTC/SIP-only output_audio_buffer.clear. (Partials,
 # not wrapper functions: one Python call less on every client frame.)
 _parse_websocket_frame = functools.partial(parse_client_frame, websocket=True)
+_TRACK_APPEND: Final = {"type": "input_audio_buffer.append"}  # a call's track audio
 
 
 # SIMD base64: 1.6 us instead of 10.9 us (stdlib strict) per 40 ms append, and it also
@@ -636,8 +680,16 @@ _connections = itertools.count()
 NO_SCENARIO = "default"
 
 
-def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
+def make_app(
+    request: ConnectRequest,
+    config: MockConfig,
+    *,
+    transport: str = "websocket",
+    session: Mapping[str, Any] | None = None,
+) -> MockApp:
     """The default `AppFactory`: picks the scenario (config, `?scenario=`, header) and builds.
+
+    `transport` and `session` are those of `MockApp` (a WebRTC or SIP call's app).
 
     A scenario named by the client (query or header) must be a built-in one: a client
     must not make the server read files. An unknown name is answered in-band, like the
@@ -656,6 +708,16 @@ def make_app(request: ConnectRequest, config: MockConfig) -> MockApp:
         from .translation import TranslationApp
 
         app_class = TranslationApp
+    if transport != "websocket":
+        return MockApp(
+            request,
+            config,
+            hooks=hooks,
+            connection_number=number,
+            started_at=time.time(),
+            transport=transport,
+            session=session,
+        )
     return app_class(request, config, hooks=hooks, connection_number=number, started_at=time.time())
 
 

@@ -141,6 +141,8 @@ class Behaviour:
             "conversation.item.truncate": self._item_truncate,
             "response.create": self._response_create,
             "response.cancel": self._response_cancel,
+            # Reaches here on calls only: the WebSocket parser refuses it (live).
+            "output_audio_buffer.clear": self._output_audio_clear,
         }
 
     # ----------------------------------------------------------- lifecycle
@@ -259,12 +261,16 @@ class Behaviour:
     # ---------------------------------------------------------------- audio
     def _append(self, event: dict[str, Any], received: Received) -> None:
         if received.audio is not None:
-            self.kept_audio.append(received.audio)
-        if self.vad is None or received.audio is None:
-            if self.probe is not None and received.audio is not None and not self.heard:
-                self.heard = bool(self.probe.feed(received.audio))
+            self.feed_audio(received.audio)
+
+    def feed_audio(self, audio: bytes) -> None:
+        """Input audio (an append's, or a call's track): kept, and heard by the VAD."""
+        self.kept_audio.append(audio)
+        if self.vad is None:
+            if self.probe is not None and not self.heard:
+                self.heard = bool(self.probe.feed(audio))
             return
-        for boundary in self.vad.feed(received.audio):
+        for boundary in self.vad.feed(audio):
             if isinstance(boundary, SpeechStarted):
                 self._speech_started(boundary.audio_start_ms)
             elif isinstance(boundary, SpeechStopped):
@@ -289,7 +295,14 @@ class Behaviour:
             # the previous turn's response may still be queued behind this event.
             from .app import _Entry
 
-            self.app.queue(_Entry("call", lambda: self._interrupt("turn_detected")))
+            self.app.queue(_Entry("call", self._barge_in))
+
+    def _barge_in(self) -> None:
+        """The user spoke over the response: it is cancelled; on a call, the audio still
+        playing on the track is cleared too (`output_audio_buffer.cleared`, spec)."""
+        self._interrupt("turn_detected")
+        if self.app.audio_out is not None:
+            self.app.audio_out.clear(by_client=False)
 
     def _speech_stopped(self, end_ms: int) -> None:
         item_id = self.speech_item_id or self.app.ids.new("item")
@@ -593,6 +606,13 @@ class Behaviour:
                 ],
             }
         )
+
+    def _output_audio_clear(self, event: dict[str, Any], received: Received) -> None:
+        # WebRTC/SIP: cut off the audio being played (spec: should follow response.cancel)
+        if self.app.audio_out is not None:
+            self.app.audio_out.clear(by_client=True)
+        else:  # a WebSocket session (its validator normally refuses it first)
+            self.app.send_error(_unsupported_type(event["type"], self.last_client_event_id))
 
     def _response_cancel(self, event: dict[str, Any], received: Received) -> None:
         wanted = event.get("response_id")

@@ -84,9 +84,11 @@ REALTIME_MODEL_MESSAGE: Final = (
 )
 TRANSCRIPTION_MODEL_MESSAGE: Final = 'Model "{model}" is not supported in transcription mode.'
 # A sideband `?call_id=` names a WebRTC/SIP call: ids are `rtc_...` (protocol notes §1.1).
-# The mock has no calls, so a well-formed id opens a session on the call model below, and
-# anything else is refused [INFERRED: wording, code and close code follow the other
-# request-shape errors; the call's model is what live would echo].
+# `MockServer` answers an id that names none of its calls with 404 before the upgrade and
+# attaches a known one to the call's session (mock_server/calls.py, issue 16); only
+# without a server (an in-memory transport) does a well-formed id reach this check, and
+# open a session on the call model below; anything else is refused [INFERRED: wording,
+# code and close code follow the other request-shape errors].
 CALL_ID_PATTERN: Final = re.compile(r"rtc_[A-Za-z0-9_-]{1,200}")
 CALL_MODEL: Final = "gpt-realtime"
 CALL_ID_MESSAGE: Final = "Invalid 'call_id': '{call_id}' is not the id of a realtime call."

@@ -10,7 +10,10 @@ a test (`conformance/respx_router.py`, no socket). Paths are under `{path_prefix
 `POST /realtime?model=…` (beta SDP)          400 `beta_api_shape_disabled` (as live)
 `POST /realtime/sessions`,                   400 `beta_api_shape_disabled` [INFERRED]
 `/realtime/transcription_sessions` (legacy)
-`POST /realtime/calls…` (WebRTC, SIP)        501 `not_supported_by_mock` (not yet)
+`POST /realtime/calls` (WebRTC)              201 with the SDP answer and `Location`
+                                            (async: `handle_async`; `mock_server/_webrtc.py`)
+`POST /realtime/calls/{id}/hangup`          200, the call ends (`mock_server/calls.py`)
+`POST /realtime/calls/{id}/accept|…` (SIP)   `call_actions` (501 until registered)
 `GET /realtime`, `/realtime/translations`    426: these are WebSockets (an upgrade is
 without an upgrade                            never handed to this module)
 another method on a known path              405 with `Allow`
@@ -31,13 +34,15 @@ secret opens sessions with it until it expires, each starting from that configur
 from __future__ import annotations
 
 import copy
+import email.parser
+import email.policy
 import secrets as _random
 import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from conformance import _json
@@ -49,13 +54,19 @@ from mock_server.config import MockConfig
 from mock_server.handshake import (
     BAD_KEY_MESSAGE,
     BETA_MESSAGE,
+    CLOSE_AUTH,
     EPHEMERAL_PREFIX,
     REALTIME_MODEL_MESSAGE,
     TRANSLATION_MODEL_MESSAGE,
+    Rejected,
+    check_handshake,
     mask_key,
 )
 from mock_server.request import ConnectRequest
 from mock_server.secrets import SignedSecrets, secrets_for
+
+if TYPE_CHECKING:
+    from mock_server.calls import CallRegistry
 
 MAX_BODY_BYTES: Final = 1 << 20  # a larger request body gets 413
 DEFAULT_TTL: Final = 600  # `expires_after.seconds` when absent (spec)
@@ -81,10 +92,38 @@ BAD_JSON_MESSAGE: Final = (
     "contact us through our help center at help.openai.com.)"
 )
 CALLS_MESSAGE: Final = (
-    "{method} {path} (WebRTC and SIP calls) is not supported by the mock yet. "
+    "{method} {path} (SIP calls) is not supported by the mock yet. "
     "Connect over WebSocket instead: GET /v1/realtime?model=... with an Upgrade: websocket "
     "header (a client secret from POST /v1/realtime/client_secrets works there too)."
 )
+# [INFERRED] the wordings of the call errors (none captured live)
+WEBRTC_MISSING_MESSAGE: Final = (
+    "POST {path} needs WebRTC, which this mock server cannot do: install the webrtc extra "
+    "(pip install 'realtime-conformance[webrtc]', which brings aiortc) and restart it, or "
+    "connect over WebSocket (GET /v1/realtime?model=...)."
+)
+WEBRTC_IN_PROCESS_MESSAGE: Final = (
+    "POST {path} needs a running mock server (realtime-mock serve, or MockServer): "
+    "an SDP offer cannot be answered in-process."
+)
+CALL_CONTENT_MESSAGE: Final = (
+    "Unsupported Content-Type {got!r} for POST {path}: send multipart/form-data with an "
+    "'sdp' part (and an optional 'session' part), or the SDP offer itself as application/sdp."
+)
+CALL_ARGUMENT_MESSAGE: Final = "Unrecognized request argument supplied: {name}"
+CALL_NO_SDP_MESSAGE: Final = "Missing required parameter: 'sdp'."
+CALL_SDP_MESSAGE: Final = "Invalid SDP offer: {why}"
+CALL_SESSION_TYPE_MESSAGE: Final = (
+    "Invalid value: '{got}'. Supported values are: 'realtime' (a call's session is a "
+    "realtime session)."
+)
+CALL_NOT_FOUND_MESSAGE: Final = "Call {call_id} not found."
+CALL_KEY_USED_MESSAGE: Final = (
+    "Incorrect API key provided: {masked}. This client secret was already used to create "
+    "a call: mint a new one for every call."
+)
+SIP_ACTIONS: Final = ("accept", "reject", "refer")  # helper i16c's (mock_server/sip.py)
+DEFAULT_CALL_MODEL: Final = "gpt-realtime"  # [INFERRED] a call whose session names no model
 UPGRADE_MESSAGE: Final = (
     "{path} is a WebSocket endpoint: send GET {path}?model=... with the headers "
     "Connection: Upgrade and Upgrade: websocket (plain HTTP gets this answer)."
@@ -155,6 +194,31 @@ def too_large(size: int, limit: int = MAX_BODY_BYTES) -> HttpResponse:
     return error_response(413, message, code="request_too_large")
 
 
+def call_not_found(call_id: str) -> HttpResponse:
+    """404 for a call id that names no call of this mock [INFERRED wording]."""
+    message = CALL_NOT_FOUND_MESSAGE.format(call_id=call_id[:64])
+    return error_response(404, message, code="call_not_found", param="call_id")
+
+
+@dataclass(frozen=True, slots=True)
+class CallOffer:
+    """A checked `POST /v1/realtime/calls`: what a `CallBackend` answers."""
+
+    call_id: str
+    sdp: str
+    request: ConnectRequest  # the call session's connect request (`calls.call_request`)
+    session: dict[str, Any] | None  # the `session` part (over the key's own configuration)
+    location: str  # the `Location` header: `{prefix}/v1/realtime/calls/rtc_…`
+
+
+class CallBackend(Protocol):
+    """Answers checked WebRTC offers (`mock_server._webrtc.WebRtcCalls`)."""
+
+    async def create_call(self, offer: CallOffer) -> HttpResponse:
+        """201 with the SDP answer, or the error to answer."""
+        ...
+
+
 def chunked() -> HttpResponse:
     """411 for a body without a Content-Length (chunked transfer coding)."""
     return error_response(411, CHUNKED_MESSAGE, code="length_required")
@@ -173,6 +237,8 @@ class RestHandler:
         clock: Callable[[], float] = time.time,
         registry: ModelRegistry | None = None,
         secrets: SignedSecrets | None = None,
+        calls: CallRegistry | None = None,
+        webrtc: CallBackend | None = None,
     ) -> None:
         """Configure.
 
@@ -182,12 +248,21 @@ class RestHandler:
             registry: the model registry; the built-in one by default.
             secrets: mints the keys; by default the one for `config.secret_key`, which is
                 what every mock WebSocket of this process with that secret verifies with.
+            calls: the server's calls (`MockServer` sets it): hangup, accept, ...
+            webrtc: answers WebRTC offers (`MockServer` sets it when aiortc is installed).
         """
         self.config = config or MockConfig()
         self.clock = clock
         self.registry = registry or load_registry()
         self.secrets = secrets or secrets_for(self.config.secret_key)
         self.prefix = self.config.path_prefix.rstrip("/") + "/v1"
+        self.calls = calls
+        self.webrtc = webrtc
+        # `POST /realtime/calls/{id}/{action}`: hangup here, SIP's accept/reject/refer
+        # registered by mock_server/sip.py. Each gets the request and the call id.
+        self.call_actions: dict[str, Callable[[HttpRequest, str], HttpResponse]] = {
+            "hangup": self._hangup,
+        }
         realtime = "/realtime"
         self._routes: dict[str, dict[str, Callable[[HttpRequest, str], HttpResponse]]] = {
             f"{realtime}/client_secrets": {"POST": self._client_secret},
@@ -196,8 +271,9 @@ class RestHandler:
             f"{realtime}/translations": {"GET": self._websocket_only},
             f"{realtime}/sessions": {"POST": self._beta},
             f"{realtime}/transcription_sessions": {"POST": self._beta},
-            f"{realtime}/calls": {"POST": self._calls},
+            f"{realtime}/calls": {"POST": self._calls_in_process},
         }
+        self._calls_path = f"{self.prefix}{realtime}/calls"
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """The response to one request (never raises for a client's mistake)."""
@@ -220,8 +296,28 @@ class RestHandler:
             return None
         rest = path[len(self.prefix) :].rstrip("/") or "/"
         if rest.startswith("/realtime/calls/"):
-            return {"POST": self._calls}  # calls/{id}/accept|reject|refer|hangup
+            return {"POST": self._call_action}  # calls/{id}/accept|reject|refer|hangup
         return self._routes.get(rest)
+
+    def is_async(self, request: HttpRequest) -> bool:
+        """Whether `request` must be answered with `handle_async` (a WebRTC offer)."""
+        return (
+            request.method.upper() == "POST"
+            and urlsplit(request.target).path.rstrip("/") == self._calls_path
+        )
+
+    async def handle_async(self, request: HttpRequest) -> HttpResponse:
+        """The response to one request, a WebRTC offer included (answered by `webrtc`)."""
+        if not self.is_async(request):
+            return self.handle(request)
+        path = urlsplit(request.target).path
+        offer = self.call_offer(request, path)
+        if isinstance(offer, HttpResponse):
+            return offer
+        if self.webrtc is None:
+            message = WEBRTC_MISSING_MESSAGE.format(path=path)
+            return error_response(501, message, code="webrtc_unavailable")
+        return await self.webrtc.create_call(offer)
 
     # ------------------------------------------------------------ routes
     def _client_secret(self, request: HttpRequest, path: str) -> HttpResponse:
@@ -281,9 +377,98 @@ class RestHandler:
         # the legacy session endpoints are the beta's too [INFERRED].
         return error_response(400, BETA_MESSAGE, code="beta_api_shape_disabled")
 
-    def _calls(self, request: HttpRequest, path: str) -> HttpResponse:
-        message = CALLS_MESSAGE.format(method=request.method.upper(), path=path)
-        return error_response(501, message, code="not_supported_by_mock")
+    def _calls_in_process(self, request: HttpRequest, path: str) -> HttpResponse:
+        # `handle` cannot wait for an SDP answer: a checked offer gets 501 (respx).
+        offer = self.call_offer(request, path)
+        if isinstance(offer, HttpResponse):
+            return offer
+        message = WEBRTC_IN_PROCESS_MESSAGE.format(path=path)
+        return error_response(501, message, code="webrtc_unavailable")
+
+    def call_offer(self, request: HttpRequest, path: str) -> CallOffer | HttpResponse:
+        """Check a `POST /v1/realtime/calls` (key, body, session, SDP); no I/O.
+
+        `multipart/form-data` (`sdp`, optional `session`: a realtime session request)
+        or a raw `application/sdp` body; a standard key, or an `ek_` client secret whose
+        session configuration applies (used once: live refuses a secret used for a call
+        before [catalog 17]).
+        """
+        from mock_server.calls import call_request, new_call_id
+
+        connect = ConnectRequest.from_target(request.target, request.headers, subprotocols=())
+        key = connect.api_key
+        if key is None:
+            return error_response(401, NO_KEY_MESSAGE)
+        parsed = _call_body(request, path)
+        if isinstance(parsed, HttpResponse):
+            return parsed
+        sdp, session = parsed
+        if session is not None:
+            findings = validate_rest_body("client_secrets.request", {"session": session})
+            if findings:
+                return _finding_response(findings[0])
+            if session.get("type") != "realtime":
+                message = CALL_SESSION_TYPE_MESSAGE.format(got=session.get("type"))
+                return error_response(400, message, code="invalid_value", param="session.type")
+        why = _sdp_problem(sdp)
+        if why is not None:
+            message = CALL_SDP_MESSAGE.format(why=why)
+            return error_response(400, message, code="invalid_offer", param="sdp")
+        model = session.get("model") if session is not None else None
+        if model is None and not key.startswith(EPHEMERAL_PREFIX):
+            model = DEFAULT_CALL_MODEL
+        call_id = new_call_id()
+        scenario = connect.query.get("scenario")
+        headers = [(n, v) for n, v in request.headers if n.lower() == "x-mock-scenario"]
+        call = call_request(
+            call_id,
+            key=key,
+            model=model if isinstance(model, str) else None,
+            path_prefix=self.config.path_prefix,
+            scenario=scenario,
+            headers=headers,
+        )
+        outcome = check_handshake(
+            call, self.config, self.registry, secrets=self.secrets, now=self.clock()
+        )
+        if isinstance(outcome, Rejected):
+            return _rejected_response(outcome)
+        if call.model is None:  # an `ek_` key's model, in the request the transcript shows
+            call = call_request(
+                call_id,
+                key=key,
+                model=outcome.model or DEFAULT_CALL_MODEL,
+                path_prefix=self.config.path_prefix,
+                scenario=scenario,
+                headers=headers,
+            )
+        ephemeral = key.startswith(EPHEMERAL_PREFIX)
+        if ephemeral and self.calls is not None and not self.calls.use_secret(key):
+            message = CALL_KEY_USED_MESSAGE.format(masked=mask_key(key))
+            return error_response(401, message, code="invalid_api_key")
+        location = f"{self.prefix}/realtime/calls/{call_id}"
+        return CallOffer(call_id, sdp, call, session, location)
+
+    def _call_action(self, request: HttpRequest, path: str) -> HttpResponse:
+        rest = path[len(self._calls_path) + 1 :].rstrip("/")
+        call_id, _, action = rest.partition("/")
+        handler = self.call_actions.get(action) if call_id and "/" not in action else None
+        if handler is not None:
+            return handler(request, call_id)
+        if action in SIP_ACTIONS:
+            message = CALLS_MESSAGE.format(method=request.method.upper(), path=path)
+            return error_response(501, message, code="not_supported_by_mock")
+        return error_response(404, f"Invalid URL ({request.method.upper()} {path})")
+
+    def _hangup(self, request: HttpRequest, call_id: str) -> HttpResponse:
+        problem = self._check_key(request)
+        if problem is not None:
+            return problem
+        call = self.calls.get(call_id) if self.calls is not None else None
+        if call is None or self.calls is None:
+            return call_not_found(call_id)
+        self.calls.end(call_id, "hangup")
+        return HttpResponse(200)
 
     def _websocket_only(self, request: HttpRequest, path: str) -> HttpResponse:
         return error_response(
@@ -340,11 +525,75 @@ def _finding_response(finding: Finding) -> HttpResponse:
     return error_response(400, finding.message, code=finding.code, param=finding.param)
 
 
+def _rejected_response(rejected: Rejected) -> HttpResponse:
+    """A connect rule's rejection as REST answers it: 401 for the key, else 400."""
+    finding = rejected.finding
+    status = 401 if rejected.close_code == CLOSE_AUTH else 400
+    return error_response(status, finding.message, code=finding.code, param=finding.param)
+
+
+def _header(request: HttpRequest, name: str) -> str:
+    return next((v for n, v in request.headers if n.lower() == name), "")
+
+
+def _call_body(request: HttpRequest, path: str) -> tuple[str, dict[str, Any] | None] | HttpResponse:
+    """(sdp, session or None) from a calls request body, or the 400 to answer."""
+    content_type = _header(request, "content-type")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/sdp":
+        return request.body.decode("utf-8", errors="replace"), None
+    if kind != "multipart/form-data":
+        message = CALL_CONTENT_MESSAGE.format(got=content_type or None, path=path)
+        return error_response(400, message, code="unsupported_content_type")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    sdp: str | None = None
+    session: dict[str, Any] | None = None
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if name == "sdp":
+            sdp = data.decode("utf-8", errors="replace")
+        elif name == "session":
+            try:
+                value = _json.loads(data)
+            except _json.JSONDecodeError:
+                return error_response(400, BAD_JSON_MESSAGE, param="session")
+            if not isinstance(value, dict):
+                return error_response(
+                    400, "Invalid type for 'session': expected an object.", param="session"
+                )
+            session = value
+        else:
+            message_text = CALL_ARGUMENT_MESSAGE.format(name=name)
+            return error_response(400, message_text, code="unknown_parameter", param=str(name))
+    if sdp is None:
+        code = "missing_required_parameter"
+        return error_response(400, CALL_NO_SDP_MESSAGE, code=code, param="sdp")
+    return sdp, session
+
+
+def _sdp_problem(sdp: str) -> str | None:
+    """Why `sdp` is not an SDP offer, or None (the WebRTC stack checks the rest)."""
+    lines = [line.strip() for line in sdp.strip().splitlines()]
+    if not lines or lines[0] != "v=0":
+        return "it must start with the line v=0."
+    if not any(line.startswith("m=") for line in lines):
+        return "it has no media section (m=...): add an audio track or a data channel."
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        return "it has no DTLS fingerprint (a=fingerprint:...)."
+    return None
+
+
 __all__ = [
     "MAX_BODY_BYTES",
+    "CallBackend",
+    "CallOffer",
     "HttpRequest",
     "HttpResponse",
     "RestHandler",
+    "call_not_found",
     "chunked",
     "error_response",
     "json_response",

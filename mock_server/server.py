@@ -39,13 +39,14 @@ from conformance.protocol.errors import UsageError
 from conformance.transcript import Transcript
 from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
-from mock_server._http import HttpConnection, is_upgrade, not_found, respond
+from mock_server._http import HttpConnection, is_upgrade, not_found, respond, to_response
 from mock_server._log import add_log_secrets, logger
 from mock_server._recorder import Recording, check_folder
+from mock_server.calls import Call, CallRegistry, run_sideband
 from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
 from mock_server.request import ConnectRequest
-from mock_server.rest import RestHandler
+from mock_server.rest import RestHandler, call_not_found
 from mock_server.settings import merge
 from mock_server.tls import TlsFiles, local_tls, server_context, trust_env
 
@@ -104,6 +105,10 @@ class MockServer:
         if self.config.secret_key:
             add_log_secrets(self.config.secret_key)
         self.rest = rest or RestHandler(self.config)
+        # WebRTC/SIP calls (mock_server/calls.py): made by POST /v1/realtime/calls, ended
+        # by .../hangup, joined by sideband WebSockets (`?call_id=`).
+        self.calls: CallRegistry = self.rest.calls or CallRegistry()
+        self.rest.calls = self.calls
         self._factory = app_factory
         self._tls = tls
         self._tls_files: TlsFiles | None = tls if isinstance(tls, TlsFiles) else None
@@ -149,6 +154,10 @@ class MockServer:
         if self._tls is not False:
             self._tls_files = self._tls_files or local_tls()
             self._ssl = server_context(self._tls_files)
+        if self.rest.webrtc is None:
+            from mock_server._webrtc import backend_for
+
+            self.rest.webrtc = backend_for(self)  # None without aiortc: /calls says so
         self._accept_gate = _AcceptErrors.attach(asyncio.get_running_loop())
         try:
             self._server = await self._listen(cfg)
@@ -189,6 +198,10 @@ class MockServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self.calls.end_all()
+        closing = getattr(self.rest.webrtc, "aclose", None)
+        if closing is not None:
+            await _waited(closing(), self.config.close_timeout + 1.0)
         try:
             await self._close(server)
         finally:
@@ -332,6 +345,9 @@ class MockServer:
         path = urlsplit(request.path).path
         if path not in (self._endpoint, self._endpoint + TRANSLATIONS):
             return not_found(request.method, path)  # no WebSocket there
+        call_id = _connect_request(connection, request).call_id
+        if call_id is not None and self._sideband_call(call_id) is None:
+            return to_response(call_not_found(call_id))  # issue 16: a sideband needs a call
         if self._upgrade is None:
             return None
         transcript = self._upgrade(_connect_request(connection, request), self.config)
@@ -345,9 +361,50 @@ class MockServer:
         self._end(number, transcript)
         return connection.respond(HTTPStatus(end.code or 403), end.reason or "")
 
+    def _sideband_call(self, call_id: str) -> Any:
+        """The live call a sideband `?call_id=` joins (its session runs), or None."""
+        call = self.calls.live(call_id)
+        return call if call is not None and call.driver is not None else None
+
+    def make_call_app(self, call: Call) -> Any:
+        """The app of a call's session: the default app's with the call's transport and
+        `session` (`mock_server.app.make_app`); a custom `app_factory`'s as it makes it."""
+        assert call.request is not None
+        assert self._factory is not None
+        from mock_server import app as default
+
+        if self._factory in (default.make_app, default.MockApp):
+            return default.make_app(
+                call.request, self.config, transport=call.kind, session=call.session
+            )
+        return self._factory(call.request, self.config)
+
+    def track_session(self, transcript: Transcript) -> Callable[[], None]:
+        """Count (and record, with `config.record`) a session that is not one WebSocket
+        connection (a WebRTC or SIP call); call what it returns when the session ends."""
+        number = self._opened(transcript)
+        folder = self._record_to
+        recording = Recording.open(folder, transcript, number) if folder is not None else None
+
+        def ended() -> None:
+            if recording is not None:
+                self._recorded(recording)
+            self._end(number, transcript)
+
+        return ended
+
     async def _handle(self, connection: ServerConnection) -> None:
         assert self._factory is not None  # set by start()
         request = _connect_request(connection)
+        if request.call_id is not None:
+            call = self._sideband_call(request.call_id)
+            if call is not None and await run_sideband(
+                cast(_Connection, connection), call, request, self.config
+            ):
+                return
+            if call is None:  # the call ended between the upgrade and now
+                await connection.close(1000, "call ended")
+                return
         try:
             app = self._factory(request, self.config)
         except Exception:

@@ -210,13 +210,15 @@ def test_beta_and_legacy_endpoints_answer_beta_api_shape_disabled(path: str) -> 
     )
 
 
-@pytest.mark.parametrize("path", ["/v1/realtime/calls", "/v1/realtime/calls/rtc_1/hangup"])
-def test_calls_are_not_supported_yet(path: str) -> None:
-    response = post(RestHandler(), path, b"v=0\r\n")
+def test_calls_need_a_running_server_and_hangup_needs_a_call() -> None:
+    # In-process (respx) an SDP offer cannot be answered; tests/webrtc/ covers the rest.
+    offer = b"v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AA\r\n"
+    sdp = (*AUTH, ("Content-Type", "application/sdp"))
+    response = post(RestHandler(), "/v1/realtime/calls", offer, sdp)
     assert response.status == 501
-    found = error(response)
-    assert found["code"] == "not_supported_by_mock"
-    assert "not supported by the mock yet" in found["message"]
+    assert error(response)["code"] == "webrtc_unavailable"
+    hangup = post(RestHandler(), "/v1/realtime/calls/rtc_1/hangup", b"")
+    assert (hangup.status, error(hangup)["code"]) == (404, "call_not_found")
 
 
 def test_unknown_paths_and_methods_get_json_404_and_405() -> None:

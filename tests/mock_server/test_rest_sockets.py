@@ -203,9 +203,15 @@ def plain(line: str, *headers: str, body: bytes = b"") -> bytes:
             "beta_api_shape_disabled",
         ),
         (
-            plain("POST /v1/realtime/calls", "Content-Length: 3", body=b"v=0"),
-            501,
-            "not_supported_by_mock",
+            plain(
+                "POST /v1/realtime/calls",
+                f"Authorization: Bearer {KEY}",
+                "Content-Type: text/plain",
+                "Content-Length: 3",
+                body=b"v=0",
+            ),
+            400,
+            "unsupported_content_type",
         ),
         (
             plain("POST /v1/realtime/sessions", "Content-Length: 2", body=b"{}"),
