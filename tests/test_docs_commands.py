@@ -624,6 +624,26 @@ NOT_RUN.update(
 )
 
 
+# docs/replay.md: replay and scenario-from on recordings of realtime-notes on the mock.
+_REPLAY_TEST = (
+    "tests/replay/test_docs_workflow.py::test_the_documented_replay_and_scenario_from_commands"
+)
+RUN_ELSEWHERE.update(
+    {
+        "realtime-conformance replay session.jsonl --timing fast --record again.jsonl": (
+            _REPLAY_TEST
+        ),
+        "realtime-conformance replay session.jsonl --against ws://127.0.0.1:8765/v1/realtime": (
+            _REPLAY_TEST
+        ),
+        "realtime-conformance scenario-from closed.jsonl -o closed-at-once.yaml": _REPLAY_TEST,
+        "realtime-conformance replay closed.jsonl --scenario closed-at-once.yaml": _REPLAY_TEST,
+        'realtime-conformance run --client "CMD" --scenario closed-at-once.yaml': _REPLAY_TEST,
+        "realtime-mock serve --scenario closed-at-once.yaml": _REPLAY_TEST,
+    }
+)
+
+
 def _is_bench(text: str) -> bool:
     return "bench/" in text
 
