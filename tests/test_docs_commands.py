@@ -616,10 +616,39 @@ RUN_ELSEWHERE.update(
         "realtime-conformance check transcripts/*.jsonl --html again.html": _PROXY_TEST,
     }
 )
+
+# docs/live.md: every command run by tests/runner/test_live_mode.py, a mock standing in for
+# the live API (the upstream URL and the key substituted); the live smoke job's needs a key.
+_LIVE = "tests/runner/test_live_mode.py::"
+_LIVE_WORKFLOW = _LIVE + "test_the_documented_workflow_with_a_mock_as_the_live_api"
+RUN_ELSEWHERE.update(
+    {
+        "realtime-conformance run --live --upstream mock --client 'realtime-notes "
+        '"$REALTIME_SCREENSHOT" --model "$REALTIME_MODEL" --timeout 5\'': (
+            _LIVE + "test_the_documented_rehearsal_passes"
+        ),
+        'OPENAI_API_KEY=sk-... realtime-conformance run --live --client "node dist/hud.js" '
+        "--timeout 60": _LIVE_WORKFLOW,
+        "OPENAI_API_KEY=sk-... realtime-conformance proxy --upstream wss://api.openai.com "
+        "--record live/ --junit live.xml": _LIVE_WORKFLOW,
+        "realtime-conformance check live/*.jsonl --html live.html": _LIVE_WORKFLOW,
+        "realtime-conformance scenario-from incident.jsonl -o "
+        "regressions/error-mid-reply.yaml": _LIVE_WORKFLOW,
+        "realtime-conformance replay incident.jsonl --scenario regressions/error-mid-reply.yaml "
+        "--record reproduced.jsonl": _LIVE_WORKFLOW,
+        "realtime-conformance diff incident.jsonl reproduced.jsonl": _LIVE_WORKFLOW,
+        'realtime-conformance run --client "node dist/hud.js" --scenario regressions/': (
+            _LIVE_WORKFLOW
+        ),
+        "realtime-conformance replay incident.jsonl --record on-mock.jsonl "
+        "--end-timeout 2": _LIVE_WORKFLOW,
+        "realtime-conformance diff incident.jsonl on-mock.jsonl": _LIVE_WORKFLOW,
+    }
+)
 NOT_RUN.update(
     {
-        "OPENAI_API_KEY=sk-... realtime-conformance proxy --upstream wss://api.openai.com "
-        "--record live/ --junit live.xml": NEEDS_LIVE,
+        'RUN_LIVE=1 OPENAI_API_KEY=sk-... REALTIME_LIVE_CLIENT="node dist/hud.js" '
+        ".venv/bin/pytest -m live tests/live": NEEDS_LIVE,
     }
 )
 
@@ -640,6 +669,25 @@ RUN_ELSEWHERE.update(
         "realtime-conformance replay closed.jsonl --scenario closed-at-once.yaml": _REPLAY_TEST,
         'realtime-conformance run --client "CMD" --scenario closed-at-once.yaml': _REPLAY_TEST,
         "realtime-mock serve --scenario closed-at-once.yaml": _REPLAY_TEST,
+    }
+)
+
+
+# docs/transcripts.md (the minimal transcript judged by `check`) and docs/diff.md (record,
+# replay on the mock, diff; the options), run as documented by tests/diff/test_docs.py.
+_DIFF_DOCS = "tests/diff/test_docs.py::"
+_DIFF_WORKFLOW = _DIFF_DOCS + "test_the_documented_diff_commands"
+RUN_ELSEWHERE.update(
+    {
+        "realtime-conformance check example.jsonl": (
+            _DIFF_DOCS + "test_the_minimal_transcript_is_judged_as_documented"
+        ),
+        "realtime-conformance replay live.jsonl --record mock.jsonl": _DIFF_WORKFLOW,
+        "realtime-conformance diff live.jsonl mock.jsonl": _DIFF_WORKFLOW,
+        "realtime-conformance diff live.jsonl mock.jsonl --json diff.json": _DIFF_WORKFLOW,
+        "realtime-conformance diff run-1.jsonl run-2.jsonl --live none --strict-counts": (
+            _DIFF_WORKFLOW
+        ),
     }
 )
 

@@ -68,9 +68,12 @@ async def run_live(target: Target, out: Path, timeout_s: float) -> tuple[int, st
     return process.returncode, output.decode(errors="replace")
 
 
-async def live_then_mock(target: Target, tmp_path: Path) -> tuple[int, str, DiffResult]:
+async def live_then_mock(
+    target: Target, tmp_path: Path, *, end_timeout: float = 10.0
+) -> tuple[int, str, DiffResult]:
     """Run the client live, replay its traffic on the mock, diff: (run status, console,
-    the diff of the live recording with the replay)."""
+    the diff of the live recording with the replay). `end_timeout`: how long the replay
+    waits for a server close the recording ends with."""
     timeout_s = 120.0 if target.is_live else 30.0
     out = tmp_path / "out"
 
@@ -86,7 +89,9 @@ async def live_then_mock(target: Target, tmp_path: Path) -> tuple[int, str, Diff
 
     # 2. The same client traffic replayed on the mock, its server side recorded anew.
     replayed = tmp_path / "replayed.jsonl"
-    result = await replay_on_mock(recorded, api_key=REPLAY_KEY, record=replayed)
+    result = await replay_on_mock(
+        recorded, api_key=REPLAY_KEY, record=replayed, end_timeout=end_timeout
+    )
     assert result.opened, result.summary()
 
     # 3. Mock versus upstream on that traffic.
@@ -108,6 +113,6 @@ async def test_an_upstream_that_differs_from_the_mock_fails_the_diff(tmp_path: P
     `server-error-mid-response`, standing in for a live API that changed) differs from
     the mock's default on the same traffic, and the diff says where."""
     async with serve(port=0, close_timeout=2.0, scenario="server-error-mid-response") as server:
-        _, console, diff = await live_then_mock(mock_target(server), tmp_path)
+        _, console, diff = await live_then_mock(mock_target(server), tmp_path, end_timeout=1.0)
     assert diff.exit_status == 1, console
     assert diff.unknown[0].event == "error"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from conformance._cli_run import builtin_cases, translation_cases
 from conformance.cli import main
 from conformance.protocol.errors import UsageError
+from conformance.runner import screenshot_png
 from conformance.runner.live import (
     LIVE_UPSTREAM,
     MOCK_UPSTREAM,
@@ -30,7 +32,7 @@ from mock_server.config import MockConfig
 from mock_server.scenarios import builtin_scenarios
 from mock_server.server import MockServer
 
-from .support import BROKEN, BROKEN_FINDINGS, REFERENCE, ROOT, read_json
+from .support import BROKEN, BROKEN_FINDINGS, PYTHON, REFERENCE, ROOT, read_json
 
 UPSTREAM_KEY = "sk-upstream-live-mode-0123456789abcdef"
 WAIT = 90.0
@@ -248,3 +250,159 @@ async def test_a_long_session_runs_live_through_the_proxy(tmp_path):
     transcript = read_jsonl(tmp_path / "out" / "cases" / "long-session" / "connection-0.jsonl")
     sent = [r.event_type for r in transcript.client_events()]
     assert sent.count("response.create") == 3
+
+
+# --- docs/live.md, every command, with a mock standing in for the live API ---------------
+
+DOC_REHEARSAL = (
+    "realtime-conformance run --live --upstream mock --client 'realtime-notes "
+    '"$REALTIME_SCREENSHOT" --model "$REALTIME_MODEL" --timeout 5\''
+)
+DOC_LIVE_RUN = (
+    'OPENAI_API_KEY=sk-... realtime-conformance run --live --client "node dist/hud.js" --timeout 60'
+)
+DOC_PROXY = (
+    "OPENAI_API_KEY=sk-... realtime-conformance proxy --upstream wss://api.openai.com "
+    "--record live/ --junit live.xml"
+)
+DOC_CHECK = "realtime-conformance check live/*.jsonl --html live.html"
+DOC_SCENARIO_FROM = (
+    "realtime-conformance scenario-from incident.jsonl -o regressions/error-mid-reply.yaml"
+)
+DOC_REPRODUCE = (
+    "realtime-conformance replay incident.jsonl --scenario regressions/error-mid-reply.yaml "
+    "--record reproduced.jsonl"
+)
+DOC_DIFF_REPRODUCED = "realtime-conformance diff incident.jsonl reproduced.jsonl"
+DOC_CI_CASE = 'realtime-conformance run --client "node dist/hud.js" --scenario regressions/'
+DOC_ON_MOCK = "realtime-conformance replay incident.jsonl --record on-mock.jsonl --end-timeout 2"
+DOC_DIFF_ON_MOCK = "realtime-conformance diff incident.jsonl on-mock.jsonl"
+DOCUMENTED = (
+    DOC_REHEARSAL,
+    DOC_LIVE_RUN,
+    DOC_PROXY,
+    DOC_CHECK,
+    DOC_SCENARIO_FROM,
+    DOC_REPRODUCE,
+    DOC_DIFF_REPRODUCED,
+    DOC_CI_CASE,
+    DOC_ON_MOCK,
+    DOC_DIFF_ON_MOCK,
+)
+BIN = Path(sys.executable).parent
+HUD = '--client "node dist/hud.js"'
+
+
+def doc_env(**extra: str) -> dict[str, str]:
+    """The shell's environment: the venv's programs first on PATH, no key but `extra`'s."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+async def shell(text: str, cwd: Path, **env: str) -> tuple[int, str]:
+    """Run `text` with /bin/sh in `cwd` (bounded); (status, stdout and stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", text, cwd=cwd, env=doc_env(**env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(WAIT):
+            out, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace")
+
+
+def test_the_documented_commands_are_the_tested_ones():
+    text = (ROOT / "docs" / "live.md").read_text(encoding="utf-8")
+    for command in DOCUMENTED:
+        assert f"\n{command}\n" in text, command
+
+
+@pytest.mark.integration
+async def test_the_documented_rehearsal_passes(tmp_path):
+    status, output = await shell(DOC_REHEARSAL, tmp_path)
+    assert status == 0, output
+    assert "[1/1] default ... OK" in output
+    assert (tmp_path / "realtime-conformance-report" / "report.html").is_file()
+
+
+@pytest.mark.integration
+async def test_the_documented_workflow_with_a_mock_as_the_live_api(tmp_path):
+    """docs/live.md from the live run to the CI case, the live API played by a mock that
+    cuts a reply with a server error (`server-error-mid-response`): the incident."""
+    config = MockConfig(
+        port=0, pace="fast", scenario="server-error-mid-response", api_keys=(UPSTREAM_KEY,)
+    )
+    upstream = await MockServer(config).start()
+    origin = upstream.url.split("/v1/")[0]
+    hud = f"--client {shlex.quote(REFERENCE)}"
+    try:
+        # 1. run --live (the mock as the upstream, the key the proxy sends it).
+        live_run = DOC_LIVE_RUN.replace("sk-...", UPSTREAM_KEY).replace(HUD, hud)
+        status, output = await shell(f"{live_run} --upstream {origin}", tmp_path)
+        assert status == 0, output  # the client reports the error: not FAILED
+        assert "[1/1] default ... OK" in output
+        # 2. the proxy recording a client pointed at it (a placeholder key: the proxy's
+        # key replaces it, or the upstream would refuse the connection).
+        await record_one_connection(DOC_PROXY, origin, tmp_path)
+    finally:
+        await upstream.stop()
+    [recording] = (tmp_path / "live").glob("*.jsonl")
+    (tmp_path / "incident.jsonl").write_bytes(recording.read_bytes())
+    assert UPSTREAM_KEY not in files_text(tmp_path)
+    # 3. check the recordings again.
+    status, output = await shell(DOC_CHECK, tmp_path)
+    assert status == 0, output
+    assert (tmp_path / "live.html").is_file()
+    # 4. a scenario from the incident, which the mock replays as it happened.
+    status, output = await shell(DOC_SCENARIO_FROM, tmp_path)
+    assert status == 0, output
+    assert (tmp_path / "regressions" / "error-mid-reply.yaml").is_file()
+    status, output = await shell(DOC_REPRODUCE, tmp_path)
+    assert status == 0, output
+    status, output = await shell(DOC_DIFF_REPRODUCED, tmp_path)
+    assert status == 0, output
+    # 5. the CI case: the correct client passes it.
+    status, output = await shell(DOC_CI_CASE.replace(HUD, hud), tmp_path)
+    assert status == 0, output
+    assert "error-mid-reply" in output
+    # 6. the mock's default behaviour differs from the incident: new differences, exit 1.
+    status, output = await shell(DOC_ON_MOCK, tmp_path)
+    assert status == 0, output
+    status, output = await shell(DOC_DIFF_ON_MOCK, tmp_path)
+    assert status == 1, output
+    assert "`error` only in A" in output
+
+
+async def record_one_connection(documented: str, origin: str, cwd: Path) -> None:
+    """The documented proxy command in front of `origin` (a free port, one connection),
+    and the reference client through it."""
+    assignment, command = documented.replace("sk-...", UPSTREAM_KEY).split(" ", 1)
+    command = command.replace("wss://api.openai.com", origin) + " --port 0 --connections 1"
+    proxy = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", f"{assignment} exec {command}", cwd=cwd, env=doc_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proxy.stdout is not None
+    try:
+        async with asyncio.timeout(WAIT):
+            first = (await proxy.stdout.readline()).decode()
+            assert first.startswith("OPENAI_REALTIME_URL="), first
+            shot = cwd / "shot.png"
+            shot.write_bytes(screenshot_png(64, 40))
+            client = (
+                f"{PYTHON} -m client_reference.cli {shot} --url {first.split('=', 1)[1].strip()}"
+                " --timeout 5"
+            )
+            await shell(client, ROOT, OPENAI_API_KEY="sk-test-placeholder-for-the-client")
+            _, err = await proxy.communicate()
+        assert proxy.returncode == 0, err.decode()
+    finally:
+        if proxy.returncode is None:
+            proxy.kill()
+            await proxy.wait()
