@@ -13,7 +13,9 @@ a test (`conformance/respx_router.py`, no socket). Paths are under `{path_prefix
 `POST /realtime/calls` (WebRTC)              201 with the SDP answer and `Location`
                                             (async: `handle_async`; `mock_server/_webrtc.py`)
 `POST /realtime/calls/{id}/hangup`          200, the call ends (`mock_server/calls.py`)
-`POST /realtime/calls/{id}/accept|…` (SIP)   `call_actions` (501 until registered)
+`POST /realtime/calls/{id}/accept|…` (SIP)   `call_actions`: mock_server/sip.py (200)
+`POST {prefix}/mock/sip/incoming` (mock-only) `async_routes`: a simulated incoming SIP
+                                            call and its signed webhook (docs/sip.md)
 `GET /realtime`, `/realtime/translations`    426: these are WebSockets (an upgrade is
 without an upgrade                            never handed to this module)
 another method on a known path              405 with `Allow`
@@ -39,7 +41,7 @@ import email.policy
 import secrets as _random
 import string
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -263,6 +265,9 @@ class RestHandler:
         self.call_actions: dict[str, Callable[[HttpRequest, str], HttpResponse]] = {
             "hangup": self._hangup,
         }
+        # Mock-only endpoints answered asynchronously, by full path (prefix included):
+        # `POST {prefix}/mock/sip/incoming` (mock_server/sip.py) sends a webhook first.
+        self.async_routes: dict[str, Callable[[HttpRequest], Awaitable[HttpResponse]]] = {}
         realtime = "/realtime"
         self._routes: dict[str, dict[str, Callable[[HttpRequest, str], HttpResponse]]] = {
             f"{realtime}/client_secrets": {"POST": self._client_secret},
@@ -300,17 +305,25 @@ class RestHandler:
         return self._routes.get(rest)
 
     def is_async(self, request: HttpRequest) -> bool:
-        """Whether `request` must be answered with `handle_async` (a WebRTC offer)."""
-        return (
-            request.method.upper() == "POST"
-            and urlsplit(request.target).path.rstrip("/") == self._calls_path
-        )
+        """Whether `request` must be answered with `handle_async` (a WebRTC offer, or
+        one of `async_routes`)."""
+        path = urlsplit(request.target).path.rstrip("/")
+        if path in self.async_routes:
+            return True
+        return request.method.upper() == "POST" and path == self._calls_path
 
     async def handle_async(self, request: HttpRequest) -> HttpResponse:
         """The response to one request, a WebRTC offer included (answered by `webrtc`)."""
         if not self.is_async(request):
             return self.handle(request)
         path = urlsplit(request.target).path
+        route = self.async_routes.get(path.rstrip("/"))
+        if route is not None:
+            if request.method.upper() != "POST":
+                message = METHOD_MESSAGE.format(method=request.method, path=path, allowed="POST")
+                allow = (("Allow", "POST"),)
+                return error_response(405, message, code="method_not_allowed", headers=allow)
+            return await route(request)
         offer = self.call_offer(request, path)
         if isinstance(offer, HttpResponse):
             return offer
@@ -494,6 +507,10 @@ class RestHandler:
         if findings:
             return None, _finding_response(findings[0])
         return copy.deepcopy(body), None
+
+    def check_key(self, request: HttpRequest) -> HttpResponse | None:
+        """The 401 for a request without an accepted standard key, or None."""
+        return self._check_key(request)
 
     def _check_key(self, request: HttpRequest) -> HttpResponse | None:
         key = ConnectRequest.from_target(request.target, request.headers, subprotocols=()).api_key

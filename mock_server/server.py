@@ -109,6 +109,12 @@ class MockServer:
         # by .../hangup, joined by sideband WebSockets (`?call_id=`).
         self.calls: CallRegistry = self.rest.calls or CallRegistry()
         self.rest.calls = self.calls
+        # SIP (mock_server/sip.py): calls/{id}/accept|reject|refer and the mock-only
+        # POST {prefix}/mock/sip/incoming that simulates an incoming call.
+        from mock_server.sip import SipCalls
+
+        self.sip = SipCalls(self)
+        self.sip.install()
         self._factory = app_factory
         self._tls = tls
         self._tls_files: TlsFiles | None = tls if isinstance(tls, TlsFiles) else None
