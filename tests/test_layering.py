@@ -68,5 +68,18 @@ def test_adapters_never_import_each_other(package, other):
     assert offenders == []
 
 
+@pytest.mark.parametrize("path", modules("conformance/diff"), ids=str)
+def test_the_diff_is_pure_functions_over_transcripts(path):
+    """`conformance/diff` reads files and compares: no sockets, no event loop, no adapters,
+    and none of the proxy or runner machinery."""
+    stray = {
+        name
+        for name in imports_of(path)
+        if top(name) in {"asyncio", "socket", "websockets", "mock_server", "client_reference"}
+        or name.startswith(("conformance.proxy", "conformance.runner", "conformance.replay"))
+    }
+    assert stray == set(), f"{path} imports {sorted(stray)}"
+
+
 def test_fixtures_hold_no_python():
     assert list((ROOT / "fixtures").rglob("*.py")) == []
