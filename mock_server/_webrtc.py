@@ -161,14 +161,14 @@ class WebRtcCalls:
             outlet = DataChannelOutlet(channel, lambda: self.calls.end(call.call_id, "overflow"))
             driver.attach(outlet)
 
-            @channel.on("message")  # type: ignore[untyped-decorator]
+            @channel.on("message")
             def on_message(message: str | bytes) -> None:
                 if isinstance(message, str):
                     driver.receive_text(message)
                 else:
                     driver.receive_bytes(message)
 
-            @channel.on("close")  # type: ignore[untyped-decorator]
+            @channel.on("close")
             def on_close() -> None:
                 driver.detach(outlet)
 
@@ -177,9 +177,10 @@ class WebRtcCalls:
             else:
                 channel.on("open", driver.open)
 
-        @pc.on("track")  # type: ignore[untyped-decorator]
-        def on_track(remote: MediaStreamTrack) -> None:
-            if remote.kind == "audio":
+        # The offer's tracks were made by setRemoteDescription (its "track" events are past).
+        for transceiver in pc.getTransceivers():
+            remote = transceiver.receiver.track
+            if transceiver.kind == "audio" and remote is not None:
                 self._spawn(_read_microphone(remote, driver))
 
         @pc.on("connectionstatechange")  # type: ignore[untyped-decorator]
@@ -257,7 +258,7 @@ class DataChannelOutlet:
 
 if AVAILABLE:
 
-    class OutputTrack(MediaStreamTrack):  # type: ignore[misc]
+    class OutputTrack(MediaStreamTrack):
         """The model's audio as a live audio track: 20 ms PCM16 frames in real time
         (silence when nothing is queued); aiortc encodes them to Opus at 48 kHz."""
 

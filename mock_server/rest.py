@@ -563,10 +563,10 @@ def _call_body(request: HttpRequest, path: str) -> tuple[str, dict[str, Any] | N
         message = CALL_CONTENT_MESSAGE.format(got=content_type or None, path=path)
         return error_response(400, message, code="unsupported_content_type")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
     sdp: str | None = None
     session: dict[str, Any] | None = None
-    for part in message.iter_parts() if message.is_multipart() else ():
+    for part in form.iter_parts() if form.is_multipart() else ():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""

@@ -18,7 +18,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
@@ -343,7 +343,9 @@ class MockServer:
 
     # --- websockets callbacks ---
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         # issue 14: plain HTTP (REST, or an upgrade elsewhere) gets a JSON answer.
         if not is_upgrade(request):
             return respond(connection, request, self.rest)

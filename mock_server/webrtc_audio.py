@@ -72,14 +72,14 @@ class OutputAudioBuffer:
                 self.app._emit({"type": "output_audio_buffer.started", "response_id": response_id})
         elif kind == "response.done":
             response = event.get("response")
-            response_id = response.get("id") if isinstance(response, Mapping) else None
-            if response_id is None or response_id != self.playing:
+            done_id = response.get("id") if isinstance(response, Mapping) else None
+            if not isinstance(done_id, str) or done_id != self.playing:
                 return
             from .app import _Entry
 
             generation = self.generation
             at = max(self.end_ms, self.app.now_ms)
-            self.app.queue(_Entry("call", lambda: self._stopped(response_id, generation)), at=at)
+            self.app.queue(_Entry("call", lambda: self._stopped(done_id, generation)), at=at)
 
     def _stopped(self, response_id: str, generation: int) -> None:
         if generation != self.generation or self.playing != response_id:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import orjson
+import pytest
 
 from mock_server.calls import CallRegistry
 from mock_server.config import MockConfig
@@ -169,3 +170,19 @@ def test_hangup_ends_a_known_call_and_404s_an_unknown_one() -> None:
     assert ephemeral.status == 401
     other = handler.handle(HttpRequest("POST", f"{CALLS}/{call.call_id}/dance", (AUTH,)))
     assert other.status == 404
+
+
+async def test_a_server_without_aiortc_answers_calls_with_the_extras_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import httpx
+
+    from mock_server import _webrtc, serve
+
+    monkeypatch.setattr(_webrtc, "AVAILABLE", False)
+    async with serve(pace="fast") as server, httpx.AsyncClient(base_url=server.base_url) as http:
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/sdp"}
+        answer = await http.post("/realtime/calls", content=OFFER, headers=headers)
+    assert answer.status_code == 501
+    assert answer.json()["error"]["code"] == "webrtc_unavailable"
+    assert "realtime-conformance[webrtc]" in answer.json()["error"]["message"]
