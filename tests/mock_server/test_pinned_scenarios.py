@@ -137,8 +137,7 @@ def test_after_ms_runs_the_actions_from_the_timer_not_at_once() -> None:
     from tests.scenarios.fake_control import FakeControl
 
     rules = (
-        "rules:\n  - when: {on: client_event, after_ms: 1}\n"
-        "    do: [{error: {message: late}}]\n"
+        "rules:\n  - when: {on: client_event, after_ms: 1}\n    do: [{error: {message: late}}]\n"
     )
     hooks = ScenarioHooks(scenario(rules))
     ctl = FakeControl()
@@ -149,3 +148,49 @@ def test_after_ms_runs_the_actions_from_the_timer_not_at_once() -> None:
     (sent,) = ctl.sent()
     assert isinstance(sent, dict)
     assert sent["error"]["message"] == "late"
+
+
+# --- config: listener fields are refused; misspelt fields get a did-you-mean ------------
+
+
+@pytest.mark.parametrize("field", ["scenario", "record", "port", "max_message_size"])
+def test_a_scenario_cannot_set_a_listener_field(field: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        scenario(f"config:\n  {field}: 1\nrules: []\n")
+    assert f"config.{field} belongs to the listener and cannot be set by a scenario" in str(
+        caught.value
+    )
+
+
+def test_a_misspelt_config_field_gets_the_near_name() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        scenario("config:\n  sesion_max_duration: 5\nrules: []\n")
+    assert "unknown MockConfig field 'sesion_max_duration' at config; did you mean" in str(
+        caught.value
+    )
+    assert "'session_max_duration'?" in str(caught.value)
+
+
+# --- the alias-expansion bound is exact: 100,000 values pass, 100,001 do not -------------
+
+
+def expanding_to(values: int) -> str:
+    """A document whose aliases expand it to exactly `values` values (keys count too).
+
+    `a` is 999 scalars (1,000 values with its sequence); `b` is 98 aliases of it; `c`
+    holds the rest: 1 (root) + 2 + 1,000 + 2 + 98,000 + 1 + 1 + r values.
+    """
+    rest = values - 1006 - 98 * 1000
+    assert rest >= 0
+    return (
+        f"a: &a [{', '.join(['1'] * 999)}]\n"
+        f"b: [{', '.join(['*a'] * 98)}]\n"
+        f"c: [{', '.join(['1'] * rest)}]\n"
+    )
+
+
+@pytest.mark.parametrize(("values", "refused"), [(100_000, False), (100_001, True)])
+def test_the_alias_expansion_bound_is_exact(values: int, refused: bool) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_text(expanding_to(values), where="<bomb>")  # not a scenario either way
+    assert ("too many aliases" in str(caught.value)) is refused, str(caught.value)[:200]
