@@ -30,13 +30,14 @@ import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit
 
 from conformance.checks import Registry
 from conformance.protocol.errors import UsageError
-from conformance.proxy import ProxyConfig, ProxyServer, Upstream, proxy_registry
-from conformance.transcript import Transcript
+from conformance.proxy import EndedConnection, ProxyConfig, ProxyServer, Upstream, proxy_registry
+from conformance.transcript import Transcript, redact
 
 from .cases import Case
 from .inputs import new_test_key
@@ -45,6 +46,7 @@ from .mock import MockFactory, MockHandle
 LIVE_UPSTREAM: Final = "wss://api.openai.com"
 MOCK_UPSTREAM: Final = "mock"  # `--upstream mock`: a fresh mock per case, behind the proxy
 KEY_VARIABLE: Final = "OPENAI_API_KEY"
+AUTH_CLOSE: Final = 3000  # the live API's close code for a refused key (protocol notes §6)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,11 +164,13 @@ class ProxiedUpstream:
     the transcript of every connection it forwarded, in connection order (each one from
     its first frame on, so a long session's feeder sees the replies as they come)."""
 
-    def __init__(self, proxy: ProxyServer, secrets: Sequence[str]) -> None:
+    def __init__(self, proxy: ProxyServer, secrets: Sequence[str], *, own_key: bool) -> None:
         self._proxy = proxy
         self._secrets = tuple(s for s in secrets if s)
+        self._own_key = own_key
         self._opened: dict[int, Transcript] = {}
         self._progress = asyncio.Event()
+        self.unreached: str | None = None  # why the upstream was not reached, if it was not
 
     def opened(self, number: int, transcript: Transcript) -> None:
         """`ProxyServer.on_open`: a connection's transcript, its keys registered."""
@@ -174,6 +178,20 @@ class ProxiedUpstream:
         self._opened[number] = transcript
         self._progress.set()
         self._progress = asyncio.Event()
+
+    def ended(self, ended: EndedConnection) -> None:
+        """`ProxyServer.on_end`: notes a connection that never reached the upstream (the
+        proxy answered 502/504 itself), or whose upstream refused the proxy's key."""
+        if self.unreached is not None:
+            return
+        transcript = ended.transcript
+        if ended.problem is not None and any(r.kind == "rejected" for r in transcript):
+            self.unreached = f"connection {ended.number}: {ended.problem}"
+        elif self._own_key and (refusal := key_refusal(transcript)) is not None:
+            self.unreached = (
+                f"{self._proxy.upstream} refused the key in ${KEY_VARIABLE} "
+                f"({redact(refusal, self._secrets)}): check the key"
+            )
 
     @property
     def url(self) -> str:
@@ -203,6 +221,25 @@ class ProxiedUpstream:
                 while len(self._opened) < n:
                     await self._progress.wait()
         return self.transcripts[:n]
+
+
+def key_refusal(transcript: Transcript) -> str | None:
+    """How the server refused the connection's key, if it did: the live API's close 3000
+    (after an `invalid_api_key` error), or an HTTP 401 answer to the upgrade."""
+    for record in transcript:
+        if record.direction != "server":
+            continue
+        if record.kind == "close" and record.code == AUTH_CLOSE:
+            return f"close {record.code} {record.reason or ''}".strip()
+        if record.kind == "rejected" and record.code == HTTPStatus.UNAUTHORIZED:
+            return f"HTTP 401 {(record.reason or '')[:200]}".strip()
+    return None
+
+
+class UpstreamError(UsageError):
+    """A live case's proxy could not reach the upstream (or the upstream refused the
+    proxy's key): the client met the proxy, not the API, so no verdict would mean
+    anything. `run --live` stops with it (exit 2)."""
 
 
 def live_factory(live: LiveConfig, *, mock: MockFactory | None = None) -> MockFactory:
@@ -256,10 +293,19 @@ async def _proxy(
         assert handle is not None
         handle.opened(number, transcript)
 
-    proxy = ProxyServer(ProxyConfig(upstream=upstream, api_key=api_key), on_open=opened)
+    def ended(connection: EndedConnection) -> None:
+        assert handle is not None
+        handle.ended(connection)
+
+    config = ProxyConfig(upstream=upstream, api_key=api_key)
+    proxy = ProxyServer(config, on_open=opened, on_end=ended)
     async with proxy:
-        handle = ProxiedUpstream(proxy, (*secrets, api_key or ""))
+        handle = ProxiedUpstream(proxy, (*secrets, api_key or ""), own_key=api_key is not None)
         yield handle
+    if handle.unreached is not None:  # the client met the proxy, not the API: no verdict
+        raise UpstreamError(
+            f"run --live: {handle.unreached}; nothing was judged against {proxy.upstream}"
+        )
 
 
 def _origin(url: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import socket
 import sys
 from pathlib import Path
 
@@ -196,6 +197,43 @@ async def test_the_broken_client_fails_live_mode_with_its_findings(tmp_path):
     assert BROKEN_FINDINGS["default"] <= found
     assert "server_events_match_schema" not in found  # the mock sends no drift
     assert UPSTREAM_KEY not in files_text(tmp_path) + out + err
+
+
+@pytest.mark.integration
+async def test_a_refused_key_stops_the_run_instead_of_judging_the_client(tmp_path):
+    """The upstream closes 3000 (the live API's answer to a bad key): the client met a
+    bad runner key, not a fault of its own; no verdict, exit 2, the key not shown."""
+    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
+    wrong = "sk-wrong-key-for-the-upstream-0123456789"
+    try:
+        origin = upstream.url.split("/v1/")[0]
+        status, out, err = await run_live(
+            tmp_path,
+            "--upstream",
+            origin,
+            "--client",
+            REFERENCE,
+            env=runner_env(OPENAI_API_KEY=wrong),
+        )
+    finally:
+        await upstream.stop()
+    assert status == 2, err
+    assert f"run --live: {origin} refused the key in $OPENAI_API_KEY (close 3000" in err
+    assert "nothing was judged" in err
+    assert wrong not in out + err + files_text(tmp_path)
+
+
+@pytest.mark.integration
+async def test_an_unreachable_upstream_stops_the_run_instead_of_judging_the_client(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    status, _, err = await run_live(
+        tmp_path, "--upstream", f"ws://127.0.0.1:{port}", "--client", REFERENCE, env=runner_env()
+    )
+    assert status == 2, err
+    assert f"cannot reach the upstream ws://127.0.0.1:{port}" in err
+    assert not (tmp_path / "report.json").exists()  # no report that looks like a pass
 
 
 @pytest.mark.integration
