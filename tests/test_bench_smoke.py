@@ -64,3 +64,12 @@ def test_bench_proxy_prints_direct_and_proxied_latency_side_by_side() -> None:
         for workload in ("small event", "audio append 50 ms"):
             assert f"| {layout} | off | {workload} |" in done.stdout
     assert "Goal: added p50 < 0.3 ms per frame:" in done.stdout
+
+
+def test_bench_webrtc_connect_prints_websocket_and_webrtc_side_by_side() -> None:
+    pytest.importorskip("aiortc", reason="the WebRTC benchmark needs the webrtc extra")
+    done = _bench("bench/bench_webrtc_connect.py", "--count", "3", "--warmup", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| connect to session.created |" in done.stdout
+    assert "| WebRTC/WebSocket p50 |" in done.stdout
+    assert "| answer to first event (ICE, DTLS, SCTP, data channel) |" in done.stdout
