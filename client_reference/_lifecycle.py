@@ -19,6 +19,9 @@ from .connection import (
 )
 from .errors import ClientError, ConnectionClosed, RealtimeAPIError, Timeout, UsageError
 from .settings import ClientSettings, ReconnectPolicy
+from .webrtc import Transport, WebRtcConnection, connect_webrtc
+
+Connection = RealtimeConnection | WebRtcConnection
 
 logger = logging.getLogger("client_reference.client")
 
@@ -38,9 +41,13 @@ class Lifecycle:
         reconnect: ReconnectPolicy | None,
         max_size: int | None,
         compression: Compression,
+        transport: Transport = "websocket",
     ) -> None:
         build_url(url or DEFAULT_URL, model)  # UsageError now, not at connect time
         handshake_options(api_key, auth, headers)
+        if transport not in ("websocket", "webrtc"):
+            raise UsageError(f"transport={transport!r} must be 'websocket' or 'webrtc'")
+        self._transport = transport
         if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
             raise UsageError(f"reconnect={reconnect!r} must be a ReconnectPolicy or None")
         self._connect_args: dict[str, Any] = {
@@ -60,7 +67,7 @@ class Lifecycle:
         self._settings = settings
         self._reconnect = reconnect
         self._ids = ev.EventIds()
-        self._conn: RealtimeConnection | None = None
+        self._conn: Connection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -87,8 +94,9 @@ class Lifecycle:
 
     # ------------------------------------------------------------- public
     @property
-    def connection(self) -> RealtimeConnection | None:
-        """The current connection (None while closed or reconnecting)."""
+    def connection(self) -> Connection | None:
+        """The current connection (None while closed or reconnecting): a
+        `RealtimeConnection`, or a `WebRtcConnection` with `transport="webrtc"`."""
         return self._conn
 
     @property
@@ -149,7 +157,7 @@ class Lifecycle:
     def _remember_config(self, session: Mapping[str, Any]) -> None:
         self._config = _merge(self._config or {}, session)
 
-    async def _connection(self) -> RealtimeConnection:
+    async def _connection(self) -> Connection:
         """The open connection, waiting (bounded) for a reconnect in progress."""
         if self._conn is not None:
             return self._conn
@@ -167,7 +175,11 @@ class Lifecycle:
         raise copy_error(self._final or ConnectionClosed(1006, ""))
 
     async def _open(self) -> None:
-        conn = await connect(**self._connect_args)
+        conn: Connection
+        if self._transport == "webrtc":  # a fresh client secret and call each time
+            conn = await connect_webrtc(**self._connect_args)
+        else:
+            conn = await connect(**self._connect_args)
         try:
             created = await _await_inline(conn, "session.created", self._settings)
             self.session = _dict(created.get("session"))
@@ -253,7 +265,7 @@ class Lifecycle:
 
 
 async def _await_inline(
-    conn: RealtimeConnection,
+    conn: Connection,
     kind: str,
     settings: ClientSettings,
     send: dict[str, Any] | None = None,

@@ -4,6 +4,7 @@
     realtime-notes --url ws://127.0.0.1:8765/v1/realtime shot.png     # a mock
     realtime-notes --watch ~/Screenshots         # one session; a note per new image
     realtime-notes --stdin < paths.txt           # one session; a note per path read
+    realtime-notes --webrtc shot.png             # over WebRTC (the `webrtc` extra)
 
 Exit codes: 0 ok, 2 usage (bad arguments, missing key, unreadable or non-image file:
 all reported before any connection), 3 API error (an `error` event or a failed
@@ -25,7 +26,7 @@ from pathlib import Path
 from ._redact import RedactingFilter, redact
 from .client import RealtimeClient
 from .connection import DEFAULT_MODEL, build_url
-from .endpoint import Endpoint, resolve_endpoint
+from .endpoint import Endpoint, resolve_endpoint, transport_from_env
 from .errors import (
     ConnectError,
     ConnectionClosed,
@@ -37,6 +38,9 @@ from .errors import (
 from .images import IMAGE_SUFFIXES, load_image
 from .settings import ClientSettings, ReconnectPolicy
 from .watch import Watcher
+from .webrtc import AVAILABLE as WEBRTC_AVAILABLE
+from .webrtc import MISSING_MESSAGE as WEBRTC_MISSING
+from .webrtc import Transport
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "amain", "build_parser", "main"]
 
@@ -82,6 +86,7 @@ class _Job:
     auth: str
     reconnect: int
     forget: bool
+    transport: Transport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--forget", action="store_true", help="delete each screenshot after its notes"
     )
+    parser.add_argument(
+        "--webrtc",
+        action="store_true",
+        help="connect over WebRTC instead of a WebSocket: a client secret, POST "
+        "/v1/realtime/calls with an SDP offer, then the oai-events data channel (also "
+        "$REALTIME_TRANSPORT=webrtc; needs the webrtc extra)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     return parser
 
@@ -165,6 +177,11 @@ def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
         raise _Exit(EXIT_USAGE, "usage", "--watch-limit must be at least 1")
     if args.reconnect < 0:
         raise _Exit(EXIT_USAGE, "usage", "--reconnect must be 0 (off) or more")
+    transport: Transport = "webrtc" if args.webrtc else transport_from_env()
+    if transport == "webrtc" and not WEBRTC_AVAILABLE:
+        raise _Exit(EXIT_USAGE, "usage", WEBRTC_MISSING)
+    if transport == "webrtc" and args.auth == "subprotocol":
+        raise _Exit(EXIT_USAGE, "usage", "--auth subprotocol is for WebSockets, not --webrtc")
     if endpoint.is_live and not endpoint.api_key:
         raise _Exit(
             EXIT_USAGE,
@@ -186,6 +203,7 @@ def _prepare(args: argparse.Namespace, endpoint: Endpoint) -> _Job:
         auth=args.auth,
         reconnect=args.reconnect,
         forget=args.forget,
+        transport=transport,
     )
 
 
@@ -218,6 +236,7 @@ async def _run(job: _Job) -> None:
         auth="subprotocol" if job.auth == "subprotocol" else "header",
         settings=settings,
         reconnect=policy,
+        transport=job.transport,
     ) as client:
         await client.configure(instructions=job.instructions, output_modalities=["text"])
         titled = len(job.images) > 1 or job.watcher is not None or job.stdin

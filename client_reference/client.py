@@ -37,6 +37,7 @@ from .errors import ClientError, RealtimeAPIError, Timeout, UsageError
 from .images import image_data_url, load_image, sniff_image_type
 from .settings import ClientSettings, ReconnectPolicy
 from .stream import DeltaCallback, ResponseStream
+from .webrtc import Transport, WebRtcConnection
 
 __all__ = ["ErrorCallback", "RealtimeClient"]
 
@@ -81,6 +82,9 @@ class RealtimeClient(Lifecycle):
         reconnect: a `ReconnectPolicy` to open a new session when the server ends one
             (`session_expired`, 1001, 1011, …); None (default) never reconnects.
         on_error: called with each `RealtimeAPIError` that no pending call claims.
+        transport: `"websocket"` (default) or `"webrtc"`: a client secret, then
+            `POST /realtime/calls` with an SDP offer, then the `oai-events` data channel
+            (`client_reference.webrtc`; needs the `webrtc` extra).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class RealtimeClient(Lifecycle):
         on_error: ErrorCallback | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         compression: Compression = None,
+        transport: Transport = "websocket",
     ) -> None:
         super().__init__(
             url,
@@ -107,6 +112,7 @@ class RealtimeClient(Lifecycle):
             reconnect=reconnect,
             max_size=max_size,
             compression=compression,
+            transport=transport,
         )
         self._on_error = on_error
         self._items = ev.EventIds("img")
@@ -189,7 +195,9 @@ class RealtimeClient(Lifecycle):
                 the event is written, saving a round trip before `respond()` (the server
                 handles events in order, as in the live capture of §5d); a rejection
                 then reaches `on_error` or the next response instead.
-            max_bytes: the largest image sent as is; None sends any size unchanged.
+            max_bytes: the largest image sent as is; None sends any size unchanged. Over
+                WebRTC it is at most what one data-channel message carries
+                (`WebRtcConnection.max_image_bytes`, about 190 KB).
 
         Returns:
             The item as the server echoed it (with `wait=False`: as we sent it).
@@ -201,6 +209,9 @@ class RealtimeClient(Lifecycle):
             RealtimeAPIError: the server rejected the item.
         """
         data = load_image(image)
+        conn = self._conn
+        if isinstance(conn, WebRtcConnection) and (cap := conn.max_image_bytes) is not None:
+            max_bytes = cap if max_bytes is None else min(max_bytes, cap)
         if max_bytes is not None and len(data) > max_bytes:
             data = await asyncio.to_thread(_downscaled, data, max_bytes)
         item = ev.check_item_id(item_id) if item_id is not None else self._items.next()

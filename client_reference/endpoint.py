@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from .connection import DEFAULT_URL
+from .webrtc import Transport
 
-__all__ = ["LIVE_HOST", "Endpoint", "realtime_url_from_base_url", "resolve_endpoint"]
+__all__ = [
+    "LIVE_HOST",
+    "Endpoint",
+    "realtime_url_from_base_url",
+    "resolve_endpoint",
+    "transport_from_env",
+]
 
 LIVE_HOST = "api.openai.com"
 
@@ -74,3 +81,11 @@ def resolve_endpoint(
     else:
         chosen, source = DEFAULT_URL, "default"
     return Endpoint(url=chosen, api_key=api_key, url_source=source, api_key_env=api_key_env)
+
+
+def transport_from_env(environ: Mapping[str, str] | None = None) -> Transport:
+    """`webrtc` when `REALTIME_TRANSPORT` says so (the runner's `run --webrtc` sets it),
+    else `websocket`."""
+    env = os.environ if environ is None else environ
+    wanted = env.get("REALTIME_TRANSPORT", "").strip().lower()
+    return "webrtc" if wanted == "webrtc" else "websocket"
