@@ -604,6 +604,22 @@ RUN.update(
 )
 
 
+# docs/sip.md: the SIP workflow as written (serve with a webhook, ring, accept, hangup).
+_SIP_TEST = "tests/sip/test_docs_workflow.py::test_the_documented_workflow"
+RUN_ELSEWHERE.update(
+    {
+        'REALTIME_MOCK_WEBHOOK_SECRET="$OPENAI_WEBHOOK_SECRET" realtime-mock serve '
+        "--webhook-url http://127.0.0.1:8000/openai/webhook --scenario sip-basic": _SIP_TEST,
+        "curl -s -X POST http://127.0.0.1:8765/mock/sip/incoming": _SIP_TEST,
+        "curl -s -X POST http://127.0.0.1:8765/v1/realtime/calls/$CALL_ID/accept "
+        '-H "Authorization: Bearer sk-test" -H "Content-Type: application/json" '
+        '-d \'{"type": "realtime", "model": "gpt-realtime", "instructions": '
+        '"You answer the phone."}\'': _SIP_TEST,
+        "curl -s -X POST http://127.0.0.1:8765/v1/realtime/calls/$CALL_ID/hangup "
+        '-H "Authorization: Bearer sk-test"': _SIP_TEST,
+    }
+)
+
 # docs/proxy.md: the proxy in front of a fast mock, a client through it, Ctrl-C, `check`.
 _PROXY_TEST = "tests/proxy/test_cli_proxy.py::test_the_documented_offline_workflow"
 RUN_ELSEWHERE.update(
