@@ -301,3 +301,29 @@ async def test_an_unknown_call_id_is_404_and_a_key_is_required(mock: MockServer)
         answer = await plain.post(url, json={"type": "realtime"})  # no Authorization
     assert answer.status_code == 401
     assert mock.calls.get(call_id).state == "ringing"  # type: ignore[union-attr]
+
+
+async def test_from_python_a_call_rings_and_the_server_stopping_ends_its_sideband(
+    receiver: Receiver,
+) -> None:
+    server = await MockServer(
+        pace="fast", port=0, close_timeout=1.0, webhook_secret=SECRET
+    ).start()  # no webhook URL: ring() is given one
+    try:
+        call = server.sip.incoming(scenario="sip-basic")  # no webhook yet
+        assert call.state == "ringing"
+        assert receiver.requests == []
+        delivery = await server.sip.ring(call, receiver.url)
+        assert delivery is not None
+        assert delivery.delivered
+        assert server.sip.deliveries == [delivery]
+        assert call.extra["webhooks"] == [delivery.as_dict()]
+        await sdk(server).realtime.calls.accept(call.call_id, type="realtime")
+        ws = await sideband(server, call.call_id)
+        await events_until(ws, "session.created")
+    finally:
+        await server.stop()
+    close = await closed(ws)
+    assert close.rcvd is not None
+    assert close.rcvd.code == 1001
+    assert (call.state, call.end_reason) == ("ended", "server_stopped")
