@@ -5,7 +5,8 @@ the checks. Appending is cheap: a text frame is stored as a small tuple holding 
 frame text (no parsing, no copy) and becomes a `Record` only when `records` is read.
 
 On disk a transcript is JSON Lines: first ``{"kind": "meta", "format_version": 1, ...}``,
-then one record per line (docs/transcripts.md specifies the format for other writers). Secrets never reach a file or `meta`: API keys (``sk-…``, ``ek_…``), bearer tokens,
+then one record per line (docs/transcripts.md specifies the format for other writers).
+Secrets never reach a file or `meta`: API keys (``sk-…``, ``ek_…``), bearer tokens,
 ``openai-insecure-api-key.<key>`` subprotocols and every registered secret string are
 masked on the way out (see `redact`).
 """
