@@ -293,6 +293,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="each case's mock serves wss:// and https:// (a local CA's certificate, "
         "docs/tls.md); the client also gets NODE_EXTRA_CA_CERTS and SSL_CERT_FILE naming the CA",
     )
+    parser.add_argument(
+        "--webrtc",
+        action="store_true",
+        help="the client connects over WebRTC: it gets REALTIME_TRANSPORT=webrtc, each case's "
+        "mock answers POST /v1/realtime/calls, and the checks read the call's transcript "
+        "(needs the webrtc extra; docs/browser.md)",
+    )
     add_relay_arguments(parser)
     add_live_arguments(parser)
     parser.add_argument("--list-cases", action="store_true", help="list the cases, then exit")
@@ -365,6 +372,8 @@ def run(args: argparse.Namespace) -> int:
     pool = cases if own_files else endpoint_pool(cases, args.cases, args.translation)
     chosen = select_cases(long_session_pool(pool, args.cases, args.long_session), args.cases)
     mock, env = tls_mock(args.pass_env) if args.tls else (serve_mock, None)
+    if args.webrtc:
+        env = webrtc_env(env, args.pass_env)
     if live is not None:
         mock = live_factory(live, mock=serve_mock)
     config = RunConfig(
@@ -391,12 +400,33 @@ def run(args: argparse.Namespace) -> int:
     return suite.exit_status
 
 
+def webrtc_env(env: dict[str, str] | None, pass_env: Sequence[str] = ()) -> dict[str, str]:
+    """`run --webrtc`: the client's environment (`env`, else what it inherits) plus
+    `REALTIME_TRANSPORT=webrtc`, the contract's way of saying "connect over WebRTC".
+
+    Raises:
+        UsageError: the mock cannot answer WebRTC offers (no `webrtc` extra).
+    """
+    from mock_server._webrtc import AVAILABLE, MISSING_MESSAGE
+
+    if not AVAILABLE:
+        raise UsageError(f"run --webrtc: {MISSING_MESSAGE}")
+    base = dict(env) if env is not None else inherited_env(os.environ, pass_env)
+    return {**base, "REALTIME_TRANSPORT": "webrtc"}
+
+
 def check_live_options(args: argparse.Namespace) -> None:
     """`--upstream` only with `--live`; `--live` without the options it cannot honour.
 
     Raises:
         UsageError: naming the option.
     """
+    webrtc = getattr(args, "webrtc", False)
+    for flag, given in (("--relay", args.relay), ("--translation", args.translation)):
+        if webrtc and given:
+            raise UsageError(f"--webrtc does not take {flag} (a WebRTC call is a realtime session)")
+    if webrtc and args.live:
+        raise UsageError("--webrtc does not take --live (the validating proxy speaks WebSocket)")
     if not args.live:
         if args.upstream:
             raise UsageError("--upstream goes with --live (without it, run uses a mock per case)")
@@ -416,6 +446,8 @@ def _running_line(args: argparse.Namespace, count: int, live: LiveConfig | None)
     if live is not None:
         return f"Running {count} live case(s) against {live.describe}: {args.client}"
     over = " over TLS" if args.tls else ""
+    if getattr(args, "webrtc", False):
+        over += " over WebRTC"
     target = f"relay {args.relay} (driven by {args.client})" if args.relay else args.client
     return f"Running {count} case(s){over} against: {target}"
 
