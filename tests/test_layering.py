@@ -69,7 +69,7 @@ def test_adapters_never_import_each_other(package, other):
 
 
 @pytest.mark.parametrize("path", modules("conformance/diff"), ids=str)
-def test_the_diff_is_pure_functions_over_transcripts(path):
+def test_the_diff_is_pure_functions_over_transcripts(path: Path) -> None:
     """`conformance/diff` reads files and compares: no sockets, no event loop, no adapters,
     and none of the proxy or runner machinery."""
     stray = {
