@@ -103,7 +103,12 @@ async def webrtc_once(http: httpx.AsyncClient, origin: str) -> tuple[float, floa
     pc = RTCPeerConnection(no_ice_servers())
     try:
         channel = pc.createDataChannel("oai-events")
-        channel.on("message", lambda m: first.done() or first.set_result(str(m)))
+
+        def on_message(message: str | bytes) -> None:
+            if not first.done():
+                first.set_result(str(message))
+
+        channel.on("message", on_message)
         pc.addTrack(AudioStreamTrack())
         await pc.setLocalDescription(await pc.createOffer())
         offered = time.perf_counter()

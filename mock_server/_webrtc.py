@@ -339,6 +339,8 @@ async def _read_microphone(track: Any, driver: CallDriver) -> None:
                 driver.receive_audio(pcm)
     except MediaStreamError:
         return  # the track ended (the call is over)
+    except Exception:  # an undecodable track: the call goes on without its audio
+        logger.exception("call %s: cannot read the client's audio track", driver.call.call_id)
 
 
 __all__ = [
