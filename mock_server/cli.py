@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import errno
+import gc
 import logging
 import signal
 import sys
@@ -203,6 +204,10 @@ async def serve_until_signalled(
             await server.start()
         except OSError as exc:
             raise UsageError(_cannot_listen(config, exc)) from None
+        # What exists now (modules, the app's tables) lives as long as the process: kept
+        # out of the collector's full passes, which otherwise walk it all again and
+        # again (25-30 ms of the event loop each; bench/bench_fairness.py's baseline).
+        gc.freeze()
         try:
             print(
                 f"{PROG} listening on {server.url} (OPENAI_BASE_URL={server.base_url})",
@@ -214,6 +219,12 @@ async def serve_until_signalled(
                 print(f"{PROG} recording transcripts to {config.record}", file=sys.stderr)
             if config.tolerant:
                 print(TOLERANT_NOTICE, file=sys.stderr)
+            if config.webhook_url:  # SIP (docs/sip.md)
+                ring = f"{server.base_url.removesuffix('/v1')}/mock/sip/incoming"
+                print(
+                    f"{PROG} SIP: POST {ring} rings a call: webhook to {config.webhook_url}",
+                    file=sys.stderr,
+                )
             await stop.wait()
         finally:
             await server.stop()

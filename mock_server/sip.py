@@ -59,7 +59,7 @@ from mock_server.rest import (
     error_response,
     json_response,
 )
-from mock_server.webhooks import Delivery, RetryPolicy, deliver
+from mock_server.webhooks import Delivery, RetryPolicy, check_url, decode_secret, deliver
 
 SipState = Literal["incoming", "accepted", "rejected", "referred", "ended"]
 Verb = Literal["accept", "reject", "refer"]
@@ -290,6 +290,21 @@ class SipCalls:
         self.calls = server.calls
         self.config = server.config
         self.deliveries: list[Delivery] = []  # every webhook delivery, in order (tests)
+        self._check_config()
+
+    def _check_config(self) -> None:
+        """Refuse a webhook URL without a secret, a bad URL or a bad secret, at once.
+
+        Raises:
+            UsageError: saying what to give.
+        """
+        secret = self.secret()
+        if self.config.webhook_url:
+            check_url(self.config.webhook_url)
+            if not secret:
+                raise UsageError(NO_SECRET_MESSAGE.replace("${env}", WEBHOOK_SECRET_ENV))
+        if secret:
+            decode_secret(secret)
 
     @property
     def simulate_path(self) -> str:

@@ -184,7 +184,7 @@ async def deliver(
         UsageError: `url` is not http(s)://, or the secret is unusable.
     """
     policy = policy or RetryPolicy()
-    _check_url(url)
+    check_url(url)
     decode_secret(secret)  # a bad secret fails before anything is sent
     post = post or post_once
     delivery = Delivery(url=url, webhook_id=webhook_id or new_webhook_id())
@@ -210,7 +210,8 @@ async def deliver(
     return delivery
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
+    """Raise UsageError unless `url` is http(s)://HOST[:PORT]/PATH."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         expected = "http://HOST[:PORT]/PATH or https://..."
@@ -262,6 +263,7 @@ __all__ = [
     "Attempt",
     "Delivery",
     "RetryPolicy",
+    "check_url",
     "decode_secret",
     "deliver",
     "new_webhook_id",

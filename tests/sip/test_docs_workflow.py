@@ -107,6 +107,9 @@ async def test_the_documented_workflow(tmp_path: Path) -> None:
             found = re.search(r"ws://127\.0\.0\.1:(\d+)/v1/realtime", line)
             assert found, f"serve printed {line!r}"
             port = found.group(1)
+            notice = (await asyncio.wait_for(mock.stdout.readline(), WAIT)).decode()
+            assert f"POST http://127.0.0.1:{port}/mock/sip/incoming rings a call" in notice
+            assert receiver.url in notice
 
             answer = json.loads(await _sh(RING.replace("8765", port)))
             assert answer["webhook"]["delivered"] is True, answer

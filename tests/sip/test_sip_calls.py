@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from conformance.protocol.errors import UsageError
 from mock_server.scenarios import load_scenario
 from mock_server.server import MockServer, serve
 
@@ -147,11 +148,16 @@ async def test_the_trigger_takes_its_own_headers_and_reports_a_failed_delivery(
 
 
 async def test_without_a_secret_the_mock_says_how_to_give_one(receiver: Receiver) -> None:
-    async with serve(pace="fast", webhook_url=receiver.url) as server:
-        status, problem = await incoming(server)
-    assert status == 400
-    assert problem["error"]["code"] == "webhook_secret_missing"
-    assert "--webhook-secret" in problem["error"]["message"]
+    with pytest.raises(UsageError, match="--webhook-secret"):
+        MockServer(pace="fast", port=0, webhook_url=receiver.url)  # refused before it listens
+    with pytest.raises(UsageError, match="whsec_"):
+        MockServer(pace="fast", port=0, webhook_secret="whsec_not base64!")
+    async with serve(pace="fast") as server:  # no URL, no secret: a URL per call fails
+        status, problem = await incoming(server, webhook_url=receiver.url)
+        assert status == 400
+        assert problem["error"]["code"] == "webhook_secret_missing"
+        assert "--webhook-secret" in problem["error"]["message"]
+        assert not any(call.live for call in server.calls)  # the call it made ended
     assert receiver.requests == []
 
 
