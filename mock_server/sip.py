@@ -47,6 +47,7 @@ from conformance import _json
 from conformance.protocol.errors import UsageError
 from conformance.protocol.findings import Finding
 from conformance.schemas import validate_rest_body
+from mock_server._log import add_log_secrets
 from mock_server.calls import Call, CallDriver, CallRegistry, call_request
 from mock_server.config import MockConfig
 from mock_server.handshake import REALTIME_MODEL_MESSAGE
@@ -305,6 +306,7 @@ class SipCalls:
                 raise UsageError(NO_SECRET_MESSAGE.replace("${env}", WEBHOOK_SECRET_ENV))
         if secret:
             decode_secret(secret)
+            add_log_secrets(secret)  # never written to a log as is
 
     @property
     def simulate_path(self) -> str:
