@@ -19,6 +19,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mock_server._connection import Connection
+from mock_server._log import logger
 from mock_server.rest import (
     MAX_BODY_BYTES,
     HttpRequest,
@@ -148,7 +149,12 @@ def respond(
 
 
 async def _respond_later(handler: RestHandler, http: HttpRequest) -> Response:
-    return to_response(await handler.handle_async(http))
+    try:
+        return to_response(await handler.handle_async(http))
+    except Exception:  # a mock bug (or the WebRTC stack's): a JSON 500, logged
+        logger.exception("answering %s %s failed", http.method, http.target.split("?")[0])
+        message = "The mock failed to answer this request (see its log)."
+        return to_response(error_response(500, message, kind="server_error"))
 
 
 def not_found(method: str, path: str) -> Response:
