@@ -17,6 +17,10 @@ Three kinds of process:
 * this process: for each attack, resets the monitor, starts the attack and, while it runs,
   connects a sibling session again and again, timing connect -> `session.created`.
 
+With `--record`, the server records every session to a temporary folder, as
+`realtime-mock serve --record DIR` does (each frame appended as it happens; a huge one in
+steps, `mock_server/_recorder.py`); the folder is removed at the end.
+
 The **baseline** row is the same probing with no attack, in the same run. Targets: the
 worst stall <= 20 ms and every sibling connect -> `session.created` < 50 ms under attack.
 The exit status is 1 when an attack misses a target.
@@ -28,12 +32,15 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +57,7 @@ MAX_FRAME = 16 * 1024 * 1024  # the mock's default max_message_size
 
 
 # --------------------------------------------------------------------------- server side
-async def _serve() -> None:
+async def _serve(record: str | None) -> None:
     from mock_server.server import serve
 
     worst = worst_cpu = 0.0
@@ -78,8 +85,14 @@ async def _serve() -> None:
     # 100, 64 MiB): keeping every attack's transcript (up to 50 MB each) and every sibling's
     # made the garbage collector's full passes, and the fresh pages, grow over the run.
     async with serve(
-        port=0, ping_interval=None, pace="fast", keep_sessions=100, keep_bytes=64 * 1024 * 1024
+        port=0,
+        ping_interval=None,
+        pace="fast",
+        keep_sessions=100,
+        keep_bytes=64 * 1024 * 1024,
+        record=record,
     ) as server:
+        gc.freeze()  # as `realtime-mock serve` does once listening (mock_server/cli.py)
         task = asyncio.create_task(monitor())
         print(f"listening on {server.url}", flush=True)
         while line := await reader.readline():
@@ -265,9 +278,10 @@ class Server:
         self.url = url
 
     @classmethod
-    async def start(cls) -> Server:
+    async def start(cls, record: str | None = None) -> Server:
+        extra = ["--record-to", record] if record else []
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", cwd=ROOT,
+            sys.executable, __file__, "--serve", *extra, cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert proc.stdout is not None
@@ -391,7 +405,8 @@ async def _main(args: argparse.Namespace) -> int:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     rows: list[Row] = []
-    server = await Server.start()
+    folder = tempfile.mkdtemp(prefix="bench-fairness-record-") if args.record else None
+    server = await Server.start(folder)
     try:
         for _ in range(args.repeat):
             for name in [None, *names]:
@@ -402,10 +417,12 @@ async def _main(args: argparse.Namespace) -> int:
                       f"{row.note}", flush=True)  # fmt: skip
                 if not alive:
                     await server.stop()
-                    server = await Server.start()
+                    server = await Server.start(folder)
     finally:
         await server.stop()
-    _print(rows, commit)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    _print(rows, commit + (" with --record" if folder else ""))
     return 0 if all(r.passed() for r in rows if r.name != "baseline") else 1
 
 
@@ -416,9 +433,16 @@ def main() -> int:
     parser.add_argument("--attacks", help=f"comma-separated subset of: {', '.join(ATTACKS)}")
     parser.add_argument("--limit", type=float, default=30.0, help="seconds per attack (30)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of the whole set (1)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record every session, as `realtime-mock serve --record DIR` does (to a "
+        "temporary folder, removed at the end)",
+    )
+    parser.add_argument("--record-to", help=argparse.SUPPRESS)  # the server's folder
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(_serve())
+        asyncio.run(_serve(args.record_to))
         return 0
     if args.attack:
         asyncio.run(_attack(args.attack[0], args.attack[1], args.limit))

@@ -128,6 +128,34 @@ def dumps_steps(obj: Any) -> Generator[None, None, str] | None:
     return _dumps_in_steps(obj)
 
 
+def dumps_pieces(obj: Any) -> Iterator[bytes]:
+    """`dumps_bytes(obj)` as consecutive pieces, without ever joining them.
+
+    For a writer of a huge line (the recorder, issue 12): like `dumps_steps`, each long
+    string is serialised `_DUMP_PIECE` characters per piece; the rest comes whole.
+    `b"".join(dumps_pieces(obj)) == dumps_bytes(obj)`; an object orjson refuses raises
+    as `dumps_bytes` does (when its piece is reached).
+    """
+    if not _holds_long(obj):
+        yield orjson.dumps(obj)
+        return
+    nonce = f"~{os.urandom(8).hex()}~"
+    cut: list[str] = []
+    skeleton = _cut_long(obj, nonce, cut)
+    text = orjson.dumps(skeleton)
+    del skeleton
+    last = 0
+    for number, value in enumerate(cut):
+        marker = f'"{nonce}{number}~"'.encode()
+        at = text.index(marker, last)
+        yield text[last:at] + b'"'
+        last = at + len(marker)
+        for start in range(0, len(value), _DUMP_PIECE):
+            yield orjson.dumps(value[start : start + _DUMP_PIECE])[1:-1]
+        yield b'"'
+    yield text[last:]
+
+
 def _holds_long(obj: Any) -> bool:
     """True when the strings of at least `_MIN_RUN` characters in `obj` add up to
     `BIG_FRAME` or more (dicts and lists walked, nothing copied)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +115,11 @@ _SECRET_PARAMS: Final = frozenset(
 )
 
 _TextEntry = tuple[Direction, float, str, tuple[Finding, ...]]
+# `Transcript.record_line_steps`: yields None (a step) or a masking job to run; returns
+# the line's UTF-8 pieces.
+LineSteps = Generator[Callable[[], str] | None, str | None, list[bytes]]
+# A frame holding a string this long gets its record line in steps (`record_line_steps`).
+LINE_STEPS_MIN: Final = 1 << 20
 _ENTRY_OVERHEAD: Final = 200  # bytes per frame beyond its text: tuple/Record, str header, list
 _Mask = Callable[[str], str]
 _DIRECTIONS: Final = ("client", "server")
@@ -540,6 +546,30 @@ class Transcript:
             for index in range(start, end)
         ]
 
+    def record_line_steps(self, index: int) -> LineSteps | None:
+        """Frame `index`'s line (`record_lines(index, index + 1)`, as UTF-8 pieces) in
+        steps, when the frame holds a string of `LINE_STEPS_MIN` characters or more;
+        None otherwise (then `record_lines` costs little).
+
+        The masking function and the secrets are taken now; the generator then proves
+        `_MASK_PIECE` characters per step that masking leaves the long string unchanged
+        (`_unmasked_steps`) and serialises it `_json._DUMP_PIECE` characters per step
+        (`_json.dumps_pieces`). Where the proof fails (the string may hold a key), it
+        yields a callable that masks the string whole: run it (on a worker thread, if
+        you like) and send its result back. Yields None between steps. Returns the
+        pieces, whose join is exactly the line `record_lines` gives (newline included).
+        """
+        entry = self._entries[index]
+        if isinstance(entry, Record):
+            long = [s for s in (entry.text, entry.reason) if s and len(s) >= LINE_STEPS_MIN]
+            if not long and len(entry.data_b64 or "") < LINE_STEPS_MIN:
+                return None
+        elif len(entry[2]) >= LINE_STEPS_MIN:
+            long = [entry[2]]
+        else:
+            return None
+        return _line_steps(entry, index, long, self._mask_fn(), sorted(self._secrets))
+
     def approx_bytes(self) -> int:
         """Roughly how much memory the frames hold: text and data sizes, plus overhead."""
         return self._kept + _ENTRY_OVERHEAD * len(self._records)
@@ -721,6 +751,90 @@ def _may_hold_key(text: str, exact: Sequence[str]) -> bool:
         if secret in (scanned if short else text):
             return True
     return False
+
+
+# `_unmasked_steps`: the text proven per step, and what a match found from a piece's
+# start can reach past its end (the longest `_CANDIDATE` match is 16 characters).
+_MASK_PIECE: Final = 256 * 1024
+_MASK_OVERLAP: Final = 32
+# Every `_NAMED_PATTERNS` match starts with one of these literals (lower-cased text),
+# followed by what `_SEP` or `\s+` must begin with: an optional quote, then whitespace,
+# `:`, `=` or a backslash. `passw` stands for `passw(?:or)?d`.
+_CANDIDATES: Final = tuple(
+    (literal, re.compile(pattern + r"[\"']?[\s:=\\]"))
+    for literal, pattern in (
+        ("key", "key"),
+        ("token", "token"),
+        ("secret", "secret"),
+        ("passw", r"passw(?:or)?d"),
+        ("bearer", "bearer"),
+        ("authorization", "authorization"),
+    )
+)
+_ASCII_ANCHORS: Final = tuple(set(_ANCHORS + _ANCHORS_RARE) - {"-", "_"})
+
+
+def _unmasked_steps(text: str, exact: Sequence[str]) -> Generator[None, None, bool]:
+    """True only when masking leaves `text` as it is (`_masker`'s `full` changes nothing),
+    proven `_MASK_PIECE` characters per step (yields between steps); False: it may not.
+
+    `full` changes a text only through (1) an exact secret in it, (2) a `_KEY_PATTERNS`
+    match, which holds its case-sensitive literal (``sk-``, ``ek_``,
+    ``openai-insecure-api-key.``), or (3) a `_NAMED_PATTERNS` match in the lower-cased
+    text, which starts with a `_CANDIDATES` literal and its follower (with (1) and (2)
+    absent, (3) runs on the text unchanged). Each piece is searched together with the
+    next `_MASK_OVERLAP` characters (a secret: its length minus one), so a match that
+    starts in a piece is seen whole, even across the boundary. A piece without
+    whitespace, `:`, `=` and backslashes (base64) cannot start (3). Nothing is copied but
+    one piece at a time.
+    """
+    size = len(text)
+    lower_all = text.isascii()
+    for start in range(0, size, _MASK_PIECE):
+        end = start + _MASK_PIECE
+        if start:
+            yield
+        for secret in exact:
+            if text.find(secret, start, end + len(secret) - 1) >= 0:
+                return False
+        piece = text[start : end + _MASK_OVERLAP]
+        if ("-" in piece and ("sk-" in piece or "openai-insecure-api-key." in piece)) or (
+            "_" in piece and "ek_" in piece
+        ):
+            return False
+        if piece.isascii() and not any(c in piece for c in _ASCII_ANCHORS):
+            continue
+        lower = piece.lower() if lower_all else piece.translate(_ASCII_LOWER)
+        for literal, pattern in _CANDIDATES:
+            if literal in lower and pattern.search(lower):
+                return False
+    return True
+
+
+def _line_steps(
+    entry: _TextEntry | Record, index: int, long: list[str], mask: _Mask, exact: Sequence[str]
+) -> LineSteps:
+    """The generator behind `Transcript.record_line_steps`."""
+    masked: dict[int, str] = {}
+    for text in long:
+        unchanged = yield from _unmasked_steps(text, exact)
+        if unchanged:
+            masked[id(text)] = text
+        else:
+            result = yield functools.partial(mask, text)
+            assert isinstance(result, str)
+            masked[id(text)] = result
+
+    def known(text: str) -> str:
+        done = masked.get(id(text))
+        return mask(text) if done is None else done
+
+    pieces: list[bytes] = []
+    for piece in _json.dumps_pieces(_entry_to_json(entry, index, known)):
+        pieces.append(piece)
+        yield None
+    pieces.append(b"\n")
+    return pieces
 
 
 def _masker(secrets: Iterable[str], replacement: str = REDACTED, *, precheck: bool = True) -> _Mask:

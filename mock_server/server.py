@@ -41,7 +41,7 @@ from mock_server._connection import Connection as _Connection
 from mock_server._driver import Driver as _Driver
 from mock_server._http import HttpConnection, is_upgrade, not_found, respond, to_response
 from mock_server._log import add_log_secrets, logger
-from mock_server._recorder import Recording, check_folder
+from mock_server._recorder import Recording, check_folder, drained
 from mock_server.calls import Call, CallRegistry, run_sideband
 from mock_server.config import MockConfig
 from mock_server.interfaces import AppFactory, load_app_factory
@@ -210,6 +210,8 @@ class MockServer:
             await _waited(closing(), self.config.close_timeout + 1.0)
         try:
             await self._close(server)
+            if self._record_to is not None:
+                await drained()  # huge frames still queued by the recorder
         finally:
             self._release()
 
