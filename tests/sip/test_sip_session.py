@@ -106,3 +106,16 @@ def test_the_callers_g711_audio_starts_and_ends_a_turn() -> None:
     begin = call.events[started]["audio_start_ms"]
     end = call.events[stopped]["audio_end_ms"]
     assert 400 <= end - begin <= 1200  # about the 600 ms of speech, at 8 bytes per ms
+
+
+def test_output_audio_buffer_clear_works_on_a_sip_call() -> None:
+    call = SipSession({"type": "realtime"})
+    call.send({"type": "response.create"})
+    call.run_for(1)  # the response's audio is queued on the line, playing
+    assert "output_audio_buffer.started" in call.types()
+    call.send({"type": "output_audio_buffer.clear"})
+    call.run_for(60_000)
+    kinds = call.types()
+    assert "output_audio_buffer.cleared" in kinds
+    assert "output_audio_buffer.stopped" not in kinds  # cleared: nothing drains
+    assert "error" not in kinds
