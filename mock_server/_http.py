@@ -28,6 +28,7 @@ from mock_server.rest import (
     chunked,
     error_response,
     too_large,
+    with_cors,
 )
 
 HEAD_LIMIT: Final = 64 * 1024  # a longer head goes to websockets as is (its limits apply)
@@ -163,8 +164,9 @@ def not_found(method: str, path: str) -> Response:
 
 
 def to_response(answer: HttpResponse) -> Response:
-    """A websockets `Response` carrying `answer`, with its length and `Connection: close`."""
-    headers = Headers(answer.headers)
+    """A websockets `Response` carrying `answer`, with its length and `Connection: close`,
+    readable by a page of any origin (`rest.with_cors`: a browser calls the REST side)."""
+    headers = Headers(with_cors(answer).headers)
     headers["Content-Length"] = str(len(answer.body))
     headers["Connection"] = "close"
     return Response(answer.status, answer.reason, headers, answer.body)

@@ -196,6 +196,39 @@ def too_large(size: int, limit: int = MAX_BODY_BYTES) -> HttpResponse:
     return error_response(413, message, code="request_too_large")
 
 
+# CORS: a page on another origin calls the REST side from the browser (POST
+# /v1/realtime/calls with a client secret; docs/browser.md). Live allows it (OpenAI's
+# browser samples fetch api.openai.com from any page); its exact headers were not
+# observed (fixtures/fidelity.yaml: rest-cors).
+CORS_HEADERS: Final = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Location"),
+)
+CORS_METHODS: Final = "GET, POST, OPTIONS"
+CORS_ASKED_HEADERS: Final = "Authorization, Content-Type"  # when the preflight names none
+
+
+def preflight(request: HttpRequest) -> HttpResponse:
+    """204 for a CORS preflight: any origin, the headers it asks for, cached 10 minutes."""
+    asked = _header(request, "access-control-request-headers") or CORS_ASKED_HEADERS
+    headers = (
+        *CORS_HEADERS,
+        ("Access-Control-Allow-Methods", CORS_METHODS),
+        ("Access-Control-Allow-Headers", asked),
+        ("Access-Control-Max-Age", "600"),
+    )
+    return HttpResponse(204, b"", headers)
+
+
+def with_cors(response: HttpResponse) -> HttpResponse:
+    """`response` readable by a page of any origin (its `Location` included)."""
+    if any(name == CORS_HEADERS[0][0] for name, _ in response.headers):
+        return response
+    return HttpResponse(
+        response.status, response.body, (*response.headers, *CORS_HEADERS), response.json
+    )
+
+
 def call_not_found(call_id: str) -> HttpResponse:
     """404 for a call id that names no call of this mock [INFERRED wording]."""
     message = CALL_NOT_FOUND_MESSAGE.format(call_id=call_id[:64])
@@ -287,6 +320,8 @@ class RestHandler:
         route = self._route(path)
         if route is None:
             return error_response(404, f"Invalid URL ({method} {path})")
+        if method == "OPTIONS":
+            return preflight(request)
         handler = route.get(method)
         if handler is None:
             allowed = ", ".join(route)
