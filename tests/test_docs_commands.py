@@ -708,6 +708,27 @@ RUN_ELSEWHERE.update(
 )
 
 
+# docs/browser.md: the page's back end (then the page in chromium), the reference client
+# over WebRTC and `run --webrtc`, run as written (ports substituted) by its own test.
+_BROWSER_DOCS = "tests/browser/test_docs_browser.py::"
+RUN_ELSEWHERE.update(
+    {
+        "OPENAI_API_KEY=sk-test OPENAI_BASE_URL=http://127.0.0.1:8765/v1 python "
+        "examples/browser/server.py --port 8000": (
+            _BROWSER_DOCS + "test_the_documented_back_end_serves_the_page_that_gets_notes"
+        ),
+        "OPENAI_API_KEY=sk-test realtime-notes --webrtc shot.png --url "
+        "ws://127.0.0.1:8765/v1/realtime": (
+            _BROWSER_DOCS + "test_the_documented_notes_command_works_over_webrtc"
+        ),
+        "realtime-conformance run --webrtc --client 'realtime-notes \"$REALTIME_SCREENSHOT\"' "
+        "--cases default,session-expired": (
+            _BROWSER_DOCS + "test_the_documented_run_command_passes_over_webrtc"
+        ),
+    }
+)
+
+
 def _is_bench(text: str) -> bool:
     return "bench/" in text
 

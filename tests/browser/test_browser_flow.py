@@ -37,14 +37,23 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 KEY = "sk-test-browser-0123456789abcdef"
 DEADLINE = 90.0  # browser start (~1-3 s here) + ICE/DTLS + one note; bounded
 
-pytestmark = [
-    pytest.mark.integration,
+BROWSER_MARKS = (
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}"),
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
     pytest.mark.skipif(
         not PLAYWRIGHT.exists(), reason="playwright-core missing: npm ci --prefix examples/node"
     ),
-]
+)
+pytestmark = [pytest.mark.integration, *BROWSER_MARKS]
+
+
+def needs_browser(test: Any) -> Any:
+    """Skip `test`, saying why, where chromium, node or playwright-core is missing."""
+    for mark in BROWSER_MARKS:
+        test = mark(test)
+    return test
+
+
 pytest.importorskip("aiortc", reason="the webrtc extra (aiortc) is not installed")
 openai = pytest.importorskip("openai", reason="the back end mints with the official SDK")
 

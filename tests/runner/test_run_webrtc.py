@@ -5,6 +5,7 @@ checks judge the call's transcript (recorded with `transport: webrtc`)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,9 @@ def _meta(path: object) -> dict[str, object]:
         return dict(json.loads(file.readline()))
 
 
-def test_the_reference_client_passes_over_webrtc_told_by_the_environment(tmp_path, capsys):
+def test_the_reference_client_passes_over_webrtc_told_by_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # REFERENCE has no --webrtc flag: $REALTIME_TRANSPORT alone moves it to WebRTC.
     args = ["--cases", CASES, "--jobs", "2", "--out", str(tmp_path), "--timeout", "20"]
     status = main(["run", "--webrtc", "--client", REFERENCE, *args])
@@ -44,7 +47,9 @@ def test_the_reference_client_passes_over_webrtc_told_by_the_environment(tmp_pat
     assert "PNG 320x200" in (tmp_path / "cases" / "default" / "stdout.txt").read_text()
 
 
-def test_the_client_gets_the_transport_in_its_environment(tmp_path, capsys):
+def test_the_client_gets_the_transport_in_its_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     seen = tmp_path / "seen.txt"
     command = (
         f'echo "$REALTIME_TRANSPORT" > {seen}; '
@@ -67,14 +72,18 @@ def test_the_client_gets_the_transport_in_its_environment(tmp_path, capsys):
         (["--relay", "node relay.mjs"], "--webrtc does not take --relay"),
     ],
 )
-def test_options_webrtc_cannot_honour_are_refused(extra, expected, tmp_path, capsys):
+def test_options_webrtc_cannot_honour_are_refused(
+    extra: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status = main(["run", "--webrtc", "--client", "true", "--out", str(tmp_path), *extra])
     _, err = capsys.readouterr()
     assert status == 2
     assert expected in err
 
 
-def test_without_the_extra_run_webrtc_names_it(tmp_path, capsys, monkeypatch):
+def test_without_the_extra_run_webrtc_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mock_server._webrtc
 
     monkeypatch.setattr(mock_server._webrtc, "AVAILABLE", False)
