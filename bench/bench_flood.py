@@ -45,6 +45,7 @@ def _mb(n: int) -> str:
 
 
 async def _main(seconds: float, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before anything runs
     script = out / "flood.py"
     script.write_text(FLOOD, encoding="utf-8")
     client = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {seconds:g}"

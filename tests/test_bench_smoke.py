@@ -73,3 +73,29 @@ def test_bench_webrtc_connect_prints_websocket_and_webrtc_side_by_side() -> None
     assert "| connect to session.created |" in done.stdout
     assert "| WebRTC/WebSocket p50 |" in done.stdout
     assert "| answer to first event (ICE, DTLS, SCTP, data channel) |" in done.stdout
+
+
+def test_bench_fairness_prints_the_stall_table() -> None:
+    done = _bench("bench/bench_fairness.py", "--attacks", "text-60k", "--limit", "5")
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "worst stall ms" in done.stdout
+    assert "baseline" in done.stdout
+    assert "text-60k" in done.stdout
+
+
+def test_bench_flood_prints_what_the_runner_kept(tmp_path: Path) -> None:
+    done = _bench("bench/bench_flood.py", "--seconds", "1", "--out", str(tmp_path / "new"))
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert (tmp_path / "new" / "report").is_dir()
+
+
+def test_bench_serve_memory_prints_rss_per_session() -> None:
+    done = _bench("bench/bench_serve_memory.py", "--cycles", "100", "--every", "50")
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "RSS per session" in done.stdout
+
+
+def test_bench_validate_prints_its_table() -> None:
+    done = _bench("bench/bench_validate.py", "--repeat", "1", "--min-time", "0.01")
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "session.update" in done.stdout
