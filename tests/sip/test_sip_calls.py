@@ -158,6 +158,9 @@ async def test_without_a_secret_the_mock_says_how_to_give_one(receiver: Receiver
         assert problem["error"]["code"] == "webhook_secret_missing"
         assert "--webhook-secret" in problem["error"]["message"]
         assert not any(call.live for call in server.calls)  # the call it made ended
+        status, answer = await incoming(server)  # no URL at all: a call, no webhook
+        assert (status, answer["webhook"]) == (201, None)
+        assert server.calls.get(answer["call_id"]).state == "ringing"  # type: ignore[union-attr]
     assert receiver.requests == []
 
 
