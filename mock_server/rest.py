@@ -94,9 +94,9 @@ BAD_JSON_MESSAGE: Final = (
     "contact us through our help center at help.openai.com.)"
 )
 CALLS_MESSAGE: Final = (
-    "{method} {path} (SIP calls) is not supported by the mock yet. "
-    "Connect over WebSocket instead: GET /v1/realtime?model=... with an Upgrade: websocket "
-    "header (a client secret from POST /v1/realtime/client_secrets works there too)."
+    "{method} {path}: SIP call control needs a running mock server (realtime-mock serve, "
+    "or MockServer), where POST /mock/sip/incoming makes incoming calls (docs/sip.md); "
+    "this in-process handler has no calls."
 )
 # [INFERRED] the wordings of the call errors (none captured live)
 WEBRTC_MISSING_MESSAGE: Final = (

@@ -131,3 +131,18 @@ def test_sip_headers_are_checked_and_a_mapping_keeps_its_order() -> None:
 def test_a_scenario_carries_its_sip_headers_in_order() -> None:
     names = [name for name, _ in load_scenario("sip-basic").sip_headers]
     assert names == ["From", "To", "Call-ID", "CSeq", "X-Customer-Id", "X-Campaign"]
+
+
+def test_in_process_call_control_says_it_needs_a_running_server() -> None:
+    from mock_server.rest import HttpRequest, RestHandler
+
+    handler = RestHandler()  # what the respx router answers with: no calls
+    auth = (("Authorization", "Bearer sk-test"),)
+    accept = handler.handle(
+        HttpRequest("POST", "/v1/realtime/calls/rtc_1/accept", auth, b'{"type": "realtime"}')
+    )
+    assert accept.status == 501
+    assert "needs a running mock server" in accept.json["error"]["message"]
+    assert "/mock/sip/incoming" in accept.json["error"]["message"]
+    ring = handler.handle(HttpRequest("POST", "/mock/sip/incoming"))
+    assert ring.status == 404  # only a server rings calls
