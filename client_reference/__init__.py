@@ -1,8 +1,9 @@
 """The reference GA Realtime client: a correct client to copy, and the `realtime-notes` CLI.
 
 Layers, lowest first: `connect()` / `RealtimeConnection` (one WebSocket around the
-sans-I/O core), then `RealtimeClient` (the GA flow: configure, add screenshots, stream
-responses), then `client_reference.cli` (the `realtime-notes` command).
+sans-I/O core; `connect_webrtc()` / `WebRtcConnection`: the same over a WebRTC call), then
+`RealtimeClient` (the GA flow: configure, add screenshots, stream responses), then
+`client_reference.cli` (the `realtime-notes` command).
 """
 
 from .client import ErrorCallback, RealtimeClient
@@ -20,6 +21,7 @@ from .errors import (
 from .images import encode_png, image_data_url, load_image, sniff_image_type
 from .settings import ClientSettings, ReconnectPolicy
 from .stream import DeltaCallback, ResponseResult, ResponseStream
+from .webrtc import WebRtcConnection, connect_webrtc
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -41,7 +43,9 @@ __all__ = [
     "ResponseStream",
     "Timeout",
     "UsageError",
+    "WebRtcConnection",
     "connect",
+    "connect_webrtc",
     "encode_png",
     "image_data_url",
     "load_image",

@@ -97,6 +97,21 @@ async def test_a_screenshot_too_big_for_one_message_is_downscaled_to_fit() -> No
     assert len(url) < 262_144
 
 
+async def test_an_event_over_the_message_size_is_refused_before_it_is_sent() -> None:
+    async with asyncio.timeout(DEADLINE), serve(pace="fast") as server:
+        async with RealtimeClient(
+            server.url, api_key=KEY, settings=SETTINGS, transport="webrtc"
+        ) as client:
+            with pytest.raises(ValueError, match="a=max-message-size") as refused:
+                await client.add_text("x" * 300_000)
+            item = await client.add_text("still usable")  # nothing was sent, nothing broke
+        (transcript,) = server.transcripts
+    assert "300,1" in str(refused.value)  # the size, in bytes
+    assert item["content"][0]["text"] == "still usable"
+    sent = [r.event_type for r in transcript.records if r.direction == "client" and r.event_type]
+    assert sent == ["conversation.item.create"]
+
+
 async def test_a_client_secret_opens_one_call() -> None:
     async with asyncio.timeout(DEADLINE), serve(pace="fast") as server:
         secret = await asyncio.to_thread(_mint, server.base_url)
