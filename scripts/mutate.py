@@ -189,6 +189,11 @@ UNMAPPED: dict[str, str] = {
     "mock_server/_http.py": _IN_PROGRESS,
     "mock_server/secrets.py": _IN_PROGRESS,
     "mock_server/respx_router.py": _IN_PROGRESS,
+    "mock_server/webhooks.py": _IN_PROGRESS,
+    "mock_server/calls.py": _IN_PROGRESS,
+    "mock_server/sip.py": _IN_PROGRESS,
+    "mock_server/_webrtc.py": _IN_PROGRESS,
+    "mock_server/webrtc_audio.py": _IN_PROGRESS,
 }
 
 # Mutants no test can tell from the original: (module, source line stripped, description).
@@ -492,18 +497,23 @@ def _sym(op: ast.AST) -> str:
 
 
 def mutants_of(path: str, source: str) -> list[Mutant]:
-    """Every mutant of one module, in source order; each one still parses."""
+    """Every mutant of one module, in source order.
+
+    Each replaces a whole expression or statement by one of its kind, so it parses (none
+    of the 9,285 of `mock_server/` did not, 2026-12); a run still checks each one it
+    applies and skips, as invalid, one that does not (re-parsing all of them up front took
+    minutes)."""
     finder = _Finder(path, source)
     finder.visit(ast.parse(source))
-    found = sorted(set(finder.found), key=lambda m: (m.line, m.col, m.description, m.text))
-    valid: list[Mutant] = []
-    for mutant in found:
-        try:
-            ast.parse(mutant.apply(source))
-        except SyntaxError:
-            continue
-        valid.append(mutant)
-    return valid
+    return sorted(set(finder.found), key=lambda m: (m.line, m.col, m.description, m.text))
+
+
+def parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
 
 
 def equivalent_reason(mutant: Mutant, source: str) -> str | None:
@@ -704,8 +714,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts["equivalent"] += 1
                 per_module[mutant.path]["equivalent"] += 1
                 continue
+            mutated = mutant.apply(source)
+            if not parses(mutated):
+                print(f"[{number}/{len(plan)}] invalid  {mutant.path}:{mutant.line}", flush=True)
+                continue
             target = tree / mutant.path
-            target.write_text(mutant.apply(source))
+            target.write_text(mutated)
             try:
                 tests = existing(tree, args.tests or TESTS[mutant.path])
                 limit = args.timeout or 3 * baseline[mutant.path] + 10
