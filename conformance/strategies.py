@@ -26,7 +26,8 @@ What they draw:
 * `fault_schedules()`: `error` events, closes with any code, stalls and drops at arbitrary
   points; `timeline()` puts them into a stream.
 * `fuzz_cases()`: a stream cut into the segments a mock scenario plays, with faults
-  (what `realtime-conformance fuzz` generates).
+  (what `realtime-conformance fuzz` generates); `translation_fuzz_cases()` the same for a
+  translation session (what `fuzz --translation` generates).
 
 Sizes are small by default so that hundreds of examples take seconds. Every strategy
 shrinks toward fewer events, shorter texts and no faults.
@@ -68,6 +69,7 @@ from conformance.fuzzing._streams import (
     unknown_event_types,
     unknown_events,
 )
+from conformance.fuzzing._translation import translation_fuzz_cases
 from conformance.protocol.errors import UsageError
 from conformance.schemas import CLIENT_EVENT_TYPES, LIVE_CLIENT_TYPES, SERVER_EVENT_TYPES
 from conformance.schemas._bundle import event_types
@@ -93,6 +95,7 @@ __all__ = [
     "texts",
     "timeline",
     "translation_client_events",
+    "translation_fuzz_cases",
     "translation_server_events",
     "unknown_event_types",
     "unknown_events",

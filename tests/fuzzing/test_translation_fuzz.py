@@ -21,8 +21,9 @@ from conformance.fuzzing import scenario_yaml
 from conformance.fuzzing._cases import FuzzCase
 from conformance.fuzzing._scenario import expectations
 from conformance.fuzzing._streams import KNOWN_TYPES
-from conformance.fuzzing._translation import TRANSLATION_KEY, translation_fuzz_cases
+from conformance.fuzzing._translation import TRANSLATION_KEY
 from conformance.schemas import validate_translation_server_event
+from conformance.strategies import translation_fuzz_cases
 from mock_server.scenarios import load_scenario, load_text
 
 ROOT = Path(__file__).resolve().parents[2]
