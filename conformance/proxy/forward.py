@@ -65,9 +65,8 @@ from .http import (
     HeadError,
     RestPipe,
     is_upgrade,
-    parse_head,
     plain_response,
-    split_head,
+    read_head,
     upstream_target,
 )
 from .tap import Drift, Tap
@@ -448,17 +447,17 @@ class _Client(asyncio.Protocol):
         assert self.transport is not None
         self._buffer += data
         try:
-            split = split_head(self._buffer)
-            if split is None:
-                return
-            head = parse_head(split[0])
+            whole = read_head(self._buffer)
         except HeadError as exc:
             self._refuse(400, "Bad Request", f"{exc}\n")
             return
+        if whole is None:
+            return
+        head, rest = whole
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        raw, rest = bytes(self._buffer), split[1]
+        raw = bytes(self._buffer)
         self._buffer = bytearray()
         if is_upgrade(head):
             self._upgrade(raw, head)

@@ -94,6 +94,16 @@ def parse_head(head: bytes) -> Head:
     return Head((parts[0], parts[1], parts[2]), headers)
 
 
+def read_head(buffer: bytes | bytearray) -> tuple[Head, bytes] | None:
+    """(parsed head, the bytes after it) once `buffer` holds a whole head, else None.
+
+    Raises:
+        HeadError: the head is over 64 KiB or cannot be parsed.
+    """
+    split = split_head(buffer)
+    return None if split is None else (parse_head(split[0]), split[1])
+
+
 def is_upgrade(head: Head) -> bool:
     """True for a WebSocket upgrade request (GET with `Upgrade: websocket`)."""
     upgrade = (head.get("upgrade") or "").lower()
@@ -270,17 +280,17 @@ class RestPipe:
             return
         self._reply += data
         try:
-            split = split_head(self._reply)
-            if split is None:
-                return
-            head = parse_head(split[0])
+            whole = read_head(self._reply)
         except HeadError as exc:
             self._fail(502, "Bad Gateway", f"the upstream's answer is not HTTP: {exc}\n")
             return
+        if whole is None:
+            return
+        head, rest = whole
         self._head_done = True
         self._reply = bytearray()
         logger.info("REST %s -> %s", self.describe(), head.start[1])
-        self.client.write(response_head(head) + split[1])
+        self.client.write(response_head(head) + rest)
 
     def client_lost(self) -> None:
         """The client went away: stop."""

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from conformance.proxy import ProxyConfig, ProxyServer
-from conformance.proxy.http import parse_head, split_head
+from conformance.proxy.http import parse_head, read_head, split_head
 from mock_server.config import MockConfig
 from mock_server.server import MockServer
 
@@ -31,10 +31,10 @@ async def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], byte
             data = await reader.read(-1)
     finally:
         writer.close()
-    split = split_head(data)
-    assert split is not None, data[:200]
-    head = parse_head(split[0])
-    return int(head.start[1]), {k.lower(): v for k, v in head.headers}, split[1]
+    whole = read_head(data)
+    assert whole is not None, data[:200]
+    head, body = whole
+    return int(head.start[1]), {k.lower(): v for k, v in head.headers}, body
 
 
 def post(path: str, body: bytes, headers: dict[str, str], *, chunked: bool = False) -> bytes:
