@@ -423,14 +423,10 @@ class SipCalls:
     # ------------------------------------------------------------ call control
     def accept(self, request: HttpRequest, call_id: str) -> HttpResponse:
         """`POST …/accept`: the call's session starts from the body (see module doc)."""
-        call, problem = self._call_for("accept", request, call_id)
-        if problem is not None:
-            return problem
-        assert call is not None
-        body, finding = parse_body("accept", request.body)
-        if finding is not None:
-            return _bad_request(finding)
-        assert body is not None
+        found = self._call_and_body("accept", request, call_id)
+        if isinstance(found, HttpResponse):
+            return found
+        call, body = found
         model = body.get("model") or DEFAULT_CALL_MODEL
         if not self.rest.registry.is_realtime_model(model):
             message = REALTIME_MODEL_MESSAGE.format(model=model)
@@ -453,49 +449,46 @@ class SipCalls:
 
     def reject(self, request: HttpRequest, call_id: str) -> HttpResponse:
         """`POST …/reject`: the caller gets `status_code` (603 by default); the call ends."""
-        call, problem = self._call_for("reject", request, call_id)
-        if problem is not None:
-            return problem
-        assert call is not None
-        body, finding = parse_body("reject", request.body)
-        if finding is not None:
-            return _bad_request(finding)
-        assert body is not None
+        found = self._call_and_body("reject", request, call_id)
+        if isinstance(found, HttpResponse):
+            return found
+        call, body = found
         call.extra["status_code"] = body.get("status_code", DEFAULT_REJECT_STATUS)
         self.calls.end(call_id, "rejected")
         return HttpResponse(200)
 
     def refer(self, request: HttpRequest, call_id: str) -> HttpResponse:
         """`POST …/refer`: the call is transferred to `target_uri`; its session ends."""
-        call, problem = self._call_for("refer", request, call_id)
-        if problem is not None:
-            return problem
-        assert call is not None
-        body, finding = parse_body("refer", request.body)
-        if finding is not None:
-            return _bad_request(finding)
-        assert body is not None
+        found = self._call_and_body("refer", request, call_id)
+        if isinstance(found, HttpResponse):
+            return found
+        call, body = found
         call.extra["target_uri"] = body["target_uri"]
         self.calls.end(call_id, "referred")
         return HttpResponse(200)
 
-    def _call_for(
+    def _call_and_body(
         self, verb: str, request: HttpRequest, call_id: str
-    ) -> tuple[Call | None, HttpResponse | None]:
-        """The call `verb` acts on, or the 401 / 404 / 400 to answer instead."""
+    ) -> tuple[Call, dict[str, Any]] | HttpResponse:
+        """The call `verb` acts on and the request's body, or the 401 / 404 / 400 to
+        answer instead."""
         problem = self.rest.check_key(request)
         if problem is not None:
-            return None, problem
+            return problem
         call = self.calls.get(call_id)
         if call is None:
-            return None, call_not_found(call_id)
+            return call_not_found(call_id)
         if call.kind != "sip":
             message = WRONG_KIND_MESSAGE.format(verb=verb, call_id=call_id)
-            return None, error_response(400, message, code="call_state_invalid")
+            return error_response(400, message, code="call_state_invalid")
         finding = wrong_state(verb, call_id, sip_state(call.state, call.end_reason))
         if finding is not None:
-            return None, _bad_request(finding)
-        return call, None
+            return _bad_request(finding)
+        body, finding = parse_body(verb, request.body)
+        if finding is not None:
+            return _bad_request(finding)
+        assert body is not None
+        return call, body
 
 
 class _SipDriver(CallDriver):
