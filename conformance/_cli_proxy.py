@@ -25,7 +25,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from conformance.cli import Command
+from conformance.cli import Command, add_report_arguments
 from conformance.protocol.errors import UsageError
 from conformance.transcript import TRANSCRIPT_MAX_BYTES, Transcript, redact
 
@@ -67,9 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAMES",
         help="comma-separated check names, as for `check` ('default', 'all', '-name')",
     )
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
-    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report")
+    add_report_arguments(parser)
     parser.add_argument(
         "--connections",
         type=int,

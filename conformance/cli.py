@@ -100,6 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return broken_pipe_exit()
 
 
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--junit`, `--json` and `--html FILE`: the reports of a command that judges."""
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report")
+
+
 # --- check -----------------------------------------------------------------------------
 
 
@@ -116,9 +123,7 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="judge all files as the connections of one case (in the order given)",
     )
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
-    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report")
+    add_report_arguments(parser)
     parser.add_argument(
         "--max-connections",
         type=int,
