@@ -267,6 +267,21 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "resource = None  # type: ignore[assignment]",
         "delete statement",
     ): "runs only where the `resource` module is missing (not on Unix, where the tests run)",
+    (
+        "mock_server/responder.py",
+        "return (index if text else 0), audio_tokens, False",
+        "constant False -> True",
+    ): "a deleted item always sets the plan's stop, which decides the status before this flag",
+    (
+        "mock_server/planning.py",
+        'said = " ".join(_texts(last))',
+        "string constant changed",
+    ): "the joined texts are only searched for a function's name, never split across parts",
+    (
+        "mock_server/app.py",
+        'app.connection_lost(1000, "", 0.0)',
+        "delete statement",
+    ): "prepare()'s throwaway session: closing it only lets it go",
 }
 
 

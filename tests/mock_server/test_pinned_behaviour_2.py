@@ -7,6 +7,8 @@ clock), so the tests hold while the code moves.
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from .app_harness import open_app, text_item, until
 from .test_idle_timeout import TIMEOUT_MS, Session, detection, respond
 
 FAST = {"pace": "fast"}
+TEXT = {"output_modalities": ["text"]}
 
 
 def events_of_one_response(
@@ -110,3 +113,54 @@ def test_a_client_secrets_session_configuration_is_in_session_created() -> None:
     session = created["session"]
     assert session["instructions"] == "Answer in haiku."
     assert session["output_modalities"] == ["text"]
+
+
+# --- ids of VAD items, usage of function items, the cache of out-of-band responses -------
+
+LOUD = base64.b64encode(b"\x80\x3e" * 2400).decode()  # 100 ms of PCM16, every sample 16,000
+QUIET = base64.b64encode(b"\x00\x00" * 2400).decode()
+
+
+def test_a_vad_turns_item_id_has_the_item_prefix() -> None:
+    _, wire = open_app(**FAST)
+    wire.recv_event()
+    for chunk in [QUIET] * 3 + [LOUD] * 5 + [QUIET] * 10:
+        wire.send({"type": "input_audio_buffer.append", "audio": chunk})
+    started = wire.events_until(until("input_audio_buffer.speech_started"))[-1]
+    assert re.fullmatch(r"item_[A-Za-z0-9]{21}", started["item_id"]), started["item_id"]
+
+
+def input_text_tokens(item: dict[str, Any]) -> int:
+    _, wire = open_app(**FAST)
+    wire.recv_event()
+    wire.send({"type": "session.update", "session": {"type": "realtime", **TEXT}})
+    wire.events_until(until("session.updated"))
+    wire.send({"type": "conversation.item.create", "item": item})
+    wire.events_until(until("conversation.item.done"))
+    wire.send({"type": "response.create"})
+    done = wire.events_until(until("response.done"))[-1]
+    return int(done["response"]["usage"]["input_token_details"]["text_tokens"])
+
+
+def test_a_function_calls_arguments_count_a_token_per_four_characters() -> None:
+    def call(arguments: str) -> dict[str, Any]:
+        return {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": arguments}
+
+    assert input_text_tokens(call("x" * 400)) - input_text_tokens(call("xxxx")) == 99
+
+
+def test_an_out_of_band_response_neither_reads_nor_feeds_the_prompt_cache() -> None:
+    _, wire = open_app(**FAST)
+    wire.recv_event()
+    wire.send({"type": "session.update", "session": {"type": "realtime", **TEXT}})
+    wire.events_until(until("session.updated"))
+    cached = []
+    for conversation in ("auto", "none", "auto"):
+        wire.send({"type": "conversation.item.create", "item": text_item("words " * 200)})
+        wire.events_until(until("conversation.item.done"))
+        wire.send({"type": "response.create", "response": {"conversation": conversation}})
+        usage = wire.events_until(until("response.done"))[-1]["response"]["usage"]
+        cached.append(usage["input_token_details"]["cached_tokens"])
+    assert cached[1] == 0  # out of band: no cache read
+    assert cached[0] == 0
+    assert cached[2] > 0  # the third reads the first's prompt, not the second's

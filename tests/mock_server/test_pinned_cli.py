@@ -16,6 +16,8 @@ def test_scenarios_lists_every_builtin_scenario(capsys: pytest.CaptureFixture[st
     listed = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert {s.id for s in builtin_scenarios()} <= listed
     assert "beta-header-rejected" in listed
+    count = len(builtin_scenarios())
+    assert f"{count} built-in scenarios; use one with `realtime-mock serve --scenario ID`" in out
 
 
 def test_serve_help_names_every_reply_template_placeholder(
