@@ -3,10 +3,13 @@
 Every process started here is registered in `_LIVE` and stopped by its own PID in
 `ServerProcess.stop()` (SIGTERM, then SIGKILL after a bounded wait); `stop_all()` is
 called from `bench_mock.py`'s `finally` and from an atexit hook, so none is left running.
+A benchmark that is all asyncio starts the mock with `start_mock()` and stops it, in its
+own `finally`, with `stop_mock()` (by the process's PID, the same way).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -159,3 +162,47 @@ def raw_argv(compression: bool, extra: Sequence[str] = ()) -> list[str]:
         "deflate" if compression else "none",
         *extra,
     ]
+
+
+async def start_mock(
+    extra: Sequence[str] = (), *, more_lines: int = 0
+) -> tuple[asyncio.subprocess.Process, str, list[str]]:
+    """`realtime-mock serve --port 0 --pace fast --no-compression …` as an asyncio child.
+
+    Returns the process, its URL (from `… on URL`, its first line) and the `more_lines`
+    lines it prints next (with `--tls`: the CA file's line). Each line waits 30 seconds
+    at most; a mock that does not start is stopped and RuntimeError raised.
+    """
+    argv = ["-m", "mock_server", "serve", "--port", "0", "--host", "127.0.0.1"]
+    argv += ["--pace", "fast", "--no-compression", *extra]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *argv,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [
+            (await asyncio.wait_for(proc.stdout.readline(), 30.0)).decode()
+            for _ in range(1 + more_lines)
+        ]
+        words = lines[0].split()
+        if "on" not in words:
+            raise RuntimeError(f"the mock did not start: {lines[0]!r}")
+    except BaseException:
+        await stop_mock(proc)
+        raise
+    return proc, words[words.index("on") + 1], lines[1:]
+
+
+async def stop_mock(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, wait (bounded), then SIGKILL: a `start_mock()` process, by its PID."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 10.0)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import ssl
 import statistics
 import sys
 import tempfile
 import time
-from asyncio.subprocess import DEVNULL, PIPE, Process
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +35,10 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _procs import start_mock, stop_mock
+
 HEADERS = {"Authorization": "Bearer sk-bench-tls-connect-00000000"}
-START_TIMEOUT = 30.0
 IO_TIMEOUT = 10.0
 
 
@@ -53,41 +52,6 @@ class Cell:
     connect_ms: list[float] = field(default_factory=list)
     created_ms: list[float] = field(default_factory=list)
     negotiated: str = ""  # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
-
-
-async def start(folder: Path | None) -> tuple[Process, str, str | None]:
-    """A `realtime-mock serve` process; its URL and, with TLS, its CA file."""
-    argv = ["-m", "mock_server", "serve", "--port", "0", "--host", "127.0.0.1"]
-    argv += ["--pace", "fast", "--no-compression"]
-    if folder is not None:
-        argv += ["--tls", "--tls-dir", str(folder)]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *argv, cwd=ROOT, stdout=PIPE, stderr=DEVNULL
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)]
-        if folder is not None:
-            lines.append(await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT))
-        words = lines[0].decode().split()
-        if "on" not in words:
-            raise RuntimeError(f"the mock did not start: {lines[0]!r}")
-    except BaseException:
-        await stop(proc)
-        raise
-    url = words[words.index("on") + 1]
-    ca = lines[1].decode().strip().partition("=")[2] if folder is not None else None
-    return proc, url, ca
-
-
-async def stop(proc: Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 10)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
 
 
 async def once(cell: Cell) -> None:
@@ -148,9 +112,10 @@ def report(cells: list[Cell]) -> str:
 
 async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-tls-") as tmp:
-        plain_proc, plain_url, _ = await start(None)
+        plain_proc, plain_url, _ = await start_mock()
         try:
-            tls_proc, tls_url, ca = await start(Path(tmp))
+            tls_proc, tls_url, more = await start_mock(["--tls", "--tls-dir", tmp], more_lines=1)
+            ca = more[0].strip().partition("=")[2]
             try:
                 context = ssl.create_default_context(cafile=ca)
                 cells = [Cell("ws", plain_url, None), Cell("wss", tls_url, context)]
@@ -164,9 +129,9 @@ async def run(args: argparse.Namespace) -> str:
                     for cell in cells:
                         await once(cell)
             finally:
-                await stop(tls_proc)
+                await stop_mock(tls_proc)
         finally:
-            await stop(plain_proc)
+            await stop_mock(plain_proc)
     return (
         f"{args.count} connections each (after {args.warmup} warm-up), interleaved; "
         f"client and servers on 127.0.0.1; {ssl.OPENSSL_VERSION}; wss: {cells[1].negotiated}, "

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import statistics
 import sys
 import time
-from asyncio.subprocess import DEVNULL, PIPE, Process
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,41 +34,13 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _procs import start_mock, stop_mock
+
 KEY = "sk-bench-webrtc-connect-00000000"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
-START_TIMEOUT = 30.0
 IO_TIMEOUT = 10.0
-
-
-async def start() -> tuple[Process, str]:
-    """A `realtime-mock serve` process and its WebSocket URL."""
-    argv = ["-m", "mock_server", "serve", "--port", "0", "--host", "127.0.0.1"]
-    argv += ["--pace", "fast", "--no-compression"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *argv, cwd=ROOT, stdout=PIPE, stderr=DEVNULL
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
-        words = line.decode().split()
-        if "on" not in words:
-            raise RuntimeError(f"the mock did not start: {line!r}")
-    except BaseException:
-        await stop(proc)
-        raise
-    return proc, words[words.index("on") + 1]
-
-
-async def stop(proc: Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 10)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
 
 
 async def websocket_once(url: str) -> float:
@@ -169,7 +138,7 @@ async def run(args: argparse.Namespace) -> str:
     from mock_server._webrtc import loopback_ice
 
     loopback_ice()
-    proc, url = await start()
+    proc, url, _ = await start_mock()
     try:
         origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
         ws_times: list[float] = []
@@ -182,7 +151,7 @@ async def run(args: argparse.Namespace) -> str:
                     ws_times.append(ws)
                     rtc_times.append(rtc)
     finally:
-        await stop(proc)
+        await stop_mock(proc)
     return report(ws_times, rtc_times)
 
 
