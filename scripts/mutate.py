@@ -12,9 +12,9 @@ Each mutant changes one node of the module's syntax tree (see `OPERATORS`):
 * statement deletion (an expression, assignment or augmented assignment -> `pass`);
 * return-value changes (`return x` -> `return None`).
 
-Docstrings, annotations, `if TYPE_CHECKING:` blocks, `__all__`, log calls, `hint=`
-texts (advice for humans, never on the wire) and lines marked `# pragma: no mutate` are
-left alone. Mutants are applied one at a time to a temporary
+Docstrings, annotations, `Literal[...]` types, `if TYPE_CHECKING:` blocks, `__all__`,
+log calls, `hint=` texts (advice for humans, never on the wire) and lines marked
+`# pragma: no mutate` are left alone. Mutants are applied one at a time to a temporary
 copy of the tree (no bytecode written, so a same-size edit is never served from a stale
 .pyc), and a targeted subset of tests runs per module (`TESTS`, or `--tests`) with
 `pytest -x` and a time bound (3x the clean run + 10 s; a run over it is run again with
@@ -98,6 +98,7 @@ _WIRE_TESTS = (
     "tests/abuse/test_fairness.py",
     "tests/abuse/test_redaction.py",
     "tests/abuse/test_recordings.py",
+    "tests/abuse/test_serve_memory.py",
     "tests/mock_server/test_translation.py",
     "tests/integration/test_flows_on_sockets.py",
     "tests/mock_server/test_idle_timeout.py",
@@ -152,6 +153,7 @@ TESTS: dict[str, tuple[str, ...]] = {
         "tests/mock_server/test_handshake.py",
         "tests/mock_server/test_request.py",
         "tests/mock_server/test_server.py",
+        "tests/mock_server/test_translation.py",
     ),
     "mock_server/request.py": (
         *_PINS,
@@ -455,6 +457,11 @@ class _Finder(ast.NodeVisitor):
             self._add(node, repr(value + 1.0), f"constant {value} -> {value + 1.0}")
         elif isinstance(value, str) and value:
             self._add(node, repr(f"XX{value}XX"), "string constant changed")
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.value, ast.Name) and node.value.id == "Literal":
+            return  # a type (`Literal["a", "b"]` in an alias), not a value
+        self.generic_visit(node)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
         return  # f-strings: their constant parts are text, changed via their values
