@@ -164,8 +164,13 @@ TESTS: dict[str, tuple[str, ...]] = {
     "mock_server/_driver.py": _WIRE_TESTS,
     "mock_server/_connection.py": _WIRE_TESTS,
     "mock_server/server.py": _WIRE_TESTS,
-    "mock_server/_log.py": ("tests/abuse/test_redaction.py", *_WIRE_TESTS),
+    "mock_server/_log.py": (
+        "tests/mock_server/test_pinned_logging.py",
+        "tests/abuse/test_redaction.py",
+        *_WIRE_TESTS,
+    ),
     "mock_server/_recorder.py": (
+        "tests/mock_server/test_pinned_logging.py",
         "tests/abuse/test_recordings.py",
         *_WIRE_TESTS,
     ),

@@ -46,3 +46,21 @@ def test_a_recordings_name_keeps_only_safe_characters_of_the_session_id() -> Non
     name = unique_name(transcript, 3, now=1_800_000_000.5)
     assert re.fullmatch(r"20270115T080000\.500Z-[0-9a-f]{6}-sess_a_.._b_c_d\.jsonl", name), name
     assert unique_name(Transcript(), 3, now=1_800_000_000.5).endswith("-conn3.jsonl")
+
+
+def test_a_key_in_a_header_line_logged_by_websockets_is_masked() -> None:
+    """websockets logs each upgrade header as `< %s: %s` (request) or `> %s: %s`."""
+    keep = Keep()
+    logger.addHandler(keep)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        for arrow in ("<", ">"):
+            logger.debug(f"{arrow} %s: %s", "OpenAI-Insecure-Api-Key", "plainsecretvalue42")
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(keep)
+    assert len(keep.lines) == 2
+    for line in keep.lines:
+        assert "plainsecretvalue42" not in line
+        assert "OpenAI-Insecure-Api-Key" in line
