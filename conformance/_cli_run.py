@@ -47,7 +47,7 @@ from conformance.runner import (
     scenario_case,
     select_cases,
 )
-from conformance.runner.cases import endpoint_pool
+from conformance.runner.cases import endpoint_pool, webrtc_pool
 from conformance.runner.inputs import check_screenshot, inherited_env
 from conformance.runner.live import LiveConfig, live_config, live_factory, live_pool, live_registry
 from conformance.runner.long_session import LONG_SESSION_CASES
@@ -158,6 +158,7 @@ def _case(scenario: Scenario, played: str | None = None) -> Case:
         summary=scenario.summary,
         endpoint=scenario.endpoint,
         live=scenario.live,
+        upgrade_only=scenario.upgrade_only or "",
     )
     if played:
         return dataclasses.replace(case, scenario=played)
@@ -371,6 +372,9 @@ def run(args: argparse.Namespace) -> int:
     own_files = args.scenario and not args.translation
     pool = cases if own_files else endpoint_pool(cases, args.cases, args.translation)
     chosen = select_cases(long_session_pool(pool, args.cases, args.long_session), args.cases)
+    not_run: list[Case] = []
+    if args.webrtc:  # a case acting on the WebSocket upgrade has nothing to act on in a call
+        chosen, not_run = webrtc_pool(chosen, args.cases)
     mock, env = tls_mock(args.pass_env) if args.tls else (serve_mock, None)
     if args.webrtc:
         env = webrtc_env(env, args.pass_env)
@@ -390,14 +394,26 @@ def run(args: argparse.Namespace) -> int:
         registry=live_registry() if live else None,
     )
     say(_running_line(args, len(chosen), live), err=True)
+    if not_run:
+        say(not_run_line(not_run), err=True)
     suite = execute(chosen, config, mock=mock)
     if suite is None:
         return EXIT_INTERRUPTED
     sys.stdout.write(format_summary(suite.results, suite.summary, colour=use_colour(sys.stdout)))
-    write_reports(suite, json=args.json, html=args.html, junit=args.junit)
+    skipped = [(case.id, f"not run over WebRTC: {case.upgrade_only}") for case in not_run]
+    write_reports(suite, json=args.json, html=args.html, junit=args.junit, not_run=skipped)
     if suite.interrupted is not None:
         say(interrupted_line(suite, len(chosen)), err=True)
     return suite.exit_status
+
+
+def not_run_line(cases: Sequence[Case]) -> str:
+    """The console line naming the chosen cases `run --webrtc` leaves out, and why."""
+    ids = ", ".join(case.id for case in cases)
+    return (
+        f"not run over WebRTC: {ids} (they act on the WebSocket upgrade, which a WebRTC "
+        "call does not have; run them without --webrtc)"
+    )
 
 
 def webrtc_env(env: dict[str, str] | None, pass_env: Sequence[str] = ()) -> dict[str, str]:
@@ -539,14 +555,16 @@ def write_reports(
     html: Path | None = None,
     junit: Path | None = None,
     announce: bool = True,
+    not_run: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Path]:
     """Write JSON and HTML (by default into the output folder) and JUnit if asked.
 
-    With `announce`, the paths are printed on stderr.
+    `not_run`: (case id, why) of chosen cases that were not run (the JSON report lists
+    them). With `announce`, the paths are printed on stderr.
     """
     results = list(suite.results)
     written = {
-        "json": write_json(results, json or suite.out_dir / "report.json"),
+        "json": write_json(results, json or suite.out_dir / "report.json", not_run=not_run),
         "html": write_html(results, html or suite.out_dir / "report.html"),
     }
     if junit is not None:

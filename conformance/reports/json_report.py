@@ -25,7 +25,9 @@
                     "connection", "index", "direction", "event_type", "json_path",
                     "hint", "occurrences",
                     "leg": null | "upstream" | "downstream"}]   # a relay's case: its leg
-  }]
+  }],
+  "not_run": [{"id": "no-realtime-access",       # chosen cases the run left out, and why
+               "reason": "not run over WebRTC: it refuses the upgrade with HTTP 403"}]
 }
 ```
 
@@ -52,8 +54,11 @@ FORMAT: Final = "realtime-conformance-report"
 VERSION: Final = 1
 
 
-def report_dict(results: Sequence[CaseResult]) -> dict[str, Any]:
-    """The report as plain data (see the module docstring for the shape)."""
+def report_dict(
+    results: Sequence[CaseResult], *, not_run: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """The report as plain data (see the module docstring for the shape); `not_run`:
+    (case id, why) of chosen cases the run left out."""
     summary = summarize(results)
     return {
         "format": FORMAT,
@@ -67,6 +72,7 @@ def report_dict(results: Sequence[CaseResult]) -> dict[str, Any]:
             "close_verdicts": {str(v): summary.close_verdicts.get(v, 0) for v in Verdict},
         },
         "cases": [_case(r) for r in results],
+        "not_run": [{"id": case_id, "reason": why} for case_id, why in not_run],
     }
 
 
@@ -116,14 +122,16 @@ def _cut(text: str) -> dict[str, int] | None:
     return None if cut is None else cut.as_dict()
 
 
-def report_json(results: Sequence[CaseResult]) -> str:
+def report_json(results: Sequence[CaseResult], *, not_run: Sequence[tuple[str, str]] = ()) -> str:
     """`report_dict(results)` as indented JSON text."""
-    return json.dumps(report_dict(results), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(report_dict(results, not_run=not_run), indent=2, ensure_ascii=False) + "\n"
 
 
-def write_json(results: Sequence[CaseResult], path: str | Path) -> Path:
+def write_json(
+    results: Sequence[CaseResult], path: str | Path, *, not_run: Sequence[tuple[str, str]] = ()
+) -> Path:
     """Write `report_json(results)` to `path` (parent folders are created)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report_json(results), encoding="utf-8")
+    target.write_text(report_json(results, not_run=not_run), encoding="utf-8")
     return target

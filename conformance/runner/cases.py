@@ -9,6 +9,7 @@ filters them by the user's `--cases` pattern::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,9 @@ class Case:
     client (`/v1/realtime/translations`; such cases run only when asked for:
     `endpoint_pool`). A `live` case needs no fault injection (the server's default
     behaviour), so `run --live` also runs it against the live API (`runner.live`).
+    `upgrade_only` says why the case acts only on a WebSocket upgrade (a refused
+    upgrade, a stimulus in the upgrade request): `run --webrtc` does not run it, since a
+    WebRTC call has no upgrade (`webrtc_pool`); empty: it runs over WebRTC too.
     """
 
     id: str
@@ -51,6 +55,7 @@ class Case:
     tolerant: bool = False
     endpoint: str = REALTIME
     live: bool = False
+    upgrade_only: str = ""
 
     @property
     def translation(self) -> bool:
@@ -71,6 +76,13 @@ TOLERANT_CASE: Final = Case(
 )
 
 
+# Over WebRTC the tolerant case has no upgrade to tolerate: what it still does.
+TOLERANT_WEBRTC_SUMMARY: Final = (
+    "The happy path with session.created 200 ms late (over WebRTC there is no upgrade to "
+    "tolerate: a beta header or a bad model is not recorded or judged)"
+)
+
+
 def scenario_case(
     scenario_id: str,
     *,
@@ -79,6 +91,7 @@ def scenario_case(
     summary: str = "",
     endpoint: str = REALTIME,
     live: bool = False,
+    upgrade_only: str = "",
 ) -> Case:
     """A case playing one scenario, with its expectation (`expect.client`, `expect.summary`)."""
     expect = MappingProxyType({"client": tuple(client), "summary": expect_summary})
@@ -89,7 +102,41 @@ def scenario_case(
         summary=summary,
         endpoint=endpoint,
         live=live,
+        upgrade_only=upgrade_only,
     )
+
+
+def webrtc_pool(cases: Sequence[Case], pattern: str | None) -> tuple[list[Case], list[Case]]:
+    """`(run, not run)`: the chosen cases split by whether they run over a WebRTC call.
+
+    `cases` are those `pattern` selected. A case with `upgrade_only` is not run (a call
+    has no upgrade to refuse: it would play the happy path and say OK having tested
+    nothing); the tolerant case runs with what it still does (`TOLERANT_WEBRTC_SUMMARY`).
+
+    Raises:
+        UsageError: `pattern` names a case that does not run over WebRTC by its id (one
+            line with the reason), or nothing chosen runs over WebRTC.
+    """
+    tokens = (t.strip() for t in (pattern or "").split(","))
+    named = {t for t in tokens if t and not _WILDCARDS & set(t)}  # by id, not by a glob
+    for case in cases:
+        if case.upgrade_only and case.id in named:
+            raise UsageError(
+                f"case {case.id!r} does not run over WebRTC: {case.upgrade_only}, and a WebRTC "
+                "call has no WebSocket upgrade (run it without --webrtc)"
+            )
+    run = [
+        dataclasses.replace(case, summary=TOLERANT_WEBRTC_SUMMARY)
+        if case.id == TOLERANT_CASE_ID
+        else case
+        for case in cases
+        if not case.upgrade_only
+    ]
+    not_run = [case for case in cases if case.upgrade_only]
+    if not run:
+        ids = ", ".join(case.id for case in not_run)
+        raise UsageError(f"none of the chosen cases runs over WebRTC ({ids} act on the upgrade)")
+    return run, not_run
 
 
 def endpoint_pool(cases: Sequence[Case], pattern: str | None, translation: bool) -> list[Case]:

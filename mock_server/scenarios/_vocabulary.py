@@ -32,6 +32,10 @@ EXPECTATIONS: Final = _enum("expectation")
 FEATURES: Final = _enum("feature")
 REALTIME_ENDPOINT: Final = "realtime"  # `endpoint:` of a scenario: /v1/realtime
 TRANSLATION_ENDPOINT: Final = "translation"  # /v1/realtime/translations
+# Expectations judged on the WebSocket upgrade request or its refusal: a WebRTC call has none.
+UPGRADE_EXPECTATIONS: Final = frozenset({"does_not_send_beta_header", "surfaces_handshake_failure"})
+# `config:` keys only the upgrade's key check reads (a call's key is checked by REST).
+UPGRADE_CONFIG: Final = frozenset({"api_keys", "ephemeral_keys"})
 
 LOOKUPS: Final = ("eq", "in", "regex", "contains", "exists")
 PLACEHOLDERS: Final = (

@@ -17,6 +17,8 @@ from ._vocabulary import (
     REALTIME_ENDPOINT,
     TERMINAL_ACTIONS,
     TRANSLATION_ENDPOINT,
+    UPGRADE_CONFIG,
+    UPGRADE_EXPECTATIONS,
 )
 from .matcher import Matcher
 
@@ -151,6 +153,36 @@ class Scenario:
     def translation(self) -> bool:
         """True for a scenario of the translations endpoint (`endpoint: translation`)."""
         return self.endpoint == TRANSLATION_ENDPOINT
+
+    @property
+    def upgrade_only(self) -> str | None:
+        """Why the scenario acts only on a WebSocket upgrade, or None when it applies to a
+        WebRTC call too.
+
+        A call (`POST /v1/realtime/calls`) has no upgrade: an `upgrade:` refusal, a stimulus
+        in the upgrade request (`connect.headers`, `query`, `subprotocols`: a beta header,
+        a wrong key, a bad `?model=`), keys for the upgrade's check (`config.api_keys`,
+        `ephemeral_keys`) and expectations judged on the upgrade (`does_not_send_beta_header`,
+        `surfaces_handshake_failure`) have nothing to act on there: over WebRTC the
+        scenario would play the happy path and judge nothing it is about.
+        """
+        connect, why = self.connect, None
+        if self.translation:
+            why = "it is a translation scenario (a call is a realtime session)"
+        elif self.upgrade is not None:
+            why = f"it refuses the upgrade with HTTP {self.upgrade.status}"
+        elif connect.headers or connect.query or connect.subprotocols:
+            why = "its stimulus is in the upgrade request (connect: headers, query, subprotocols)"
+        elif keys := sorted(UPGRADE_CONFIG & set(self.config)):
+            why = f"its config ({', '.join(keys)}) is read by the upgrade's key check"
+        elif expected := sorted(UPGRADE_EXPECTATIONS & set(self.expect.client)):
+            why = f"it expects {', '.join(expected)}, judged on the upgrade"
+        return why
+
+    @property
+    def applies_to_webrtc(self) -> bool:
+        """True when the scenario can be played on a WebRTC call (`upgrade_only` is None)."""
+        return self.upgrade_only is None
 
     @property
     def suppresses_session_created(self) -> bool:
