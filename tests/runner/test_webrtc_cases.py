@@ -10,7 +10,6 @@ reference client is OK, a client with a bug FAILS.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,9 @@ from conformance import _cli_run
 from conformance.cli import main
 from conformance.protocol.errors import UsageError
 from conformance.runner.cases import TOLERANT_CASE_ID, TOLERANT_WEBRTC_SUMMARY, webrtc_pool
+from conformance.transcript import TRANSCRIPT_MAX_BYTES
 from mock_server import serve
+from mock_server._webrtc import AVAILABLE as WEBRTC_AVAILABLE
 from mock_server.scenarios import builtin_scenarios, load_scenario
 
 from .support import REFERENCE, read_json, script
@@ -45,14 +46,14 @@ def _fast_mock(**kwargs: Any) -> Any:
         host="127.0.0.1",
         port=0,
         pace="fast",
-        transcript_max_bytes=_cli_run.TRANSCRIPT_MAX_BYTES,
+        transcript_max_bytes=TRANSCRIPT_MAX_BYTES,
         **kwargs,
     )
 
 
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_cli_run, "serve_mock", functools.partial(_fast_mock))
+    monkeypatch.setattr(_cli_run, "serve_mock", _fast_mock)
 
 
 def test_the_upgrade_only_scenarios_are_derived_from_their_content() -> None:
@@ -113,8 +114,7 @@ def test_a_glob_leaves_them_out_and_the_tolerant_case_says_what_it_still_does() 
 # --- real calls (aiortc on both sides, ICE on 127.0.0.1) ---
 
 webrtc = pytest.mark.skipif(
-    not __import__("mock_server._webrtc", fromlist=["AVAILABLE"]).AVAILABLE,
-    reason="the webrtc extra (aiortc) is not installed",
+    not WEBRTC_AVAILABLE, reason="the webrtc extra (aiortc) is not installed"
 )
 
 # The cases around the upgrade that a call can play (an error and close before
