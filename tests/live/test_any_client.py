@@ -26,6 +26,7 @@ from conformance.diff import DiffResult, diff_files
 from conformance.transcript import read_jsonl
 from mock_server import serve
 from tests.live.targets import Target, mock_target
+from tests.processes import finished
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_VARIABLE = "REALTIME_LIVE_CLIENT"
@@ -57,15 +58,8 @@ async def run_live(target: Target, out: Path, timeout_s: float) -> tuple[int, st
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env=runner_env(target.api_key), cwd=ROOT,
     )  # fmt: skip
-    try:
-        async with asyncio.timeout(timeout_s + 60):
-            output, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
+    status, output, _ = await finished(process, within_s=timeout_s + 60)
+    return status, output.decode(errors="replace")
 
 
 async def live_then_mock(

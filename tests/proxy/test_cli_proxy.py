@@ -4,13 +4,14 @@ judged when its connection ends (console, JUnit, JSON, HTML), recorded, no key a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import shutil
 import signal
 import struct
 import sys
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from conformance.transcript import read_jsonl
 from mock_server.config import MockConfig
 from mock_server.server import MockServer
+from tests.processes import finished, plain_env, reaped
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +46,22 @@ def png(path: Path) -> Path:
     return path
 
 
-def base_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV")
-    return {k: v for k, v in os.environ.items() if k in keep}
+@contextlib.asynccontextmanager
+async def proxy_cli(*argv: str, cwd: Path = ROOT) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`realtime-conformance proxy --upstream <a fast mock> --port 0 ARGV` (piped, plain
+    environment); killed on the way out unless it has ended."""
+    server = await MockServer(MockConfig(port=0, pace="fast")).start()
+    try:
+        upstream = server.url.split("/v1/")[0]
+        proxy = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "conformance", "proxy", "--upstream", upstream, "--port", "0",
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=plain_env(), cwd=cwd,
+        )  # fmt: skip
+        async with reaped(proxy):
+            yield proxy
+    finally:
+        await server.stop()
 
 
 async def through_proxy(
@@ -54,45 +69,27 @@ async def through_proxy(
 ) -> tuple[int, str, str, int]:
     """Run the proxy CLI (`--connections 1`) in front of a fast mock and the client through
     it; (proxy status, proxy stdout, proxy stderr, client status)."""
-    server = await MockServer(MockConfig(port=0, pace="fast")).start()
-    try:
-        upstream = server.url.split("/v1/")[0]
-        proxy = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance", "proxy", "--upstream", upstream, "--port", "0",
-            "--connections", "1", "--record", str(tmp_path / "rec"),
-            "--junit", str(tmp_path / "junit.xml"), "--json", str(tmp_path / "report.json"),
-            "--html", str(tmp_path / "report.html"), *extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=base_env(), cwd=ROOT,
-        )  # fmt: skip
+    async with proxy_cli(
+        "--connections", "1", "--record", str(tmp_path / "rec"),
+        "--junit", str(tmp_path / "junit.xml"), "--json", str(tmp_path / "report.json"),
+        "--html", str(tmp_path / "report.html"), *extra,
+    ) as proxy:  # fmt: skip
         assert proxy.stdout is not None
-        try:
-            async with asyncio.timeout(WAIT):
-                first = (await proxy.stdout.readline()).decode()
-                second = (await proxy.stdout.readline()).decode()
-            assert first.startswith("OPENAI_REALTIME_URL="), first
-            url = first.strip().split("=", 1)[1]
-            base = second.strip().split("=", 1)[1]
-            env = {
-                **base_env(),
-                "OPENAI_REALTIME_URL": url,
-                "OPENAI_BASE_URL": base,
-                "OPENAI_API_KEY": KEY,
-                **client_env,
-            }
-            run = await asyncio.create_subprocess_exec(
-                *client, env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            async with asyncio.timeout(WAIT):
-                client_status = await run.wait()
-                out, err = await proxy.communicate()
-        finally:
-            if proxy.returncode is None:
-                proxy.kill()
-                await proxy.wait()
-    finally:
-        await server.stop()
+        async with asyncio.timeout(WAIT):
+            first = (await proxy.stdout.readline()).decode()
+            second = (await proxy.stdout.readline()).decode()
+        assert first.startswith("OPENAI_REALTIME_URL="), first
+        url = first.strip().split("=", 1)[1]
+        base = second.strip().split("=", 1)[1]
+        env = plain_env(OPENAI_REALTIME_URL=url, OPENAI_BASE_URL=base, OPENAI_API_KEY=KEY)
+        env.update(client_env)  # the test's own, over the defaults
+        run = await asyncio.create_subprocess_exec(
+            *client, env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        async with reaped(run), asyncio.timeout(WAIT):
+            client_status = await run.wait()
+            out, err = await proxy.communicate()
     return proxy.returncode or 0, first + second + out.decode(), err.decode(), client_status
 
 
@@ -182,50 +179,38 @@ async def test_the_documented_offline_workflow(tmp_path: Path) -> None:
         assert command in text
     png(tmp_path / "shot.png")
     python = f"{sys.executable} -m"
-    server = await MockServer(MockConfig(port=0, pace="fast")).start()
-    try:
-        origin = server.url.split("/v1/")[0]
-        argv = DOC_PROXY.replace("ws://127.0.0.1:8765", origin).replace("8766", "0").split()
-        proxy = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance", *argv[1:],
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=base_env(), cwd=tmp_path,
-        )  # fmt: skip
+    words = DOC_PROXY.split()  # proxy_cli gives the mock as --upstream and --port 0
+    assert words[:6] == [
+        "realtime-conformance", "proxy", "--upstream", "ws://127.0.0.1:8765", "--port", "8766"
+    ]  # fmt: skip
+    async with proxy_cli(*words[6:], cwd=tmp_path) as proxy:
         assert proxy.stdout is not None
-        try:
-            async with asyncio.timeout(WAIT):
-                line = (await proxy.stdout.readline()).decode().strip()
-            url = line.split("=", 1)[1]
-            client = DOC_CLIENT.replace("realtime-notes", f"{python} client_reference.cli")
-            client = client.replace("ws://127.0.0.1:8766/v1/realtime", url)
-            run = await asyncio.create_subprocess_shell(
-                client, cwd=tmp_path, env={**base_env(), "PYTHONPATH": str(ROOT)},
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            async with asyncio.timeout(WAIT):
-                assert await run.wait() == 0
-                while not (tmp_path / "proxy.html").exists():  # noqa: ASYNC110 - a file
-                    await asyncio.sleep(0.05)
-            proxy.send_signal(signal.SIGINT)  # Ctrl-C
-            async with asyncio.timeout(WAIT):
-                _, err = await proxy.communicate()
-        finally:
-            if proxy.returncode is None:
-                proxy.kill()
-                await proxy.wait()
-    finally:
-        await server.stop()
+        async with asyncio.timeout(WAIT):
+            line = (await proxy.stdout.readline()).decode().strip()
+        url = line.split("=", 1)[1]
+        client = DOC_CLIENT.replace("realtime-notes", f"{python} client_reference.cli")
+        client = client.replace("ws://127.0.0.1:8766/v1/realtime", url)
+        run = await asyncio.create_subprocess_shell(
+            client, cwd=tmp_path, env=plain_env(PYTHONPATH=str(ROOT)),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        async with reaped(run), asyncio.timeout(WAIT):
+            assert await run.wait() == 0
+            while not (tmp_path / "proxy.html").exists():  # noqa: ASYNC110 - a file
+                await asyncio.sleep(0.05)
+        proxy.send_signal(signal.SIGINT)  # Ctrl-C
+        async with asyncio.timeout(WAIT):
+            _, err = await proxy.communicate()
     assert proxy.returncode == 0, err.decode()
     assert "proxy: 1 connection(s) judged; none FAILED" in err.decode()
     assert len(list((tmp_path / "transcripts").glob("*.jsonl"))) == 1
     check = DOC_CHECK.replace("realtime-conformance", f"{python} conformance")
     done = await asyncio.create_subprocess_shell(
-        check, cwd=tmp_path, env={**base_env(), "PYTHONPATH": str(ROOT)},
+        check, cwd=tmp_path, env=plain_env(PYTHONPATH=str(ROOT)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    async with asyncio.timeout(WAIT):
-        checked, _ = await done.communicate()
-    assert done.returncode == 0, checked.decode()
+    status, checked, _ = await finished(done, within_s=WAIT)
+    assert status == 0, checked.decode()
     assert (tmp_path / "again.html").is_file()
     assert "sk-test" not in (tmp_path / "proxy.html").read_text(encoding="utf-8")
 
@@ -235,40 +220,27 @@ async def test_tls_serves_wss_and_prints_what_clients_must_trust(tmp_path: Path)
 
     from websockets.asyncio.client import connect
 
-    server = await MockServer(MockConfig(port=0, pace="fast")).start()
-    try:
-        upstream = server.url.split("/v1/")[0]
-        proxy = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance", "proxy", "--upstream", upstream, "--port", "0",
-            "--connections", "1", "--tls", "--tls-dir", str(tmp_path / "tls"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=base_env(), cwd=ROOT,
-        )  # fmt: skip
+    async with proxy_cli(
+        "--connections", "1", "--tls", "--tls-dir", str(tmp_path / "tls")
+    ) as proxy:
         assert proxy.stdout is not None
-        try:
+        async with asyncio.timeout(WAIT):
+            lines = [(await proxy.stdout.readline()).decode().strip() for _ in range(4)]
+        found = dict(line.split("=", 1) for line in lines)
+        assert found["OPENAI_REALTIME_URL"].startswith("wss://127.0.0.1:")
+        assert found["OPENAI_BASE_URL"].startswith("https://127.0.0.1:")
+        assert found["NODE_EXTRA_CA_CERTS"] == found["SSL_CERT_FILE"]
+        trusting = ssl.create_default_context(cafile=found["SSL_CERT_FILE"])
+        async with connect(
+            found["OPENAI_REALTIME_URL"] + "?model=gpt-realtime",
+            additional_headers={"Authorization": f"Bearer {KEY}"},
+            ssl=trusting,
+            open_timeout=WAIT,
+        ) as ws:
             async with asyncio.timeout(WAIT):
-                lines = [(await proxy.stdout.readline()).decode().strip() for _ in range(4)]
-            found = dict(line.split("=", 1) for line in lines)
-            assert found["OPENAI_REALTIME_URL"].startswith("wss://127.0.0.1:")
-            assert found["OPENAI_BASE_URL"].startswith("https://127.0.0.1:")
-            assert found["NODE_EXTRA_CA_CERTS"] == found["SSL_CERT_FILE"]
-            trusting = ssl.create_default_context(cafile=found["SSL_CERT_FILE"])
-            async with connect(
-                found["OPENAI_REALTIME_URL"] + "?model=gpt-realtime",
-                additional_headers={"Authorization": f"Bearer {KEY}"},
-                ssl=trusting,
-                open_timeout=WAIT,
-            ) as ws:
-                async with asyncio.timeout(WAIT):
-                    assert json.loads(await ws.recv())["type"] == "session.created"
-            async with asyncio.timeout(WAIT):
-                _, err = await proxy.communicate()
-        finally:
-            if proxy.returncode is None:
-                proxy.kill()
-                await proxy.wait()
-    finally:
-        await server.stop()
+                assert json.loads(await ws.recv())["type"] == "session.created"
+        async with asyncio.timeout(WAIT):
+            _, err = await proxy.communicate()
     assert proxy.returncode == 0, err.decode()
 
 

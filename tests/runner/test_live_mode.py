@@ -32,6 +32,7 @@ from conformance.transcript import read_jsonl
 from mock_server.config import MockConfig
 from mock_server.scenarios import builtin_scenarios
 from mock_server.server import MockServer
+from tests.processes import finished, plain_env, reaped
 
 from .support import BROKEN, BROKEN_FINDINGS, PYTHON, REFERENCE, ROOT, read_json
 
@@ -120,11 +121,6 @@ def test_list_cases_with_live_lists_the_live_cases(capsys):
 # --- real sockets: the proxy in front of a mock -----------------------------------------
 
 
-def runner_env(**extra: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV")
-    return {**{k: v for k, v in os.environ.items() if k in keep}, **extra}
-
-
 async def run_live(tmp_path: Path, *argv: str, env: dict[str, str]) -> tuple[int, str, str]:
     """`realtime-conformance run --live ARGV` as a process; (status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
@@ -132,15 +128,8 @@ async def run_live(tmp_path: Path, *argv: str, env: dict[str, str]) -> tuple[int
         "--json", str(tmp_path / "report.json"), *argv,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
     )  # fmt: skip
-    try:
-        async with asyncio.timeout(WAIT):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    status, out, err = await finished(process, within_s=WAIT)
+    return status, out.decode(), err.decode()
 
 
 def files_text(folder: Path) -> str:
@@ -152,7 +141,7 @@ async def test_the_reference_client_passes_live_mode_against_a_mock_upstream(tmp
     upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
     try:
         origin = upstream.url.split("/v1/")[0]
-        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, out, err = await run_live(
             tmp_path, "--upstream", origin, "--client", REFERENCE, env=env
         )
@@ -181,7 +170,7 @@ async def test_the_broken_client_fails_live_mode_with_its_findings(tmp_path):
     upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
     try:
         origin = upstream.url.split("/v1/")[0]
-        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, out, err = await run_live(
             tmp_path, "--upstream", origin, "--client", BROKEN, env=env
         )
@@ -213,7 +202,7 @@ async def test_a_refused_key_stops_the_run_instead_of_judging_the_client(tmp_pat
             origin,
             "--client",
             REFERENCE,
-            env=runner_env(OPENAI_API_KEY=wrong),
+            env=plain_env(OPENAI_API_KEY=wrong),
         )
     finally:
         await upstream.stop()
@@ -229,7 +218,7 @@ async def test_an_unreachable_upstream_stops_the_run_instead_of_judging_the_clie
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     status, _, err = await run_live(
-        tmp_path, "--upstream", f"ws://127.0.0.1:{port}", "--client", REFERENCE, env=runner_env()
+        tmp_path, "--upstream", f"ws://127.0.0.1:{port}", "--client", REFERENCE, env=plain_env()
     )
     assert status == 2, err
     assert f"cannot reach the upstream ws://127.0.0.1:{port}" in err
@@ -245,7 +234,7 @@ async def test_server_drift_is_reported_never_failed(tmp_path):
     try:
         origin = upstream.url.split("/v1/")[0]
         status, _, err = await run_live(
-            tmp_path, "--upstream", origin, "--client", REFERENCE, env=runner_env()
+            tmp_path, "--upstream", origin, "--client", REFERENCE, env=plain_env()
         )
     finally:
         await upstream.stop()
@@ -260,7 +249,7 @@ async def test_server_drift_is_reported_never_failed(tmp_path):
 @pytest.mark.integration
 async def test_upstream_mock_starts_a_mock_per_case_with_its_own_key(tmp_path):
     status, _, err = await run_live(
-        tmp_path, "--upstream", "mock", "--client", REFERENCE, env=runner_env()
+        tmp_path, "--upstream", "mock", "--client", REFERENCE, env=plain_env()
     )
     assert status == 0, err
     assert "a fresh mock per case (--upstream mock)" in err
@@ -275,7 +264,7 @@ async def test_a_long_session_runs_live_through_the_proxy(tmp_path):
     upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
     try:
         origin = upstream.url.split("/v1/")[0]
-        env = runner_env(OPENAI_API_KEY=UPSTREAM_KEY)
+        env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, _, err = await run_live(
             tmp_path, "--upstream", origin, "--cases", "long-session", "--client", client, env=env
         )
@@ -344,15 +333,8 @@ async def shell(text: str, cwd: Path, **env: str) -> tuple[int, str]:
         "/bin/sh", "-c", text, cwd=cwd, env=doc_env(**env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    try:
-        async with asyncio.timeout(WAIT):
-            out, _ = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(errors="replace")
+    status, out, _ = await finished(process, within_s=WAIT)
+    return status, out.decode(errors="replace")
 
 
 def test_the_documented_commands_are_the_tested_ones():
@@ -427,20 +409,15 @@ async def record_one_connection(documented: str, origin: str, cwd: Path) -> None
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proxy.stdout is not None
-    try:
-        async with asyncio.timeout(WAIT):
-            first = (await proxy.stdout.readline()).decode()
-            assert first.startswith("OPENAI_REALTIME_URL="), first
-            shot = cwd / "shot.png"
-            shot.write_bytes(screenshot_png(64, 40))
-            client = (
-                f"{PYTHON} -m client_reference.cli {shot} --url {first.split('=', 1)[1].strip()}"
-                " --timeout 5"
-            )
-            await shell(client, ROOT, OPENAI_API_KEY="sk-test-placeholder-for-the-client")
-            _, err = await proxy.communicate()
-        assert proxy.returncode == 0, err.decode()
-    finally:
-        if proxy.returncode is None:
-            proxy.kill()
-            await proxy.wait()
+    async with reaped(proxy), asyncio.timeout(WAIT):
+        first = (await proxy.stdout.readline()).decode()
+        assert first.startswith("OPENAI_REALTIME_URL="), first
+        shot = cwd / "shot.png"
+        shot.write_bytes(screenshot_png(64, 40))
+        client = (
+            f"{PYTHON} -m client_reference.cli {shot} --url {first.split('=', 1)[1].strip()}"
+            " --timeout 5"
+        )
+        await shell(client, ROOT, OPENAI_API_KEY="sk-test-placeholder-for-the-client")
+        _, err = await proxy.communicate()
+    assert proxy.returncode == 0, err.decode()
