@@ -17,6 +17,7 @@ from websockets.typing import Subprotocol
 
 from conformance import _json
 from mock_server.cli import main
+from tests.processes import reaped
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 15.0
@@ -68,7 +69,7 @@ async def test_serve_prints_the_url_then_stops_on_signal(stop_signal: signal.Sig
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    try:
+    async with reaped(proc):
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
         match = LINE.match(line)
@@ -88,10 +89,6 @@ async def test_serve_prints_the_url_then_stops_on_signal(stop_signal: signal.Sig
         _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
         assert proc.returncode == 0, err.decode()
         assert "stopped" in err.decode()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def test_serve_refuses_a_misspelt_scenario_at_start(capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +178,7 @@ async def test_serve_at_debug_logs_no_key() -> None:
         "--log-level", "DEBUG", "--app", "tests.mock_server.stub_app:StubApp",
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    try:
+    async with reaped(proc):
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
         match = LINE.match(line)
@@ -205,10 +202,6 @@ async def test_serve_at_debug_logs_no_key() -> None:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     log = err.decode()
     assert "Authorization: Bearer [REDACTED]" in log  # DEBUG logs the handshake, masked
     assert "openai-insecure-api-key.[REDACTED]" in log

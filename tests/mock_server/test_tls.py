@@ -40,6 +40,7 @@ from mock_server.tls import (
     tls_dir,
     trust_env,
 )
+from tests.processes import finished, reaped
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
@@ -60,6 +61,18 @@ def _client_context(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=files.ca)
     context.verify_flags |= ssl.VERIFY_X509_STRICT
     return context
+
+
+async def _first_event_type(url: str, context: ssl.SSLContext) -> str:
+    """Connect to the mock at wss `url` trusting `context`; the first event's type."""
+    async with connect(
+        f"{url}?model=gpt-realtime",
+        additional_headers={"Authorization": f"Bearer {KEY}"},
+        ssl=context,
+        open_timeout=TIMEOUT,
+        proxy=None,
+    ) as ws:
+        return str(_json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"])
 
 
 def _names(path: Path) -> set[str]:
@@ -176,15 +189,7 @@ async def test_a_tls_mock_serves_wss_and_https_to_a_client_trusting_its_ca() -> 
         files = TlsFiles(
             cert=Path(), key=Path(), ca=Path(server.tls_env["SSL_CERT_FILE"])
         )  # only the CA matters to a client
-        async with connect(
-            f"{server.url}?model=gpt-realtime",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-            ssl=_client_context(files),
-            open_timeout=TIMEOUT,
-            proxy=None,
-        ) as ws:
-            event = _json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert event["type"] == "session.created"
+        assert await _first_event_type(server.url, _client_context(files)) == "session.created"
         status, body = await asyncio.to_thread(_https_get, server.port, _client_context(files))
         assert status == 404  # an unknown path gets OpenAI's JSON error, over TLS
         assert "error" in _json.loads(body)
@@ -235,14 +240,8 @@ async def _notes(url: str, env: dict[str, str], screenshot: Path) -> tuple[int, 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    status, out, err = await finished(proc, within_s=TIMEOUT)
+    return status, out.decode(), err.decode()
 
 
 @pytest.mark.integration
@@ -312,7 +311,7 @@ async def test_serve_tls_prints_the_wss_url_and_the_trust_lines(tmp_path: Path) 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    try:
+    async with reaped(proc):
         assert proc.stdout is not None
         lines = [
             (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
@@ -324,22 +323,11 @@ async def test_serve_tls_prints_the_wss_url_and_the_trust_lines(tmp_path: Path) 
         assert base_url == f"https://127.0.0.1:{port}/v1"
         ca = str((folder / CA_FILE).resolve())
         assert lines[1:] == [f"NODE_EXTRA_CA_CERTS={ca}", f"SSL_CERT_FILE={ca}"]
-        async with connect(
-            f"{url}?model=gpt-realtime",
-            additional_headers={"Authorization": f"Bearer {KEY}"},
-            ssl=ssl.create_default_context(cafile=ca),
-            open_timeout=TIMEOUT,
-            proxy=None,
-        ) as ws:
-            event = _json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            assert event["type"] == "session.created"
+        trusting = ssl.create_default_context(cafile=ca)
+        assert await _first_event_type(url, trusting) == "session.created"
         proc.terminate()
         _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
         assert proc.returncode == 0, err.decode()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 @pytest.mark.integration
@@ -451,18 +439,7 @@ def test_the_plugin_marker_tls_true_serves_wss() -> None:
     mock = RealtimeMock(config, tls=True)
     try:
         assert mock.url.startswith("wss://")
-        ca = mock.tls_env["SSL_CERT_FILE"]
-
-        async def hello() -> str:
-            async with connect(
-                f"{mock.url}?model=gpt-realtime",
-                additional_headers={"Authorization": f"Bearer {KEY}"},
-                ssl=ssl.create_default_context(cafile=ca),
-                open_timeout=TIMEOUT,
-                proxy=None,
-            ) as ws:
-                return str(_json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"])
-
-        assert asyncio.run(hello()) == "session.created"
+        trusting = ssl.create_default_context(cafile=mock.tls_env["SSL_CERT_FILE"])
+        assert asyncio.run(_first_event_type(mock.url, trusting)) == "session.created"
     finally:
         mock.close()
