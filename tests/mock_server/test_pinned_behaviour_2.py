@@ -19,7 +19,7 @@ from mock_server.responder import Pace
 from .app_harness import open_app, text_item, until
 from .test_idle_timeout import TIMEOUT_MS, Session, detection, respond
 
-FAST = {"pace": "fast"}
+FAST: dict[str, Any] = {"pace": "fast"}
 TEXT = {"output_modalities": ["text"]}
 
 

@@ -8,13 +8,21 @@ Each test kills mutants of `mock_server/scenarios/` that survived the scenario t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mock_server.scenarios import ScenarioError, load_text, resolve_scenario
 from mock_server.scenarios.matcher import compile_matcher
 from tests.scenarios.builders import HEADER, event, scenario
-from tests.scenarios.test_runtime_actions import armed
+from tests.scenarios.test_runtime_actions import armed as _armed
+
+
+def armed(actions: str) -> tuple[Any, Any]:
+    """`test_runtime_actions.armed`, its fake control typed loosely (it predates the
+    hold/release members of `Control`)."""
+    return _armed(actions)
+
 
 # --- a missing scenario file: the hint names the near file or built-in ------------------
 
@@ -140,7 +148,7 @@ def test_after_ms_runs_the_actions_from_the_timer_not_at_once() -> None:
         "rules:\n  - when: {on: client_event, after_ms: 1}\n    do: [{error: {message: late}}]\n"
     )
     hooks = ScenarioHooks(scenario(rules))
-    ctl = FakeControl()
+    ctl: Any = FakeControl()
     hooks.on_client_event(ctl, {"type": "response.create"}, "{}", 100.0)
     assert ctl.sent() == []
     assert hooks.next_timer() == 101.0

@@ -77,13 +77,13 @@ def test_an_unknown_language_gets_words_tagged_with_its_code() -> None:
 
 
 def test_a_client_secrets_configuration_is_merged_into_the_session() -> None:
-    session = {
+    session: dict[str, Any] = {
         "audio": {
             "input": {"transcription": None, "noise_reduction": None},
             "output": {"language": "es"},
         }
     }
-    config = {
+    config: dict[str, Any] = {
         "audio": {
             "input": {
                 "transcription": {"model": "gpt-4o-mini-transcribe"},
