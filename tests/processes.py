@@ -1,8 +1,10 @@
-"""Child processes in tests: a plain environment, bounded waits, never one left running.
+"""Child processes in tests: the environments they get, bounded waits, none left running.
 
-async with reaped(await asyncio.create_subprocess_exec(...)) as process:
-    ...  # talk to it; whatever happens, it is killed (by its own handle) and reaped
-status, out, err = await finished(process, within_s=30)
+- `plain_env()`: only what starting Python or node needs (no key), for a client or a CLI;
+- `user_env()` / `user_shell()`: a user's shell after `pip install` (the venv's programs on
+  PATH, no key), to run the commands the docs show as written;
+- `reaped(process)`: kills (by its own handle) and waits for a child on the way out;
+- `finished(process, within_s=…)`: its status and output, the wait bounded.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+BIN = Path(sys.executable).parent  # the venv's programs: realtime-mock, realtime-notes, …
 
 # What a child needs to start Python or node from this checkout, and nothing else: no key.
 PLAIN_ENV_NAMES = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV")
@@ -19,6 +26,30 @@ PLAIN_ENV_NAMES = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "VIRTUAL_ENV"
 def plain_env(**extra: str) -> dict[str, str]:
     """This process's PATH, HOME, LANG, PYTHONPATH, TMPDIR and VIRTUAL_ENV, plus `extra`."""
     return {**{k: v for k, v in os.environ.items() if k in PLAIN_ENV_NAMES}, **extra}
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A user's shell after `pip install`: this environment with the venv's programs first
+    on PATH and no $OPENAI_API_KEY (but one in `extra`), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+def user_shell(
+    command: str, cwd: Path, *, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `command` with /bin/sh in `cwd` and `user_env(**env)`, its output captured as
+    text; at most `timeout` seconds (subprocess.TimeoutExpired after, the shell killed)."""
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env=user_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.processes import user_env
 from tests.test_docs_commands import BIN, TOOLS, DocCommand, _parse, _simple_commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,14 +66,6 @@ def _node_client() -> str:
     if reason is not None:
         pytest.skip(reason)
     return f"node {shlex.quote(str(NODE_DIR / 'notes.mjs'))}"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # what the install step adds
-    env.pop("OPENAI_API_KEY", None)
-    env.update(extra)
-    return env
 
 
 # --------------------------------------------------------------------------- the workflows
@@ -159,7 +152,7 @@ def test_the_workflows_gate_step_passes_the_node_example(tmp_path: Path) -> None
     done = subprocess.run(
         ["/bin/sh", "-c", f"{line} --cases default,tolerant"],
         cwd=tmp_path,
-        env=_env(),
+        env=user_env(),
         capture_output=True,
         text=True,
         timeout=180,
@@ -259,7 +252,7 @@ def _run_step(
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=cwd,
-        env=_env(**variables, **env),
+        env=user_env(**variables, **env),
         capture_output=True,
         text=True,
         timeout=180,

@@ -5,19 +5,16 @@ proxy recording of a fast mock standing in for the live one."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.diff.sessions import edit_events, record_sync
+from tests.processes import user_shell
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def documented(doc: str, language: str) -> list[str]:
@@ -26,33 +23,19 @@ def documented(doc: str, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
 
 
-def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(
-        ["/bin/sh", "-c", command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_the_minimal_transcript_is_judged_as_documented(tmp_path: Path) -> None:
     [example] = documented("transcripts.md", "jsonl")
     (tmp_path / "example.jsonl").write_text(example, encoding="utf-8")
     [command] = [c for c in documented("transcripts.md", "bash") if "check" in c]
     assert command.strip() == "realtime-conformance check example.jsonl"
-    done = shell(command, tmp_path)
+    done = user_shell(command, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^example\s+OK\b", done.stdout, flags=re.MULTILINE), done.stdout
     header = '"headers": [["Authorization", "Bearer [REDACTED]"]]'
     assert header in example
     beta = header[:-1] + ', ["OpenAI-Beta", "realtime=v1"]]'
     (tmp_path / "example.jsonl").write_text(example.replace(header, beta, 1), encoding="utf-8")
-    done = shell(command, tmp_path)
+    done = user_shell(command, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "[FAILED] does_not_send_beta_header" in done.stdout
 
@@ -68,7 +51,7 @@ def test_the_documented_diff_commands(tmp_path: Path) -> None:
         recorded, tmp_path / "live.jsonl", lambda _: None, meta={"upstream": "wss://api.openai.com"}
     )
     for command in workflow:
-        done = shell(command, tmp_path)
+        done = user_shell(command, tmp_path)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
     assert "A = live.jsonl (live)" in done.stdout
     assert "B = mock.jsonl (mock)" in done.stdout
@@ -81,7 +64,7 @@ def test_the_documented_diff_commands(tmp_path: Path) -> None:
         for name in ("run-1.jsonl", "run-2.jsonl")
     ]
     for command in options:
-        done = shell(command, tmp_path)
+        done = user_shell(command, tmp_path)
         strict = "--strict-counts" in command
         expected = 1 if strict and counts[0] != counts[1] else 0
         assert done.returncode == expected, f"{command}: {done.stdout}{done.stderr}"

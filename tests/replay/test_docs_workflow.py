@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,25 +15,11 @@ import pytest
 
 from conformance.replay import server_event_types
 from conformance.transcript import read_jsonl
+from tests.processes import BIN, user_shell
 
 from .helpers import WAIT, notes_session
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
-
-
-def shell(text: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("OPENAI_API_KEY", None)
-    return subprocess.run(
-        ["/bin/sh", "-c", text],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @contextlib.contextmanager
@@ -68,7 +52,7 @@ def test_the_documented_replay_and_scenario_from_commands(tmp_path: Path) -> Non
     closed = asyncio.run(notes_session(tmp_path, "accepted-then-closed"))
     closed.rename(tmp_path / "closed.jsonl")
 
-    done = shell(
+    done = user_shell(
         "realtime-conformance replay session.jsonl --timing fast --record again.jsonl", tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -78,22 +62,24 @@ def test_the_documented_replay_and_scenario_from_commands(tmp_path: Path) -> Non
     )
     with serving("--pace", "fast", cwd=tmp_path) as url:
         text = "realtime-conformance replay session.jsonl --against ws://127.0.0.1:8765/v1/realtime"
-        done = shell(text.replace("ws://127.0.0.1:8765/v1/realtime", url), tmp_path)
+        done = user_shell(text.replace("ws://127.0.0.1:8765/v1/realtime", url), tmp_path)
     assert done.returncode == 0, done.stderr
     assert "end:             client closed 1000" in done.stdout
 
-    done = shell("realtime-conformance scenario-from closed.jsonl -o closed-at-once.yaml", tmp_path)
+    done = user_shell(
+        "realtime-conformance scenario-from closed.jsonl -o closed-at-once.yaml", tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "reproduces close 1000 before session.created" in done.stderr
 
-    done = shell(
+    done = user_shell(
         "realtime-conformance replay closed.jsonl --scenario closed-at-once.yaml", tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert "end:             server closed 1000" in done.stdout
 
     client = "'realtime-notes \"$REALTIME_SCREENSHOT\" --timeout 5'"
-    done = shell(
+    done = user_shell(
         'realtime-conformance run --client "CMD" --scenario closed-at-once.yaml'.replace(
             '"CMD"', client
         ),
@@ -103,5 +89,5 @@ def test_the_documented_replay_and_scenario_from_commands(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
 
     with serving("--scenario", "closed-at-once.yaml", cwd=tmp_path) as url:
-        done = shell(f"realtime-conformance replay closed.jsonl --against {url}", tmp_path)
+        done = user_shell(f"realtime-conformance replay closed.jsonl --against {url}", tmp_path)
     assert "end:             server closed 1000" in done.stdout, done.stdout + done.stderr

@@ -8,7 +8,6 @@ run without `--live` and a key) is tested without any socket.
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import socket
 import sys
@@ -32,7 +31,7 @@ from conformance.transcript import read_jsonl
 from mock_server.config import MockConfig
 from mock_server.scenarios import builtin_scenarios
 from mock_server.server import MockServer
-from tests.processes import finished, plain_env, reaped
+from tests.processes import finished, plain_env, reaped, user_env
 
 from .support import BROKEN, BROKEN_FINDINGS, PYTHON, REFERENCE, ROOT, read_json
 
@@ -316,21 +315,13 @@ DOCUMENTED = (
     DOC_ON_MOCK,
     DOC_DIFF_ON_MOCK,
 )
-BIN = Path(sys.executable).parent
 HUD = '--client "node dist/hud.js"'
-
-
-def doc_env(**extra: str) -> dict[str, str]:
-    """The shell's environment: the venv's programs first on PATH, no key but `extra`'s."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **extra}
 
 
 async def shell(text: str, cwd: Path, **env: str) -> tuple[int, str]:
     """Run `text` with /bin/sh in `cwd` (bounded); (status, stdout and stderr)."""
     process = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", text, cwd=cwd, env=doc_env(**env),
+        "/bin/sh", "-c", text, cwd=cwd, env=user_env(**env),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     status, out, _ = await finished(process, within_s=WAIT)
@@ -405,7 +396,7 @@ async def record_one_connection(documented: str, origin: str, cwd: Path) -> None
     assignment, command = documented.replace("sk-...", UPSTREAM_KEY).split(" ", 1)
     command = command.replace("wss://api.openai.com", origin) + " --port 0 --connections 1"
     proxy = await asyncio.create_subprocess_exec(
-        "/bin/sh", "-c", f"{assignment} exec {command}", cwd=cwd, env=doc_env(),
+        "/bin/sh", "-c", f"{assignment} exec {command}", cwd=cwd, env=user_env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proxy.stdout is not None

@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import shlex
 import signal
-import sys
 from pathlib import Path
 
 import openai
@@ -22,13 +20,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.processes import BIN, user_env
+
 from .receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "sip.md"
-BIN = Path(sys.executable).parent
 SECRET = "whsec_" + base64.b64encode(b"the-docs-workflow-secret-32bytes").decode()
 DOC_WEBHOOK = "http://127.0.0.1:8000/openai/webhook"
 SERVE = (
@@ -55,20 +54,12 @@ def test_these_are_the_commands_the_doc_shows() -> None:
         assert command in text, f"docs/sip.md no longer shows: {command}"
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("OPENAI_API_KEY", None)
-    env.update(extra)
-    return env
-
-
 async def _sh(command: str, **env: str) -> str:
     process = await asyncio.create_subprocess_exec(
         "/bin/sh",
         "-c",
         command,
-        env=_env(**env),
+        env=user_env(**env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -93,7 +84,7 @@ async def test_the_documented_workflow(tmp_path: Path) -> None:
         assert assignment.startswith("REALTIME_MOCK_WEBHOOK_SECRET=")
         argv = [*shlex.split(serve.replace(DOC_WEBHOOK, receiver.url)), "--port", "0"]
         argv[0] = str(BIN / argv[0])
-        env = _env(REALTIME_MOCK_WEBHOOK_SECRET=SECRET)
+        env = user_env(REALTIME_MOCK_WEBHOOK_SECRET=SECRET)
         mock = await asyncio.create_subprocess_exec(
             *argv,
             cwd=tmp_path,
