@@ -81,6 +81,19 @@ async def events_until_closed(ws: ClientConnection) -> tuple[list[str], Close | 
     return types, ws.protocol.close_rcvd
 
 
+async def ask(ws: ClientConnection, text: str, event_ids: tuple[str, str] | None = None) -> None:
+    """Send a user message `text`, then `response.create` (with `event_ids`, if given)."""
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    events: list[dict[str, Any]] = [
+        {"type": "conversation.item.create", "item": item},
+        {"type": "response.create"},
+    ]
+    for event, event_id in zip(events, event_ids or (), strict=False):
+        event["event_id"] = event_id
+    for event in events:
+        await ws.send(json.dumps(event))
+
+
 async def one_ended(proxy: ProxyServer) -> EndedConnection:
     ended = await proxy.wait_for_ended(1, WAIT)
     return ended[-1]
@@ -334,19 +347,7 @@ async def test_an_upstream_drop_becomes_a_client_drop() -> None:
     async def client(url: str) -> tuple[list[str], Close | None, Close | None]:
         ws = await open_ws(url)
         await ws.recv()  # session.created
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "joke"}],
-                    },
-                }
-            )
-        )
-        await ws.send(json.dumps({"type": "response.create"}))
+        await ask(ws, "joke")
         types, close = await events_until_closed(ws)
         return types, close, ws.protocol.close_sent
 
@@ -413,19 +414,7 @@ async def test_an_invalid_client_event_is_a_finding_and_fails_the_judged_report(
 async def test_an_unknown_server_event_and_field_are_drift_not_a_crash() -> None:
     async with mock("unknown-event-and-field") as server, proxy_to(origin(server.url)) as proxy:
         ws = await open_ws(proxy.url + f"?model={MODEL}")
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "Hello"}],
-                    },
-                }
-            )
-        )
-        await ws.send(json.dumps({"type": "response.create"}))
+        await ask(ws, "Hello")
         types = []
         async with asyncio.timeout(WAIT):
             while "response.done" not in types:
@@ -449,20 +438,7 @@ async def test_a_correct_session_through_the_proxy_is_judged_ok() -> None:
     async with mock() as server, proxy_to(origin(server.url)) as proxy:
         ws = await open_ws(proxy.url + f"?model={MODEL}")
         await ws.recv()
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "conversation.item.create",
-                    "event_id": "evt_1",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "Hi"}],
-                    },
-                }
-            )
-        )
-        await ws.send(json.dumps({"type": "response.create", "event_id": "evt_2"}))
+        await ask(ws, "Hi", event_ids=("evt_1", "evt_2"))
         async with asyncio.timeout(WAIT):
             while json.loads(await ws.recv())["type"] != "response.done":
                 pass
