@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +60,29 @@ async def _client(url: str) -> None:
         await ws.close(1000, "bye")
 
 
-async def record(path: Path, *, seed: int) -> Path:
-    """Run the session through the proxy to a fast mock seeded with `seed`; write the
-    proxy's transcript to `path`."""
-    server = MockServer(MockConfig(port=0, pace="fast", ping_interval=None, seed=seed))
+async def _through_proxy(
+    path: Path, client: Callable[[str], Awaitable[None]], **config: Any
+) -> Path:
+    """Run `client` through the proxy to a fast mock (`config` on top); write the proxy's
+    transcript to `path`."""
+    server = MockServer(MockConfig(port=0, pace="fast", ping_interval=None, **config))
     await server.start()
     try:
         upstream = server.url.split("/v1/")[0]
         async with ProxyServer(ProxyConfig(upstream=upstream, port=0)) as proxy:
             async with asyncio.timeout(WAIT):
-                await _client(proxy.url + "?model=gpt-realtime")
+                await client(proxy.url + "?model=gpt-realtime")
             ended = await proxy.wait_for_ended(1, WAIT)
     finally:
         await server.stop()
     transcript: Transcript = ended[-1].transcript
     return transcript.write_jsonl(path)
+
+
+async def record(path: Path, *, seed: int) -> Path:
+    """Run the session through the proxy to a fast mock seeded with `seed`; write the
+    proxy's transcript to `path`."""
+    return await _through_proxy(path, _client, seed=seed)
 
 
 def record_sync(path: Path, *, seed: int) -> Path:
@@ -94,17 +103,7 @@ async def _rejected_by_beta_header(url: str) -> None:
 
 async def record_beta_header_close(path: Path) -> Path:
     """A session the server closes (4000, beta header), recorded through the proxy."""
-    server = MockServer(MockConfig(port=0, pace="fast", ping_interval=None))
-    await server.start()
-    try:
-        upstream = server.url.split("/v1/")[0]
-        async with ProxyServer(ProxyConfig(upstream=upstream, port=0)) as proxy:
-            async with asyncio.timeout(WAIT):
-                await _rejected_by_beta_header(proxy.url + "?model=gpt-realtime")
-            ended = await proxy.wait_for_ended(1, WAIT)
-    finally:
-        await server.stop()
-    return ended[-1].transcript.write_jsonl(path)
+    return await _through_proxy(path, _rejected_by_beta_header)
 
 
 # --- hand edits: what another server would have sent -----------------------------------
