@@ -8,10 +8,13 @@ run without `--live` and a key) is tested without any socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,15 +134,25 @@ async def run_live(tmp_path: Path, *argv: str, env: dict[str, str]) -> tuple[int
     return status, out.decode(), err.decode()
 
 
+@contextlib.asynccontextmanager
+async def upstream_mock(
+    keys: tuple[str, ...] = (UPSTREAM_KEY,), **config: Any
+) -> AsyncIterator[tuple[MockServer, str]]:
+    """A fast mock as the live API, accepting only `keys` (() for any): (it, its origin)."""
+    server = await MockServer(MockConfig(port=0, pace="fast", api_keys=keys, **config)).start()
+    try:
+        yield server, server.url.split("/v1/")[0]
+    finally:
+        await server.stop()
+
+
 def files_text(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
 @pytest.mark.integration
 async def test_the_reference_client_passes_live_mode_against_a_mock_upstream(tmp_path):
-    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
-    try:
-        origin = upstream.url.split("/v1/")[0]
+    async with upstream_mock() as (upstream, origin):
         env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, out, err = await run_live(
             tmp_path, "--upstream", origin, "--client", REFERENCE, env=env
@@ -152,8 +165,6 @@ async def test_the_reference_client_passes_live_mode_against_a_mock_upstream(tmp
         [session] = await upstream.wait_for_sessions(1, 10, ended=True)
         assert next(e.event_type for e in session.server_events()) == "session.created"
         assert any(e.event_type == "response.done" for e in session.server_events())
-    finally:
-        await upstream.stop()
     meta = read_jsonl(tmp_path / "out" / "cases" / "default" / "connection-0.jsonl").meta
     assert meta["recorded_by"] == "proxy"
     assert meta["upstream"] == origin
@@ -166,15 +177,11 @@ async def test_the_reference_client_passes_live_mode_against_a_mock_upstream(tmp
 
 @pytest.mark.integration
 async def test_the_broken_client_fails_live_mode_with_its_findings(tmp_path):
-    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
-    try:
-        origin = upstream.url.split("/v1/")[0]
+    async with upstream_mock() as (_, origin):
         env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, out, err = await run_live(
             tmp_path, "--upstream", origin, "--client", BROKEN, env=env
         )
-    finally:
-        await upstream.stop()
     assert status == 1, err
     assert "FAILED" in out
     [case] = read_json(tmp_path / "report.json")["cases"]
@@ -191,10 +198,8 @@ async def test_the_broken_client_fails_live_mode_with_its_findings(tmp_path):
 async def test_a_refused_key_stops_the_run_instead_of_judging_the_client(tmp_path):
     """The upstream closes 3000 (the live API's answer to a bad key): the client met a
     bad runner key, not a fault of its own; no verdict, exit 2, the key not shown."""
-    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
     wrong = "sk-wrong-key-for-the-upstream-0123456789"
-    try:
-        origin = upstream.url.split("/v1/")[0]
+    async with upstream_mock() as (_, origin):
         status, out, err = await run_live(
             tmp_path,
             "--upstream",
@@ -203,8 +208,6 @@ async def test_a_refused_key_stops_the_run_instead_of_judging_the_client(tmp_pat
             REFERENCE,
             env=plain_env(OPENAI_API_KEY=wrong),
         )
-    finally:
-        await upstream.stop()
     assert status == 2, err
     assert f"run --live: {origin} refused the key in $OPENAI_API_KEY (close 3000" in err
     assert "nothing was judged" in err
@@ -228,15 +231,10 @@ async def test_an_unreachable_upstream_stops_the_run_instead_of_judging_the_clie
 async def test_server_drift_is_reported_never_failed(tmp_path):
     """An upstream that sends an unknown event and field (here a mock playing
     `unknown-event-and-field`): drift, INFORMATIONAL; the correct client stays unfailed."""
-    config = MockConfig(port=0, pace="fast", scenario="unknown-event-and-field")
-    upstream = await MockServer(config).start()
-    try:
-        origin = upstream.url.split("/v1/")[0]
+    async with upstream_mock((), scenario="unknown-event-and-field") as (_, origin):
         status, _, err = await run_live(
             tmp_path, "--upstream", origin, "--client", REFERENCE, env=plain_env()
         )
-    finally:
-        await upstream.stop()
     assert status == 0, err
     [case] = read_json(tmp_path / "report.json")["cases"]
     assert case["verdict"] == "INFORMATIONAL"
@@ -260,15 +258,11 @@ async def test_upstream_mock_starts_a_mock_per_case_with_its_own_key(tmp_path):
 async def test_a_long_session_runs_live_through_the_proxy(tmp_path):
     """The feeder waits for each note on the proxy's transcripts (as they grow)."""
     client = REFERENCE.replace('"$REALTIME_SCREENSHOT"', "--stdin")
-    upstream = await MockServer(MockConfig(port=0, pace="fast", api_keys=(UPSTREAM_KEY,))).start()
-    try:
-        origin = upstream.url.split("/v1/")[0]
+    async with upstream_mock() as (_, origin):
         env = plain_env(OPENAI_API_KEY=UPSTREAM_KEY)
         status, _, err = await run_live(
             tmp_path, "--upstream", origin, "--cases", "long-session", "--client", client, env=env
         )
-    finally:
-        await upstream.stop()
     assert status == 0, err
     [case] = read_json(tmp_path / "report.json")["cases"]
     assert case["id"] == "long-session"
@@ -346,13 +340,8 @@ async def test_the_documented_rehearsal_passes(tmp_path):
 async def test_the_documented_workflow_with_a_mock_as_the_live_api(tmp_path):
     """docs/live.md from the live run to the CI case, the live API played by a mock that
     cuts a reply with a server error (`server-error-mid-response`): the incident."""
-    config = MockConfig(
-        port=0, pace="fast", scenario="server-error-mid-response", api_keys=(UPSTREAM_KEY,)
-    )
-    upstream = await MockServer(config).start()
-    origin = upstream.url.split("/v1/")[0]
     hud = f"--client {shlex.quote(REFERENCE)}"
-    try:
+    async with upstream_mock(scenario="server-error-mid-response") as (_, origin):
         # 1. run --live (the mock as the upstream, the key the proxy sends it).
         live_run = DOC_LIVE_RUN.replace("sk-...", UPSTREAM_KEY).replace(HUD, hud)
         status, output = await shell(f"{live_run} --upstream {origin}", tmp_path)
@@ -361,8 +350,6 @@ async def test_the_documented_workflow_with_a_mock_as_the_live_api(tmp_path):
         # 2. the proxy recording a client pointed at it (a placeholder key: the proxy's
         # key replaces it, or the upstream would refuse the connection).
         await record_one_connection(DOC_PROXY, origin, tmp_path)
-    finally:
-        await upstream.stop()
     [recording] = (tmp_path / "live").glob("*.jsonl")
     (tmp_path / "incident.jsonl").write_bytes(recording.read_bytes())
     assert UPSTREAM_KEY not in files_text(tmp_path)
