@@ -15,6 +15,7 @@ from conformance.runner import screenshot_png
 from conformance.transcript import Transcript
 from mock_server.config import MockConfig
 from mock_server.server import MockServer
+from tests.processes import finished
 
 WAIT = 30.0
 KEY = "sk-replaytest-key-0123456789abcdef"
@@ -52,7 +53,7 @@ async def notes_session(tmp: Path, scenario: str | None = None) -> Path:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        await asyncio.wait_for(process.communicate(), WAIT)
+        await finished(process, within_s=WAIT)
         (transcript,) = await server.wait_for_sessions(1, timeout=WAIT)
     return transcript.write_jsonl(tmp / f"{Path(scenario or 'default').stem}.jsonl")
 

@@ -12,6 +12,7 @@ import pytest
 from conformance._cli_replay import replay_on_mock
 from conformance.replay import Timing, replay, server_event_types
 from conformance.transcript import read_jsonl
+from tests.processes import finished
 
 from .helpers import KEY, WAIT, made, mock, notes_session
 
@@ -181,8 +182,8 @@ async def test_the_cli_prints_the_summary_and_records(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), WAIT)
-    assert process.returncode == 0, err.decode()
+    status, out, err = await finished(process, within_s=WAIT)
+    assert status == 0, err.decode()
     text = out.decode()
     assert "frames sent:     4 of 4" in text
     assert "end:             client closed 1000" in text

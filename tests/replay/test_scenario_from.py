@@ -22,16 +22,21 @@ SESSION = {"type": "session.created", "session": {"id": "sess_live123"}}
 CREATE = {"type": "response.create", "event_id": "evt_1"}
 
 
-def derive(tmp: Path, recording: Path, name: str) -> tuple[Path, str]:
-    """Run the documented command; the scenario file and the stderr."""
-    target = tmp / f"{name}.yaml"
-    done = subprocess.run(
-        [sys.executable, "-m", "conformance", "scenario-from", str(recording), "-o", str(target)],
+def scenario_from(*args: str) -> subprocess.CompletedProcess[str]:
+    """`realtime-conformance scenario-from ARGS` as a process, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", "scenario-from", *args],
         capture_output=True,
         text=True,
         timeout=WAIT,
         check=False,
     )
+
+
+def derive(tmp: Path, recording: Path, name: str) -> tuple[Path, str]:
+    """Run the documented command; the scenario file and the stderr."""
+    target = tmp / f"{name}.yaml"
+    done = scenario_from(str(recording), "-o", str(target))
     assert done.returncode == 0, done.stderr
     load_scenario(target)  # the schema and the loader's checks
     return target, done.stderr
@@ -212,30 +217,10 @@ def test_an_unanswered_request_and_an_unsendable_close_are_reported() -> None:
 
 def test_the_cli_refuses_a_file_name_that_is_no_scenario_id(tmp_path: Path) -> None:
     (tmp_path / "rec.jsonl").write_text(made({}, ("server", 1, SESSION)).to_jsonl())
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "conformance",
-            "scenario-from",
-            str(tmp_path / "rec.jsonl"),
-            "-o",
-            str(tmp_path / "My Bug.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    done = scenario_from(str(tmp_path / "rec.jsonl"), "-o", str(tmp_path / "My Bug.yaml"))
     assert done.returncode == 2
     assert "lower-case words joined by '-'" in done.stderr
-    to_stdout = subprocess.run(
-        [sys.executable, "-m", "conformance", "scenario-from", str(tmp_path / "rec.jsonl")],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    to_stdout = scenario_from(str(tmp_path / "rec.jsonl"))
     assert to_stdout.returncode == 0
     assert "id: rec\n" in to_stdout.stdout
     assert "did nothing the mock does not do by default" in to_stdout.stderr
