@@ -164,3 +164,14 @@ def test_an_out_of_band_response_neither_reads_nor_feeds_the_prompt_cache() -> N
     assert cached[1] == 0  # out of band: no cache read
     assert cached[0] == 0
     assert cached[2] > 0  # the third reads the first's prompt, not the second's
+
+
+def test_a_prompt_in_session_update_replaces_the_previous_one_whole() -> None:
+    _, wire = open_app(**FAST)
+    wire.recv_event()
+    first = {"id": "pmpt_first", "version": "2", "variables": {"city": "Paris"}}
+    for prompt in (first, {"id": "pmpt_second"}):
+        wire.send({"type": "session.update", "session": {"type": "realtime", "prompt": prompt}})
+        updated = wire.events_until(lambda e: e["type"] in ("session.updated", "error"))[-1]
+        assert updated["type"] == "session.updated", updated
+    assert updated["session"]["prompt"] == {"id": "pmpt_second"}
