@@ -18,23 +18,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import re
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.processes import BIN, user_env, user_shell
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "README.md")
 TOOLS = ("realtime-conformance", "realtime-mock", "realtime-notes")
-BIN = Path(sys.executable).parent
 _FENCE = re.compile(r"^\s*```(\w*)\s*$")
 _SPAN = re.compile(r"`([^`]+)`")
 _ASSIGN = re.compile(r"^[A-Z_][A-Z0-9_]*=")
@@ -177,26 +176,8 @@ def test_every_documented_command_parses(command: DocCommand) -> None:
 # --------------------------------------------------------------------------- run for real
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("OPENAI_API_KEY", None)
-    env.update(extra)
-    return env
-
-
-def _shell(
-    text: str, cwd: Path, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["/bin/sh", "-c", text],
-        cwd=cwd,
-        env=_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+_env = user_env  # a user's shell after pip install: the venv on PATH, no key
+_shell = user_shell
 
 
 @contextlib.contextmanager
