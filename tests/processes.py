@@ -3,6 +3,7 @@
 - `plain_env()`: only what starting Python or node needs (no key), for a client or a CLI;
 - `user_env()` / `user_shell()`: a user's shell after `pip install` (the venv's programs on
   PATH, no key), to run the commands the docs show as written;
+- `interrupted(argv)`: a server the way a user runs one in a terminal, Ctrl-C on the way out;
 - `reaped(process)`: kills (by its own handle) and waits for a child on the way out;
 - `finished(process, within_s=…)`: its status and output, the wait bounded.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # the venv's programs: realtime-mock, realtime-notes, …
@@ -50,6 +52,29 @@ def user_shell(
         timeout=timeout,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def interrupted(
+    argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None, stop_within_s: float = 10
+) -> Iterator[subprocess.Popen[str]]:
+    """`argv` started in `cwd` (stdout and stderr merged into one text pipe), and on the
+    way out stopped with SIGINT (Ctrl-C), killed when it has not ended `stop_within_s`
+    seconds later, its pipe closed."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=stop_within_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @contextlib.asynccontextmanager

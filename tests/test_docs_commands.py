@@ -21,7 +21,6 @@ import io
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import BIN, user_env, user_shell
+from tests.processes import BIN, interrupted, user_env, user_shell
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "README.md")
@@ -187,24 +186,12 @@ def _serving(text: str, cwd: Path) -> Iterator[tuple[subprocess.Popen[str], str]
     if "--port" not in argv:
         argv += ["--port", "0"]
     argv[0] = str(BIN / argv[0])
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with interrupted(argv, cwd, _env()) as process:
         assert process.stdout is not None
         line = process.stdout.readline()  # the mock prints its URL once it listens
         match = re.search(r"ws://127\.0\.0\.1:\d+/v1/realtime", line)
         assert match, f"`{text}` printed {line!r} instead of its URL"
         yield process, match.group(0)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _node_client() -> str | None:
@@ -436,24 +423,11 @@ def _serving_tls(text: str, cwd: Path, cache: Path) -> Iterator[tuple[str, list[
     certificates under `cache`; yield its URL line and the `NAME=value` lines after it."""
     argv = shlex.split(_cut_comment(text).replace("--port 8765", "--port 0"))
     argv[0] = str(BIN / argv[0])
-    env = _env(XDG_CACHE_HOME=str(cache))
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with interrupted(argv, cwd, _env(XDG_CACHE_HOME=str(cache))) as process:
         assert process.stdout is not None
         first = process.stdout.readline()
         assert "listening on wss://127.0.0.1:" in first, f"`{text}` printed {first!r}"
         yield first, [process.stdout.readline().strip() for _ in range(2)]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def _port(line: str) -> str:

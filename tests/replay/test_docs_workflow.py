@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from conformance.replay import server_event_types
 from conformance.transcript import read_jsonl
-from tests.processes import BIN, user_shell
+from tests.processes import BIN, interrupted, user_shell
 
 from .helpers import WAIT, notes_session
 
@@ -26,24 +24,12 @@ pytestmark = pytest.mark.integration
 def serving(*args: str, cwd: Path) -> Iterator[str]:
     """`realtime-mock serve ARGS --port 0`; yields its URL."""
     argv = [str(BIN / "realtime-mock"), "serve", *args, "--port", "0"]
-    served = subprocess.Popen(
-        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
+    with interrupted(argv, cwd, stop_within_s=WAIT) as served:
         assert served.stdout is not None
         line = served.stdout.readline()
         found = re.search(r"ws://127\.0\.0\.1:\d+/v1/realtime", line)
         assert found, line
         yield found.group(0)
-    finally:
-        served.send_signal(signal.SIGINT)
-        try:
-            served.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            served.kill()
-            served.wait()
-        if served.stdout is not None:
-            served.stdout.close()
 
 
 def test_the_documented_replay_and_scenario_from_commands(tmp_path: Path) -> None:
