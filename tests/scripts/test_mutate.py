@@ -129,6 +129,8 @@ def test_the_documented_command_runs_on_a_slice(capsys: pytest.CaptureFixture[st
     )
     out = capsys.readouterr().out
     assert "clean run" in out
-    judged = len([m for m in mutate.mutants_of("mock_server/hooks.py", source) if m.line == line])
-    assert f"{judged} mutants judged" in out
+    on_line = [m for m in mutate.mutants_of("mock_server/hooks.py", source) if m.line == line]
+    equivalent = [m for m in on_line if mutate.equivalent_reason(m, source) is not None]
+    assert f"{len(on_line) - len(equivalent)} mutants judged" in out
+    assert f"{len(equivalent)} equivalent skipped" in out
     assert status in (0, 1)
