@@ -17,7 +17,6 @@ import asyncio
 import logging
 import re
 import ssl
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,11 +27,9 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
-from conformance import _json
-from conformance.protocol import Finding, Session, SessionState, Side
-
+from ._events import EventConnection
 from ._redact import redact, websocket_logger
-from .errors import ConnectError, ConnectionClosed, RealtimeAPIError, Timeout, UsageError
+from .errors import ConnectError, ConnectionClosed, Timeout, UsageError
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -200,47 +197,22 @@ def _untrusted(exc: ssl.SSLCertVerificationError) -> str:
     )
 
 
-def _decode(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """The core's frame decoder, with orjson."""
-    try:
-        value = _json.loads(text)
-    except _json.JSONDecodeError as exc:
-        return None, [Finding(code="invalid_json", message=f"Invalid event: {exc}")]
-    if not isinstance(value, dict):
-        return None, [Finding(code="invalid_event", message="Expected a JSON object.")]
-    return value, []
-
-
-class RealtimeConnection:
+class RealtimeConnection(EventConnection):
     """One open Realtime WebSocket: `send()`, `recv()`, `async for event in conn`, `close()`.
 
     A server `error` event is returned like any other event; a close raises
     `ConnectionClosed` carrying the close code and reason.
     """
 
+    _log = logger
+
     def __init__(
         self, ws: ClientConnection, *, send_timeout: float = 10.0, close_timeout: float = 5.0
     ) -> None:
+        super().__init__()
         self._ws = ws
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
-        self._session = Session(Side.CLIENT, decode=_decode, encode=_json.dumps)
-        self._pending: deque[dict[str, Any]] = deque()
-        self._closed: ConnectionClosed | None = None
-        self._closing = False
-        self._last_error: RealtimeAPIError | None = None
-        self.findings: list[Finding] = []
-        """Every protocol rule the server broke on this connection, in order."""
-
-    @property
-    def session(self) -> Session:
-        """The sans-I/O protocol state (`state`, `active_response_id`, `response_pending`)."""
-        return self._session
-
-    @property
-    def state(self) -> SessionState:
-        """CONNECTING until `session.created` arrives, then OPEN, then CLOSED."""
-        return self._session.state
 
     @property
     def subprotocol(self) -> str | None:
@@ -269,8 +241,7 @@ class RealtimeConnection:
             raise self._closed_copy()
         # The core encodes synchronously and websockets writes the frame before its first
         # await, so concurrent senders reach the wire in the order the core saw them.
-        text = self._session.send(event)
-        self._session.data_to_send()  # send() returned the frame; drop the core's copy
+        text = self._encode(event)
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self._ws.send(text)
@@ -278,44 +249,6 @@ class RealtimeConnection:
             raise self._record_close(exc) from None
         except TimeoutError:
             raise Timeout(f"the socket to accept {event.get('type')}", self._send_timeout) from None
-
-    async def recv(
-        self,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the websockets-style recv(timeout=)
-    ) -> dict[str, Any]:
-        """Return the next server event.
-
-        Args:
-            timeout: seconds to wait; None waits until an event or a close (a dead peer
-                is still detected by keepalive pings within ping_interval + ping_timeout).
-
-        Raises:
-            ConnectionClosed: the connection closed (code and reason attached).
-            Timeout: no event within `timeout`.
-        """
-        if not self._pending:
-            try:
-                async with asyncio.timeout(timeout):
-                    while not self._pending:
-                        await self._read_frame()
-            except TimeoutError:
-                raise Timeout("the next server event", timeout or 0.0) from None
-        event = self._pending.popleft()
-        self._last_error = RealtimeAPIError.from_event(event) if _is_error(event) else None
-        return event
-
-    def __aiter__(self) -> RealtimeConnection:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        """Next event; the iteration ends quietly only after our own `close()`."""
-        try:
-            return await self.recv()
-        except ConnectionClosed as exc:
-            if exc.by_client:
-                raise StopAsyncIteration from None
-            raise
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection (bounded by `close_timeout`); safe to call twice."""
@@ -330,26 +263,15 @@ class RealtimeConnection:
             self._closed = ConnectionClosed(code, reason, by_client=True)
         self._session.connection_closed()
 
-    async def _read_frame(self) -> None:
+    async def _wait_frames(self) -> None:
         try:
             frame = await self._ws.recv()
         except WsConnectionClosed as exc:
             raise self._record_close(exc) from None
-        if isinstance(frame, str):
-            self._session.receive_text(frame)
-        else:
-            self._session.receive_bytes(frame)
-        for received in self._session.events_received():
-            if received.findings:
-                self.findings.extend(received.findings)
-                for finding in received.findings:
-                    logger.warning("server event #%d broke a rule: %s", received.index, finding)
-            if received.event is not None:
-                self._pending.append(received.event)
+        self._received(frame)
 
     def _record_close(self, exc: WsConnectionClosed) -> ConnectionClosed:
         if self._closed is None:
-            self._session.connection_closed()
             if exc.rcvd is not None:
                 code, reason = exc.rcvd.code, exc.rcvd.reason
             elif exc.sent is not None:
@@ -358,19 +280,5 @@ class RealtimeConnection:
                 code, reason = exc.sent.code, exc.sent.reason
             else:
                 code, reason = 1006, ""
-            self._closed = ConnectionClosed(
-                code, reason, by_client=self._closing, error=self._last_error
-            )
+            self._end(code, reason)
         return self._closed_copy()
-
-    def _closed_copy(self) -> ConnectionClosed:
-        # A fresh exception per raise, so tracebacks of different waiters never mix.
-        closed = self._closed
-        assert closed is not None
-        return ConnectionClosed(
-            closed.code, closed.reason, by_client=closed.by_client, error=closed.error
-        )
-
-
-def _is_error(event: Mapping[str, Any]) -> bool:
-    return event.get("type") == "error"

@@ -41,17 +41,16 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import _json
-from conformance.protocol import Finding, Session, SessionState, Side
 
+from ._events import EventConnection
 from ._redact import redact
-from .connection import DEFAULT_MODEL, DEFAULT_URL, _decode, build_url
-from .errors import ConnectError, ConnectionClosed, RealtimeAPIError, Timeout, UsageError
+from .connection import DEFAULT_MODEL, DEFAULT_URL, build_url
+from .errors import ConnectError, Timeout, UsageError
 
 __all__ = [
     "EVENTS_CHANNEL",
@@ -190,7 +189,7 @@ async def connect_webrtc(
     return conn
 
 
-class WebRtcConnection:
+class WebRtcConnection(EventConnection):
     """One Realtime call over WebRTC: `send()`, `recv()`, `async for event in conn`, `close()`.
 
     The interface of `RealtimeConnection`; a server `error` event is returned like any
@@ -205,6 +204,7 @@ class WebRtcConnection:
     """
 
     transport: Final = "webrtc"
+    _log = logger
 
     def __init__(
         self,
@@ -214,23 +214,18 @@ class WebRtcConnection:
         send_timeout: float = 10.0,
         close_timeout: float = 5.0,
     ) -> None:
+        super().__init__()
         self._pc = pc
         self._channel = channel
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
-        self._session = Session(Side.CLIENT, decode=_decode, encode=_json.dumps)
-        self._pending: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Event()
         self._opened = asyncio.Event()
         self._drained = asyncio.Event()
-        self._closed: ConnectionClosed | None = None
-        self._closing = False
-        self._last_error: RealtimeAPIError | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.call_id: str | None = None
         self.max_message_size = DEFAULT_MAX_MESSAGE
         self.audio_frames = 0
-        self.findings: list[Finding] = []
         channel.bufferedAmountLowThreshold = _HIGH_WATER // 2
         channel.on("open", self._opened.set)
         channel.on("message", self._on_message)
@@ -240,16 +235,6 @@ class WebRtcConnection:
         pc.on("connectionstatechange", self._on_state)
 
     # ------------------------------------------------------------ properties
-    @property
-    def session(self) -> Session:
-        """The sans-I/O protocol state (`state`, `active_response_id`, `response_pending`)."""
-        return self._session
-
-    @property
-    def state(self) -> SessionState:
-        """CONNECTING until `session.created` arrives, then OPEN, then CLOSED."""
-        return self._session.state
-
     @property
     def subprotocol(self) -> str | None:
         """Always None (no WebSocket)."""
@@ -304,46 +289,13 @@ class WebRtcConnection:
                 raise Timeout(what, self._send_timeout) from None
             if self._closed is not None:
                 raise self._closed_copy()
-        text = self._session.send(event)
-        self._session.data_to_send()  # send() returned the text; drop the core's copy
-        self._channel.send(text)
+        self._channel.send(self._encode(event))
 
-    async def recv(
-        self,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - the websockets-style recv(timeout=)
-    ) -> dict[str, Any]:
-        """Return the next server event.
-
-        Raises:
-            ConnectionClosed: the call ended.
-            Timeout: no event within `timeout`.
-        """
-        if not self._pending:
-            try:
-                async with asyncio.timeout(timeout):
-                    while not self._pending:
-                        if self._closed is not None:
-                            raise self._closed_copy()
-                        self._arrived.clear()
-                        await self._arrived.wait()
-            except TimeoutError:
-                raise Timeout("the next server event", timeout or 0.0) from None
-        event = self._pending.popleft()
-        self._last_error = RealtimeAPIError.from_event(event) if _is_error(event) else None
-        return event
-
-    def __aiter__(self) -> WebRtcConnection:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        """Next event; the iteration ends quietly only after our own `close()`."""
-        try:
-            return await self.recv()
-        except ConnectionClosed as exc:
-            if exc.by_client:
-                raise StopAsyncIteration from None
-            raise
+    async def _wait_frames(self) -> None:
+        if self._closed is not None:
+            raise self._closed_copy()
+        self._arrived.clear()
+        await self._arrived.wait()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """End the call: close the channel and the peer connection (bounded); safe twice."""
@@ -382,17 +334,7 @@ class WebRtcConnection:
             raise Timeout(what, seconds) from None
 
     def _on_message(self, message: str | bytes) -> None:
-        if isinstance(message, str):
-            self._session.receive_text(message)
-        else:
-            self._session.receive_bytes(message)
-        for received in self._session.events_received():
-            if received.findings:
-                self.findings.extend(received.findings)
-                for finding in received.findings:
-                    logger.warning("server event #%d broke a rule: %s", received.index, finding)
-            if received.event is not None:
-                self._pending.append(received.event)
+        self._received(message)
         self._arrived.set()
 
     def _on_channel_close(self) -> None:
@@ -416,20 +358,9 @@ class WebRtcConnection:
                 self.audio_frames += 1
 
     def _record_close(self, code: int, reason: str) -> None:
-        if self._closed is None:
-            self._session.connection_closed()
-            self._closed = ConnectionClosed(
-                code, reason, by_client=self._closing, error=self._last_error
-            )
+        self._end(code, reason)
         self._arrived.set()
         self._drained.set()
-
-    def _closed_copy(self) -> ConnectionClosed:
-        closed = self._closed
-        assert closed is not None
-        return ConnectionClosed(
-            closed.code, closed.reason, by_client=closed.by_client, error=closed.error
-        )
 
 
 # ---------------------------------------------------------------- REST
@@ -515,7 +446,3 @@ def _loopback_ice() -> None:
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return ["127.0.0.1"] if use_ipv4 else []
-
-
-def _is_error(event: Mapping[str, Any]) -> bool:
-    return event.get("type") == "error"
