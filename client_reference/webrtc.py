@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import re
@@ -46,6 +45,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance import _json
+from conformance._loopback import is_loopback_host, loopback_ice
 
 from ._events import EventConnection
 from ._redact import redact
@@ -78,7 +78,6 @@ _HIGH_WATER: Final = 4 << 20
 _MAX_MESSAGE_LINE = re.compile(r"^a=max-message-size:(\d+)\s*$", re.MULTILINE)
 
 try:
-    import aioice.ice
     from aiortc import (
         MediaStreamTrack,
         RTCConfiguration,
@@ -165,8 +164,8 @@ async def connect_webrtc(
         secret = str(minted.get("value") or "")
         if not secret:
             raise ConnectError(f"POST {base}/realtime/client_secrets answered no value")
-    if _is_loopback(urlsplit(base).hostname or ""):
-        _loopback_ice()
+    if is_loopback_host(urlsplit(base).hostname or ""):
+        loopback_ice()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         channel = pc.createDataChannel(EVENTS_CHANNEL)
@@ -427,22 +426,3 @@ def _error_detail(body: bytes) -> str:
         return ""
     code = error.get("code") or error.get("type") or "error"
     return f": {code}: {error.get('message') or ''}".rstrip()
-
-
-# ---------------------------------------------------------------- ICE
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _loopback_ice() -> None:
-    """This process's ICE: host candidates on 127.0.0.1 only (a server on loopback)."""
-    aioice.ice.get_host_addresses = _loopback_addresses
-
-
-def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    return ["127.0.0.1"] if use_ipv4 else []

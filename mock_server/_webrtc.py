@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from conformance._loopback import loopback_ice
 from conformance.transcript import Transcript
 from mock_server._log import logger
 from mock_server.calls import Call, CallDriver, CallRegistry
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from mock_server.server import MockServer
 
 try:
-    import aioice.ice
     import av
     from aiortc import (
         MediaStreamTrack,
@@ -67,19 +67,6 @@ FRAME_BYTES: Final = FRAME_SAMPLES * 2
 # Output audio queued on the track at most (bounded memory): 10 minutes of PCM16 24 kHz.
 MAX_QUEUED: Final = RATE * 2 * 600
 _warned = False
-
-
-def loopback_ice() -> None:
-    """ICE host candidates on 127.0.0.1 only (aioice leaves loopback out by default).
-
-    Process-wide: every peer connection of this process (the mock's, and an aiortc test
-    client's) then gathers only 127.0.0.1, so no packet leaves the machine.
-    """
-    aioice.ice.get_host_addresses = _loopback_addresses
-
-
-def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    return ["127.0.0.1"] if use_ipv4 else []
 
 
 def no_ice_servers() -> Any:

@@ -26,7 +26,6 @@ run without `--live`, and none against a non-loopback upstream without a key.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit
 
+from conformance._loopback import is_loopback_host
 from conformance.checks import Registry
 from conformance.protocol.errors import UsageError
 from conformance.proxy import EndedConnection, ProxyConfig, ProxyServer, Upstream, proxy_registry
@@ -99,13 +99,7 @@ def live_config(upstream: str | None, environ: Mapping[str, str]) -> LiveConfig:
 
 def is_loopback(url: str) -> bool:
     """True when `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def live_registry() -> Registry:
