@@ -17,7 +17,7 @@ import functools
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -67,7 +67,9 @@ STEP_TEXT: Final = 1 << 20
 
 @dataclass(slots=True)
 class _Entry:
-    kind: str  # "event" | "hook" | "close" | "drop" | "stall" | "stream" | "expire" | "call"
+    # "event" | "hook" | "close" | "drop" | "stall" | "stream" | "expire" | "call", or
+    # "gone": a stream entry taken out of the heap where it lies (skipped when popped).
+    kind: str
     payload: Any = None
     work: Any = None  # a huge event being serialised in steps: (event, steps)
 
@@ -126,6 +128,9 @@ class MockApp:
         self.stalled = False
         self.suppress_created = False
         self._heap: list[tuple[float, int, _Entry]] = []
+        # Each stream's one entry in the heap, by the stream's id: a cancel finds it at once
+        # (and marks it "gone") instead of scanning a heap that can hold thousands.
+        self._stream_entries: dict[int, tuple[float, int, _Entry]] = {}
         self._due: float | None = None  # due time of the outbox entry being performed
         self._seq = itertools.count()
         self._actions: list[Action] = []
@@ -247,7 +252,11 @@ class MockApp:
                     if self.ended:
                         return
                 self.now_ms = now_ms
-                self._answer(received, text, now_ms)
+                for _ in self._answer_steps(received, text, now_ms):
+                    yield
+                    if self.ended:
+                        return
+                    self.now_ms = now_ms
             finally:
                 media.unprepare_images(received.event)
         else:
@@ -265,6 +274,13 @@ class MockApp:
 
     def _answer(self, received: Received, text: str, now_ms: float) -> None:
         """Handle one received frame: its events are queued, not yet written."""
+        for _ in self._answer_steps(received, text, now_ms, steps=False):
+            pass
+
+    def _answer_steps(
+        self, received: Received, text: str, now_ms: float, *, steps: bool = True
+    ) -> Iterator[None]:
+        """`_answer` in steps (a big append's audio reaches the VAD in pieces)."""
         hooked = self._hooked and self.hooks.on_client_event(
             self.control, received.event, text, now_ms
         )
@@ -272,7 +288,7 @@ class MockApp:
             if received.findings:
                 self.send_error(received.findings[0])
             else:
-                self.behaviour.handle(received)
+                yield from self.behaviour.handle_steps(received, steps=steps)
 
     def receive_audio(self, pcm: bytes, now_ms: float) -> None:
         """A call's input audio from its track, in the session's input format: to the
@@ -310,7 +326,10 @@ class MockApp:
         """When `handle_timer` must next be called (ms), or None."""
         if self.ended:
             return None
-        due = self._heap[0][0] if self._heap else None
+        heap = self._heap
+        while heap and heap[0][2].kind == "gone":  # no wake-up for what was taken out
+            heapq.heappop(heap)
+        due = heap[0][0] if heap else None
         if not self._hooked:
             return due
         hook_due = self.hooks.next_timer()
@@ -330,12 +349,16 @@ class MockApp:
         self.ended = True
         self.session.connection_closed()
         self._heap.clear()
+        self._stream_entries.clear()
 
     # ------------------------------------------------------------ outbox
     def queue(self, entry: _Entry, *, at: float | None = None, delay_ms: float = 0.0) -> None:
         """Schedule an outbox entry at an absolute time or after a delay."""
         due = at if at is not None else self.now_ms + delay_ms
-        heapq.heappush(self._heap, (due, next(self._seq), entry))
+        item = (due, next(self._seq), entry)
+        heapq.heappush(self._heap, item)
+        if entry.kind == "stream":
+            self._stream_entries[id(entry.payload[0])] = item
 
     def send_event(self, event: Mapping[str, Any]) -> None:
         """Queue a default-behaviour server event (goes through the core and the hooks)."""
@@ -349,6 +372,11 @@ class MockApp:
         """Queue a response stream; `on_end` runs after its last event."""
         self.queue(_Entry("stream", (stream, on_end, None)))
 
+    def spend(self, events: int) -> None:
+        """Count work done in this slice of the outbox as `events` small events' worth, so a
+        heavy entry (a response planned over a long conversation) ends the slice sooner."""
+        self._slice_events += events
+
     def _spent(self) -> bool:
         return self._slice_events >= SLICE_EVENTS or self._slice_bytes >= SLICE_BYTES
 
@@ -358,6 +386,10 @@ class MockApp:
             if self._spent():
                 break  # the rest is due now: `next_timer` says so, the loop comes back
             due, seq, entry = heapq.heappop(self._heap)
+            if entry.kind == "gone":  # a stream entry a cancel or a release took out
+                continue
+            if entry.kind == "stream":
+                self._stream_entries.pop(id(entry.payload[0]), None)
             self._due = due
             if self._big_input and entry.kind == "event":
                 if not self._emit_step(entry):
@@ -432,12 +464,11 @@ class MockApp:
         hold, self._stream_hold = self._stream_hold, None
         if hold is None:
             return
-        later = [e for e in self._heap if _belongs(e[2], hold[0]) and e[0] > self.now_ms]
-        if later:
-            self._heap = [e for e in self._heap if e not in later]
-            heapq.heapify(self._heap)
-            for _, _, entry in later:
-                self.queue(entry)
+        found = self._stream_entries.get(id(hold[0]))
+        if found is not None and found[0] > self.now_ms:
+            due_now = _Entry("stream", found[2].payload)
+            found[2].kind = "gone"
+            self.queue(due_now)
 
     def _unhold(self, stream: Stream) -> None:
         if self._stream_hold is not None and self._stream_hold[0] is stream:
@@ -454,12 +485,11 @@ class MockApp:
         `skip` drops the event the stream had already made before it was stopped, if it
         says so (a delta of an item the client has just deleted).
         """
-        pending = [e for e in self._heap if _belongs(e[2], stream)]
-        self._heap = [e for e in self._heap if not _belongs(e[2], stream)]
-        heapq.heapify(self._heap)
-        if not pending:
+        found = self._stream_entries.pop(id(stream), None)
+        if found is None:
             return  # not started yet, or already finished
-        first = pending[0][2].payload[2]
+        found[2].kind = "gone"
+        first = found[2].payload[2]
         if first is not None and not (skip is not None and skip(first)):
             self._emit(first)
         for _, event in stream:
@@ -582,10 +612,6 @@ def _b64decode(audio: str) -> bytes:
     # its frame was parsed (`conformance._json`): not twice (issue 12).
     decoded = _take_base64(audio)
     return _b64strict(audio) if decoded is None else decoded
-
-
-def _belongs(entry: _Entry, stream: Stream) -> bool:
-    return entry.kind == "stream" and entry.payload[0] is stream
 
 
 class _Control:

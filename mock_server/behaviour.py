@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from conformance.protocol import Finding, Received
 from conformance.protocol.states import BYTES_PER_MS
@@ -31,6 +31,13 @@ from .vad import IdleTimeout, ServerVad, SpeechStarted, SpeechStopped
 if TYPE_CHECKING:
     from .app import MockApp
     from .handshake import Accepted
+
+STEP_AUDIO: Final = 1 << 19
+"""Bytes of one append's audio the VAD takes per step (`feed_audio_steps`): about 11 s of
+24 kHz PCM16, at most ~50 speech turns at the default silence (a few ms of work)."""
+
+PLAN_ITEMS_PER_EVENT: Final = 16
+"""Items of context a response's planning reads in about the time of one small event."""
 
 _ITEMS_WITH_STATUS = frozenset({"message", "function_call", "function_call_output"})
 LIVE_WS_TYPES = (
@@ -185,10 +192,21 @@ class Behaviour:
     # ------------------------------------------------------------ dispatch
     def handle(self, received: Received) -> None:
         """Answer one accepted client event."""
+        for _ in self.handle_steps(received, steps=False):
+            pass
+
+    def handle_steps(self, received: Received, *, steps: bool = True) -> Iterator[None]:
+        """`handle` in steps: an append's audio reaches the VAD `STEP_AUDIO` bytes per
+        step (one append can hold a thousand speech turns, each a commit and a response),
+        so the caller can give the loop back between steps. Every other event is one step.
+        """
         event = received.event
         assert event is not None
         event_id = event.get("event_id")
         self.last_client_event_id = event_id if isinstance(event_id, str) else None
+        if steps and event["type"] == "input_audio_buffer.append" and received.audio is not None:
+            yield from self.feed_audio_steps(received.audio)
+            return
         handler = self._handlers.get(event["type"])  # accepted: a known string type
         if handler is not None:
             handler(event, received)
@@ -265,16 +283,27 @@ class Behaviour:
 
     def feed_audio(self, audio: bytes) -> None:
         """Input audio (an append's, or a call's track): kept, and heard by the VAD."""
+        for _ in self.feed_audio_steps(audio):
+            pass
+
+    def feed_audio_steps(self, audio: bytes) -> Iterator[None]:
+        """`feed_audio`, the VAD fed `STEP_AUDIO` bytes per step (it gives the same
+        boundaries for any cut of the audio), with a step between two pieces."""
         self.kept_audio.append(audio)
         if self.vad is None:
             if self.probe is not None and not self.heard:
                 self.heard = bool(self.probe.feed(audio))
             return
-        for boundary in self.vad.feed(audio):
-            if isinstance(boundary, SpeechStarted):
-                self._speech_started(boundary.audio_start_ms)
-            elif isinstance(boundary, SpeechStopped):
-                self._speech_stopped(boundary.audio_end_ms)
+        vad = self.vad
+        cuts = vad.cuts(len(audio), STEP_AUDIO)
+        for start, stop in zip(cuts, [*cuts[1:], len(audio)], strict=True):
+            if start:
+                yield
+            for boundary in vad.feed(audio if stop - start == len(audio) else audio[start:stop]):
+                if isinstance(boundary, SpeechStarted):
+                    self._speech_started(boundary.audio_start_ms)
+                elif isinstance(boundary, SpeechStopped):
+                    self._speech_stopped(boundary.audio_end_ms)
 
     def _speech_started(self, start_ms: int) -> None:
         self.idle.disarm()
@@ -313,7 +342,7 @@ class Behaviour:
                 "item_id": item_id,
             }
         )
-        self._commit_buffer(item_id)
+        self._commit_buffer(item_id, by_vad=True)
         detection = sc.turn_detection(self.session) or {}
         if self.kind == "realtime" and detection.get("create_response", True):
             self._start_response({}, event_id=None)
@@ -321,7 +350,10 @@ class Behaviour:
     def _commit(self, event: dict[str, Any], received: Received) -> None:
         self._commit_buffer(self.speech_item_id or self.app.ids.new("item"))
 
-    def _commit_buffer(self, item_id: str) -> None:
+    def _commit_buffer(self, item_id: str, *, by_vad: bool = False) -> None:
+        """Commit the buffer as `item_id`. A commit the VAD made (`by_vad`) leaves it as
+        it is: it has stopped the speech itself, and it may have heard past the stop
+        already (the next turn of the same append), which a reset would forget."""
         ms = self.app.session.audio_buffer_ms
         ids = self.app.session.conversation.item_ids
         self.app.send_event(
@@ -339,7 +371,7 @@ class Behaviour:
         self.app.send_event({"type": "conversation.item.added", "item": item})
         self.app.send_event({"type": "conversation.item.done", "item": item})
         self.speech_item_id = None
-        if self.vad is not None:
+        if self.vad is not None and not by_vad:
             self.vad.reset()
         heard, self.heard = self.heard, False
         if self.probe is not None:
@@ -532,6 +564,9 @@ class Behaviour:
             self.idle.disarm()
         failure = self.pending_failures.pop(0) if self.pending_failures else None
         plan = plan_response(self, params, failure=failure)
+        # Planning reads every item of the context: a long conversation costs this turn
+        # of the loop as much as that many small events (the rest waits for the next).
+        self.app.spend(len(self.items) // PLAN_ITEMS_PER_EVENT)
         self.last_response_id = plan.response_id
         stream = stream_response(plan, self._pace())
 

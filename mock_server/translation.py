@@ -33,7 +33,7 @@ import copy
 import functools
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pybase64
@@ -191,6 +191,11 @@ class TranslationBehaviour:
         """Nothing to fill: translation events reference no items."""
 
     # ------------------------------------------------------------ client events
+    def handle_steps(self, received: Received, *, steps: bool = True) -> Iterator[None]:
+        """`handle` in one step (the app's stepped path for a big frame)."""
+        self.handle(received)
+        yield from ()
+
     def handle(self, received: Received) -> None:
         """Answer one accepted client event."""
         event = received.event

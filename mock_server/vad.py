@@ -215,6 +215,15 @@ class ServerVad:
                     self._stop(events)
         return events
 
+    def cuts(self, size: int, step: int) -> list[int]:
+        """Where to cut `size` bytes of audio into pieces of about `step` bytes so that
+        each piece ends on a frame boundary (after what is left of the last append): fed
+        piece by piece, with a `reset` after any boundary, the VAD then gives exactly what
+        one `feed` of the whole gives, since a piece leaves no partial frame to forget."""
+        step = max(self.frame_bytes, step - step % self.frame_bytes)
+        first = step - len(self._rest)
+        return [0, *range(first, size, step)] if first < size else [0]
+
     def reset(self) -> None:
         """Forget an utterance in progress (after a clear or a manual commit)."""
         self.speaking = False
