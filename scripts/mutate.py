@@ -46,10 +46,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What is copied into the temporary tree (the rest of the checkout is not needed).
-# (The docs and the README too: some tests check that they name real scenarios and checks.)
+# (The docs and the README too: some tests check that they name real scenarios and checks;
+# the examples without their node_modules: tests load examples/keyserver.py.)
 COPIED = (
     "conformance", "mock_server", "client_reference", "fixtures", "tests", "docs",
-    "pyproject.toml", "README.md",
+    "examples", "pyproject.toml", "README.md",
 )  # fmt: skip
 
 # module -> the tests that exercise it (in-memory app harness first: they fail fastest;
@@ -122,6 +123,32 @@ _TRANSLATION_TESTS = (
     "tests/conformance/protocol/test_translation.py",
     "tests/mock_server/test_translation.py",
 )
+# Issue 14's REST side: the sans-I/O handler first, then httpx through respx, then sockets.
+_PINNED_REST = ("tests/mock_server/test_pinned_rest.py",)
+_REST_TESTS = (
+    "tests/mock_server/test_rest.py",
+    "tests/webrtc/test_calls_rest.py",
+    "tests/sip/test_sip_model.py",
+    "tests/conformance/test_respx_router.py",
+    "tests/conformance/test_respx_keyserver.py",
+    "tests/mock_server/test_rest_sockets.py",
+    "tests/browser/test_cors.py",
+    "tests/proxy/test_rest.py",
+    "tests/sip/test_sip_calls.py",
+)
+# A call's registry and driver: in-memory SIP sessions first, then calls on sockets.
+_CALL_TESTS = (
+    "tests/sip/test_pinned_sip.py",
+    "tests/webrtc/test_pinned_webrtc.py",
+    "tests/sip/test_sip_session.py",
+    "tests/webrtc/test_output_audio_buffer.py",
+    "tests/webrtc/test_calls_rest.py",
+    "tests/sip/test_sip_model.py",
+    "tests/sip/test_sip_calls.py",
+    "tests/webrtc/test_sideband.py",
+    "tests/webrtc/test_call_flow.py",
+    "tests/sip/test_webhooks.py",
+)
 _SCENARIO_MODULES = (
     "__init__", "_actions", "_checks", "_schema_errors", "_transforms", "_vocabulary",
     "_yaml", "loader", "matcher", "model", "runtime", "templating",
@@ -182,6 +209,68 @@ TESTS: dict[str, tuple[str, ...]] = {
     ),
     "mock_server/__main__.py": ("tests/mock_server/test_cli.py",),
     **{f"mock_server/scenarios/{name}.py": _SCENARIO_TESTS for name in _SCENARIO_MODULES},
+    # Issue 14: TLS, REST, client secrets, the respx router, WebRTC and SIP calls.
+    "mock_server/tls.py": (
+        "tests/mock_server/test_pinned_rest.py",
+        "tests/mock_server/test_tls.py",
+        "tests/mock_server/test_rest_sockets.py",
+        "tests/proxy/test_proxy.py",
+    ),
+    "mock_server/rest.py": (*_PINNED_REST, *_REST_TESTS),
+    "mock_server/_http.py": (
+        "tests/mock_server/test_pinned_rest.py",
+        "tests/mock_server/test_rest_sockets.py",
+        "tests/browser/test_cors.py",
+        "tests/proxy/test_rest.py",
+        "tests/webrtc/test_calls_rest.py",
+        "tests/sip/test_sip_calls.py",
+        "tests/webrtc/test_call_flow.py",
+    ),
+    "mock_server/secrets.py": (
+        *_PINNED_REST,
+        "tests/mock_server/test_rest.py",
+        "tests/mock_server/test_pinned_behaviour_2.py",
+        "tests/mock_server/test_handshake.py",
+        "tests/conformance/test_respx_router.py",
+        "tests/conformance/test_respx_keyserver.py",
+        "tests/mock_server/test_rest_sockets.py",
+    ),
+    "mock_server/respx_router.py": (
+        "tests/mock_server/test_pinned_rest.py",
+        "tests/conformance/test_respx_router.py",
+        "tests/conformance/test_respx_keyserver.py",
+    ),
+    "mock_server/webhooks.py": (
+        "tests/sip/test_pinned_sip.py",
+        "tests/sip/test_webhooks.py",
+        "tests/sip/test_sip_calls.py",
+        "tests/sip/test_docs_workflow.py",
+    ),
+    "mock_server/calls.py": _CALL_TESTS,
+    "mock_server/sip.py": (
+        "tests/sip/test_pinned_sip.py",
+        "tests/sip/test_sip_model.py",
+        "tests/sip/test_sip_session.py",
+        "tests/sip/test_webhooks.py",
+        "tests/sip/test_sip_calls.py",
+        "tests/sip/test_docs_workflow.py",
+    ),
+    "mock_server/_webrtc.py": (
+        "tests/webrtc/test_pinned_webrtc.py",
+        "tests/webrtc/test_calls_rest.py",
+        "tests/webrtc/test_call_flow.py",
+        "tests/webrtc/test_sideband.py",
+        "tests/webrtc/test_microphone.py",
+        "tests/client_reference/test_webrtc_client.py",
+        "tests/runner/test_webrtc_cases.py",
+    ),
+    "mock_server/webrtc_audio.py": (
+        "tests/webrtc/test_pinned_webrtc.py",
+        "tests/webrtc/test_output_audio_buffer.py",
+        "tests/sip/test_sip_session.py",
+        "tests/webrtc/test_call_flow.py",
+        "tests/webrtc/test_sideband.py",
+    ),
     "conformance/protocol/conversation.py": (
         *_PINS,
         "tests/conformance/protocol",
@@ -189,19 +278,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "conformance/checks/lifecycle.py": ("tests/conformance/checks",),
 }
 # Modules a directory expands to that are left out on purpose: module -> why.
-_IN_PROGRESS = "new in issue 14, still being written when the mapping was made: map it"
-UNMAPPED: dict[str, str] = {
-    "mock_server/tls.py": _IN_PROGRESS,
-    "mock_server/rest.py": _IN_PROGRESS,
-    "mock_server/_http.py": _IN_PROGRESS,
-    "mock_server/secrets.py": _IN_PROGRESS,
-    "mock_server/respx_router.py": _IN_PROGRESS,
-    "mock_server/webhooks.py": _IN_PROGRESS,
-    "mock_server/calls.py": _IN_PROGRESS,
-    "mock_server/sip.py": _IN_PROGRESS,
-    "mock_server/_webrtc.py": _IN_PROGRESS,
-    "mock_server/webrtc_audio.py": _IN_PROGRESS,
-}
+UNMAPPED: dict[str, str] = {}
 
 # Mutants no test can tell from the original: (module, source line stripped, description).
 # Matched on the line's text, not its number, so the list survives edits elsewhere; a line
@@ -315,6 +392,44 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         'return _synth_b64(ms, seed % 7, "audio/pcm")',
         "string constant changed",
     ): "every format but the two G.711 ones synthesises PCM16, so this name is never compared",
+    (
+        "mock_server/rest.py",
+        'handler = self.call_actions.get(action) if call_id and "/" not in action else None',
+        "string constant changed",
+    ): "redundant: no call action's name has a '/', so such an action finds no handler anyway",
+    (
+        "mock_server/calls.py",
+        'state: CallState = "active"',
+        "string constant changed",
+    ): "the one place that builds a Call (CallRegistry.create) passes its state",
+    (
+        "mock_server/calls.py",
+        "self.stalled = True\nself._disarm()",
+        "delete statement",
+    ): "redundant: a stalled driver's timer callback returns at once, so the timer left "
+    "armed does nothing",
+    (
+        "mock_server/calls.py",
+        "def _rearm(self) -> None:\nif self.ended or self.stalled:",
+        "or -> and",
+    ): "redundant: a timer armed for an ended or stalled call's driver finds the same test in "
+    "its callback and returns",
+    (
+        "mock_server/_http.py",
+        "self._pass_on()\nreturn False",
+        "return None",
+    ): "its one caller only tests the answer's truth",
+    (
+        "mock_server/webrtc_audio.py",
+        'CALL_TRANSPORTS: Final = ("webrtc", "sip")',
+        "string constant changed",
+    ): "an exported name nothing in the project reads (the app spells the transports out)",
+    (
+        "mock_server/webrtc_audio.py",
+        "self.generation += 1",
+        "delete statement",
+    ): "redundant: a clear also forgets the playing response, and no response plays again "
+    "after its response.done, so a stale `stopped` is dropped by the playing check anyway",
 }
 
 
@@ -596,7 +711,7 @@ def diff(mutant: Mutant, source: str) -> str:
 
 
 def copy_tree(destination: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "node_modules")
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
