@@ -4,6 +4,8 @@ In memory unless said otherwise."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import logging
 import sys
@@ -164,3 +166,49 @@ def test_a_call_whose_client_never_connects_ends_as_connect_timeout() -> None:
     _webrtc.WebRtcCalls._check_connected(backend, call)
     assert not call.live
     assert call.end_reason == "connect_timeout"
+
+
+async def test_an_audio_only_call_starts_when_connected_and_ends_when_the_client_closes() -> None:
+    """No `oai-events` channel in the offer: the session starts once the connection is up,
+    and the call ends when the client closes its peer connection (loopback, aiortc)."""
+    pytest.importorskip("aiortc", reason="the webrtc extra (aiortc) is not installed")
+    from mock_server import serve
+    from tests.webrtc._peer import http_client
+
+    async with serve(pace="fast") as server, http_client(server) as http:
+        peer = _audio_only_peer()
+        try:
+            response = await peer.call(http)
+            assert response.status_code == 201, response.text
+            async with asyncio.timeout(10.0):
+                await peer.heard.wait()  # the mock's track sends: its side is connected
+        finally:
+            await peer.close()
+        call = await server.calls.wait_for(peer.call_id, "ended", timeout=10.0)
+    assert call.end_reason == "closed"
+    assert call.driver is not None
+    assert call.driver.opened  # the session had started without a data channel
+
+
+def _audio_only_peer() -> Any:
+    from aiortc import RTCPeerConnection
+    from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+
+    from tests.webrtc._peer import Peer
+
+    class AudioOnlyPeer(Peer):
+        def __init__(self) -> None:  # Peer without its data channel
+            _webrtc.loopback_ice()
+            self.pc = RTCPeerConnection(_webrtc.no_ice_servers())
+            self.pc.addTrack(AudioStreamTrack())
+            self.response = None
+            self._reader = None
+            self.heard = asyncio.Event()
+            self.pc.on("track", self._on_track)
+
+        async def _read(self, track: Any) -> None:
+            with contextlib.suppress(MediaStreamError):
+                await track.recv()
+                self.heard.set()
+
+    return AudioOnlyPeer()
