@@ -348,6 +348,25 @@ class Transcript:
         }
         return transcript
 
+    def record_http_request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Iterable[tuple[str, str]],
+    ) -> None:
+        """Record the HTTP request that opened this session without an upgrade (a WebRTC
+        call's `POST /v1/realtime/calls`): its headers become `meta["headers"]`, masked as
+        `begin` masks an upgrade's, so the checks on the upgrade's headers judge them;
+        `meta["http_request"]` keeps its method, path and query (masked likewise)."""
+        mask = self._mask_fn()
+        self.meta["headers"] = [[k, _mask_header(k, v, mask)] for k, v in headers]
+        self.meta["http_request"] = {
+            "method": method.upper(),
+            "path": mask(path),
+            "query": {k: _mask_param(k, v, mask) for k, v in query.items()},
+        }
+
     # --- writing (hot path: no parsing, no copying) ---
 
     def add_text(

@@ -24,6 +24,7 @@ import fractions
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
 from conformance._loopback import loopback_ice
 from conformance.transcript import Transcript
@@ -85,6 +86,17 @@ def backend_for(server: MockServer) -> WebRtcCalls | None:
     return WebRtcCalls(server.calls, server.config, server.track_session, server.make_call_app)
 
 
+def _record_offer(transcript: Transcript, offer: CallOffer) -> None:
+    """Put the client's `POST /v1/realtime/calls` in the call's transcript, where a
+    WebSocket's upgrade request goes (headers masked): the header checks judge a call's
+    request (an `OpenAI-Beta` header: accepted and recorded [INFERRED], see fidelity)."""
+    if offer.http is None:
+        return
+    parts = urlsplit(offer.http.target)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    transcript.record_http_request(offer.http.method, parts.path, query, offer.http.headers)
+
+
 class WebRtcCalls:
     """Answers WebRTC offers for one server (`RestHandler.webrtc`)."""
 
@@ -116,6 +128,7 @@ class WebRtcCalls:
             "webrtc", request=offer.request, session=offer.session, call_id=offer.call_id
         )
         app = self.make_app(call)
+        _record_offer(app.transcript, offer)
         ended = self.track_session(app.transcript)
         track = OutputTrack()
         driver = CallDriver(call, app, self.calls, media=track)

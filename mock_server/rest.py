@@ -244,6 +244,7 @@ class CallOffer:
     request: ConnectRequest  # the call session's connect request (`calls.call_request`)
     session: dict[str, Any] | None  # the `session` part (over the key's own configuration)
     location: str  # the `Location` header: `{prefix}/v1/realtime/calls/rtc_…`
+    http: HttpRequest | None = None  # the POST itself: its headers go in the transcript
 
 
 class CallBackend(Protocol):
@@ -495,7 +496,7 @@ class RestHandler:
             message = CALL_KEY_USED_MESSAGE.format(masked=mask_key(key))
             return error_response(401, message, code="invalid_api_key")
         location = f"{self.prefix}/realtime/calls/{call_id}"
-        return CallOffer(call_id, sdp, call, session, location)
+        return CallOffer(call_id, sdp, call, session, location, http=request)
 
     def _call_action(self, request: HttpRequest, path: str) -> HttpResponse:
         rest = path[len(self._calls_path) + 1 :].rstrip("/")
