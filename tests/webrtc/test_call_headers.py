@@ -5,6 +5,8 @@ WebSocket's upgrade request goes (headers masked the same way), so the header ch
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,8 @@ pytest.importorskip(
     "aiortc", reason="the WebRTC tests need the webrtc extra (pip install -e '.[webrtc]')"
 )
 
-from conformance import cli
-from conformance.transcript import REDACTED, Transcript
+from conformance import _cli_run, cli
+from conformance.transcript import REDACTED, TRANSCRIPT_MAX_BYTES, Transcript
 from mock_server import serve
 from tests.webrtc._peer import Peer, absolute, http_client
 
@@ -61,7 +63,7 @@ async def test_a_call_with_the_beta_header_fails_does_not_send_beta_header(
     assert ["OpenAI-Beta", "realtime=v1"] in meta["headers"]
     assert meta["http_request"] == {"method": "POST", "path": "/v1/realtime/calls", "query": {}}
     assert meta["query"]["call_id"].startswith("rtc_")  # the session's URL stays the call's
-    headers = dict((name.lower(), value) for name, value in meta["headers"])
+    headers = {name.lower(): value for name, value in meta["headers"]}
     assert headers["authorization"] == f"Bearer {REDACTED}"
     assert headers["x-debug-key"] == REDACTED  # a key in any header is masked
     assert headers["content-type"] == "application/sdp"
@@ -81,3 +83,64 @@ async def test_a_call_without_it_is_ok(tmp_path: Path, capsys: pytest.CaptureFix
     report = _check(transcript, tmp_path, capsys)
     assert report.startswith("exit 0\n"), report
     assert "does_not_send_beta_header" not in report
+
+
+# A client like the reference one over WebRTC, but its REST requests (client_secrets and
+# /calls) carry `OpenAI-Beta: realtime=v1` (the reference client refuses that header).
+BETA_CLIENT = """
+import asyncio, os
+from client_reference import webrtc
+
+post = webrtc._post
+
+async def beta_post(url, data, key, headers, seconds):
+    return await post(url, data, key, {**headers, "OpenAI-Beta": "realtime=v1"}, seconds)
+
+webrtc._post = beta_post
+
+async def main():
+    conn = await webrtc.connect_webrtc(
+        os.environ["OPENAI_REALTIME_URL"],
+        api_key=os.environ["OPENAI_API_KEY"],
+        model=os.environ["REALTIME_MODEL"],
+        audio=False,
+    )
+    first = await conn.recv(timeout=10)
+    assert first["type"] == "session.created", first
+    await conn.close()
+
+asyncio.run(main())
+"""
+
+
+def _fast_mock(**kwargs: object) -> object:
+    """`run`'s mock at pace fast."""
+    return serve(
+        host="127.0.0.1", port=0, pace="fast", transcript_max_bytes=TRANSCRIPT_MAX_BYTES, **kwargs
+    )
+
+
+def test_run_webrtc_fails_a_client_that_sends_the_beta_header_on_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cli_run, "serve_mock", _fast_mock)
+    client = tmp_path / "beta_client.py"
+    client.write_text(BETA_CLIENT, encoding="utf-8")
+    out_dir = tmp_path / "out"
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(client))}"
+    args = ["--cases", "default", "--out", str(out_dir), "--timeout", "20"]
+    status = cli.main(["run", "--webrtc", "--client", command, *args])
+    out, err = capsys.readouterr()
+    assert status == 1, out + err
+    report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    (case,) = report["cases"]
+    assert case["verdict"] == "FAILED"
+    assert {v["check"] for v in case["violations"]} == {"does_not_send_beta_header"}
+    (recorded,) = (out_dir / "cases" / "default").glob("connection-*")
+    text = recorded.read_text(encoding="utf-8")
+    meta = json.loads(text.splitlines()[0])
+    assert meta["transport"] == "webrtc"
+    headers = {name.lower(): value for name, value in meta["headers"]}
+    assert headers["openai-beta"] == "realtime=v1"  # the client's POST /calls, as sent
+    assert headers["authorization"] == f"Bearer {REDACTED}"  # its ek_ secret, masked
+    assert meta["http_request"]["path"] == "/v1/realtime/calls"
