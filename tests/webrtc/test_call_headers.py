@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ asyncio.run(main())
 """
 
 
-def _fast_mock(**kwargs: object) -> object:
+def _fast_mock(**kwargs: Any) -> Any:
     """`run`'s mock at pace fast."""
     return serve(
         host="127.0.0.1", port=0, pace="fast", transcript_max_bytes=TRANSCRIPT_MAX_BYTES, **kwargs
