@@ -258,6 +258,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "mock_server/_webrtc.py": (
         "tests/webrtc/test_pinned_webrtc.py",
         "tests/webrtc/test_calls_rest.py",
+        "tests/webrtc/test_call_headers.py",
         "tests/webrtc/test_call_flow.py",
         "tests/webrtc/test_sideband.py",
         "tests/webrtc/test_microphone.py",
