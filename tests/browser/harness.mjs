@@ -39,12 +39,23 @@ try {
     const notes = await window.realtimeNotes;
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const text = await notes.note(new Blob([bytes], { type: "image/png" }));
-    const rtp = { sent: 0, received: 0 };
-    (await notes.pc.getStats()).forEach((report) => {
-      if (report.kind !== "audio") return;
-      if (report.type === "outbound-rtp") rtp.sent += report.packetsSent || 0;
-      if (report.type === "inbound-rtp") rtp.received += report.packetsReceived || 0;
-    });
+    // RTP counters: read until audio has gone both ways, or 10 s have passed (on a busy
+    // machine the first packets of the model's track can come after the note).
+    const audioRtp = async () => {
+      const counts = { sent: 0, received: 0 };
+      (await notes.pc.getStats()).forEach((report) => {
+        if (report.kind !== "audio") return;
+        if (report.type === "outbound-rtp") counts.sent += report.packetsSent || 0;
+        if (report.type === "inbound-rtp") counts.received += report.packetsReceived || 0;
+      });
+      return counts;
+    };
+    const deadline = Date.now() + 10000;
+    let rtp = await audioRtp();
+    while ((rtp.sent === 0 || rtp.received === 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rtp = await audioRtp();
+    }
     const micTracks = notes.pc.getSenders().filter((s) => s.track && s.track.kind === "audio").length;
     const result = { text, callId: notes.callId, maxMessageSize: notes.pc.sctp.maxMessageSize,
                      micTracks, rtp, model: notes.session.model };
