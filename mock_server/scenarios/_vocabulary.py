@@ -32,8 +32,9 @@ EXPECTATIONS: Final = _enum("expectation")
 FEATURES: Final = _enum("feature")
 REALTIME_ENDPOINT: Final = "realtime"  # `endpoint:` of a scenario: /v1/realtime
 TRANSLATION_ENDPOINT: Final = "translation"  # /v1/realtime/translations
-# Expectations judged on the WebSocket upgrade request or its refusal: a WebRTC call has none.
-UPGRADE_EXPECTATIONS: Final = frozenset({"does_not_send_beta_header", "surfaces_handshake_failure"})
+# Expectations judged on the WebSocket upgrade's refusal: a WebRTC call has none. (The
+# beta-header check judges calls too: a call's transcript records its `POST /calls` headers.)
+UPGRADE_EXPECTATIONS: Final = frozenset({"surfaces_handshake_failure"})
 # `config:` keys only the upgrade's key check reads (a call's key is checked by REST).
 UPGRADE_CONFIG: Final = frozenset({"api_keys", "ephemeral_keys"})
 

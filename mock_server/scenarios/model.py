@@ -162,8 +162,8 @@ class Scenario:
         A call (`POST /v1/realtime/calls`) has no upgrade: an `upgrade:` refusal, a stimulus
         in the upgrade request (`connect.headers`, `query`, `subprotocols`: a beta header,
         a wrong key, a bad `?model=`), keys for the upgrade's check (`config.api_keys`,
-        `ephemeral_keys`) and expectations judged on the upgrade (`does_not_send_beta_header`,
-        `surfaces_handshake_failure`) have nothing to act on there: over WebRTC the
+        `ephemeral_keys`) and expectations judged on the upgrade's refusal
+        (`surfaces_handshake_failure`) have nothing to act on there: over WebRTC the
         scenario would play the happy path and judge nothing it is about.
         """
         connect, why = self.connect, None

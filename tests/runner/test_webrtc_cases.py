@@ -77,6 +77,8 @@ def test_a_user_scenario_with_keys_or_handshake_expectations_is_upgrade_only(
         "keys": ("surfaces_error_event", "config:\n  api_keys: [sk-mock-only-this-key-00001]\n"),
         "expects": ("surfaces_handshake_failure", ""),
         "plain": ("surfaces_error_event", ""),
+        # A call's transcript records its POST /calls headers: this check judges calls too.
+        "beta": ("does_not_send_beta_header", ""),
     }
     applies = {}
     for name, (expect, extra) in cases.items():
@@ -84,6 +86,7 @@ def test_a_user_scenario_with_keys_or_handshake_expectations_is_upgrade_only(
         path.write_text(base.format(id=name, expect=expect, extra=extra), encoding="utf-8")
         applies[name] = load_scenario(path).upgrade_only
     assert applies["plain"] is None
+    assert applies["beta"] is None
     assert applies["keys"] == "its config (api_keys) is read by the upgrade's key check"
     assert applies["expects"] == "it expects surfaces_handshake_failure, judged on the upgrade"
 
