@@ -101,7 +101,61 @@ def decode_audio(
         return None
 
 
-class Session:
+class Endpoint:
+    """What every connection's protocol state shares, whatever its endpoint: the injected
+    parsing, the peer's frames in (`receive_text`, `receive_bytes`, `events_received`)
+    and our own frames out (`data_to_send`). A subclass judges a frame in `receive` and
+    checks our own events in `send`."""
+
+    def __init__(
+        self,
+        side: Side,
+        *,
+        decode: Decoder | None = None,
+        encode: Encoder | None = None,
+        audio_decoder: AudioDecoder | None = None,
+        strict: bool = True,
+    ) -> None:
+        self.side = side
+        self.strict = strict
+        self.errors: list[RemoteProtocolError] = []
+        self._decode = decode or plain_decode
+        self._encode = encode or plain_encode
+        self._audio_decoder = audio_decoder or strict_b64decode
+        self._received: list[Received] = []
+        self._outgoing: list[str] = []
+        self._peer_index = 0
+
+    def receive(self, text: str) -> Received:  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def receive_text(self, text: str) -> None:
+        """Feed one text frame from the peer; then call `events_received()`."""
+        self._received.append(self.receive(text))
+
+    def receive_bytes(self, data: bytes) -> None:
+        """Feed one binary frame from the peer (always a finding: the API is text-only)."""
+        self._received.append(Received(self._peer_index, None, None, (BINARY_FRAME,)))
+        self._peer_index += 1
+
+    def events_received(self) -> list[Received]:
+        """Drain what the peer sent since the last call."""
+        received, self._received = self._received, []
+        return received
+
+    def data_to_send(self) -> list[str]:
+        """Drain the frames queued by `send()`, in order."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
+    def _queue(self, event: Mapping[str, Any]) -> str:
+        """Serialise one of our own events (already checked) and queue its frame."""
+        text = self._encode(event)
+        self._outgoing.append(text)
+        return text
+
+
+class Session(Endpoint):
     """Protocol state of one Realtime connection from `side`'s point of view."""
 
     def __init__(
@@ -114,17 +168,11 @@ class Session:
         strict: bool = True,
         models: ModelLookup | None = None,
     ) -> None:
-        self.side = side
-        self.strict = strict
+        super().__init__(
+            side, decode=decode, encode=encode, audio_decoder=audio_decoder, strict=strict
+        )
         self.conversation = Conversation(models)
-        self.errors: list[RemoteProtocolError] = []
-        self._decode = decode or plain_decode
-        self._encode = encode or plain_encode
-        self._audio_decoder = audio_decoder or strict_b64decode
         self._state = SessionState.CONNECTING
-        self._received: list[Received] = []
-        self._outgoing: list[str] = []
-        self._peer_index = 0
         self._pending_creates: list[str | None] = []  # client side: creates not yet answered
 
     # ----------------------------------------------------------------- views
@@ -159,10 +207,6 @@ class Session:
         return self.conversation.session
 
     # ------------------------------------------------------------ peer input
-    def receive_text(self, text: str) -> None:
-        """Feed one text frame from the peer; then call `events_received()`."""
-        self._received.append(self.receive(text))
-
     def receive(self, text: str) -> Received:
         """Judge one text frame from the peer and return it at once (nothing is queued).
 
@@ -177,16 +221,6 @@ class Session:
         if self.side is Side.SERVER:
             return self._judge_client_event(index, text, event)
         return self._apply_server_event(index, text, event)
-
-    def receive_bytes(self, data: bytes) -> None:
-        """Feed one binary frame from the peer (always a finding: the API is text-only)."""
-        self._received.append(Received(self._peer_index, None, None, (BINARY_FRAME,)))
-        self._peer_index += 1
-
-    def events_received(self) -> list[Received]:
-        """Drain what the peer sent since the last call."""
-        received, self._received = self._received, []
-        return received
 
     def connection_closed(self) -> None:
         """Record that the WebSocket is gone; nothing more can be sent."""
@@ -253,9 +287,7 @@ class Session:
                 session to ERROR (it was partly applied), after which every send raises.
         """
         self.apply_send(event)
-        text = self._encode(event)
-        self._outgoing.append(text)
-        return text
+        return self._queue(event)
 
     def apply_send(self, event: Mapping[str, Any]) -> None:
         """`send(event)` without its frame: check and apply our own event, serialise nothing.
@@ -277,11 +309,6 @@ class Session:
             problems = self._client_send_problems(event)
         if problems and self.strict:
             raise LocalProtocolError(f"{event.get('type')}: {problems[0]}")
-
-    def data_to_send(self) -> list[str]:
-        """Drain the frames queued by `send()`, in order."""
-        outgoing, self._outgoing = self._outgoing, []
-        return outgoing
 
     def _client_send_problems(self, event: Mapping[str, Any]) -> list[str]:
         kind = event_type(event)

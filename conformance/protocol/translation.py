@@ -34,17 +34,15 @@ from .findings import Finding
 from .replay import Direction, SequenceProblem
 from .rules import bad_audio
 from .session import (
-    BINARY_FRAME,
     PROTOCOL_ERROR,
     AudioDecoder,
     Decoder,
     Encoder,
+    Endpoint,
     Received,
     decode_audio,
     event_type,
     plain_decode,
-    plain_encode,
-    strict_b64decode,
 )
 from .states import FIRST_SERVER_EVENTS, Side
 
@@ -211,7 +209,7 @@ class _Rules:
         return problems
 
 
-class TranslationSession:
+class TranslationSession(Endpoint):
     """Protocol state of one translation connection from `side`'s point of view.
 
     The same surface as `Session`: the server side judges client frames (findings in the
@@ -229,17 +227,11 @@ class TranslationSession:
         audio_decoder: AudioDecoder | None = None,
         strict: bool = True,
     ) -> None:
-        self.side = side
-        self.strict = strict
-        self.errors: list[RemoteProtocolError] = []
-        self._decode = decode or plain_decode
-        self._encode = encode or plain_encode
-        self._audio_decoder = audio_decoder or strict_b64decode
+        super().__init__(
+            side, decode=decode, encode=encode, audio_decoder=audio_decoder, strict=strict
+        )
         self._rules = _Rules()
         self._failed = False
-        self._received: list[Received] = []
-        self._outgoing: list[str] = []
-        self._peer_index = 0
 
     @property
     def state(self) -> TranslationState:
@@ -257,10 +249,6 @@ class TranslationSession:
         return self._rules.audio_bytes / BYTES_PER_MS
 
     # ------------------------------------------------------------ peer input
-    def receive_text(self, text: str) -> None:
-        """Feed one text frame from the peer; then call `events_received()`."""
-        self._received.append(self.receive(text))
-
     def receive(self, text: str) -> Received:
         """Judge one text frame from the peer and return it at once."""
         index = self._peer_index
@@ -283,16 +271,6 @@ class TranslationSession:
             Finding(type=PROTOCOL_ERROR, code="event_out_of_order", message=p) for p in problems
         )
         return Received(index, text, event, found)
-
-    def receive_bytes(self, data: bytes) -> None:
-        """Feed one binary frame from the peer (always a finding: the API is text-only)."""
-        self._received.append(Received(self._peer_index, None, None, (BINARY_FRAME,)))
-        self._peer_index += 1
-
-    def events_received(self) -> list[Received]:
-        """Drain what the peer sent since the last call."""
-        received, self._received = self._received, []
-        return received
 
     def connection_closed(self) -> None:
         """Record that the WebSocket is gone; nothing more can be sent."""
@@ -321,14 +299,7 @@ class TranslationSession:
             problems = self._client_send_problems(event)
         if problems and self.strict:
             raise LocalProtocolError(f"{kind}: {problems[0]}")
-        text = self._encode(event)
-        self._outgoing.append(text)
-        return text
-
-    def data_to_send(self) -> list[str]:
-        """Drain the frames queued by `send()`, in order."""
-        outgoing, self._outgoing = self._outgoing, []
-        return outgoing
+        return self._queue(event)
 
     def _client_send_problems(self, event: Mapping[str, Any]) -> list[str]:
         kind = event_type(event)
