@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from conformance.protocol import Finding, Received
 from conformance.protocol.states import BYTES_PER_MS
@@ -60,19 +60,39 @@ def _unsupported_type(kind: str, event_id: str | None) -> Finding:
     )
 
 
-class View:
-    """The `hooks.StateView` of one connection."""
+class Answering(Protocol):
+    """What every connection's behaviour (realtime or translation) gives its view."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
-        self._b = behaviour
+    app: MockApp
+    last_client_event_id: str | None
+
+
+class ConnectionView:
+    """The part of `hooks.StateView` every connection has: its ids and the client's last
+    event id. `View` adds the conversation's; a translation connection has none."""
+
+    def __init__(self, behaviour: Answering) -> None:
+        self._answering = behaviour
 
     @property
     def session_id(self) -> str:
-        return self._b.app.session_id
+        return self._answering.app.session_id
 
     @property
     def model(self) -> str | None:
-        return self._b.app.request.model
+        return self._answering.app.request.model
+
+    @property
+    def last_client_event_id(self) -> str | None:
+        return self._answering.last_client_event_id
+
+
+class View(ConnectionView):
+    """The `hooks.StateView` of one realtime connection."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        super().__init__(behaviour)
+        self._b = behaviour
 
     @property
     def active_response_id(self) -> str | None:
@@ -94,10 +114,6 @@ class View:
     @property
     def responses_started(self) -> int:
         return self._b.turn
-
-    @property
-    def last_client_event_id(self) -> str | None:
-        return self._b.last_client_event_id
 
     @property
     def conversation_id(self) -> str:

@@ -51,6 +51,7 @@ from conformance.schemas import parse_translation_client_frame
 from conformance.schemas._messages import invalid_value
 
 from .app import MockApp, _Entry
+from .behaviour import ConnectionView
 from .media import synth_pcm16_b64
 
 if TYPE_CHECKING:
@@ -101,19 +102,8 @@ class TranslationApp(MockApp):
         self.behaviour = TranslationBehaviour(self)  # type: ignore[assignment]
 
 
-class TranslationView:
+class TranslationView(ConnectionView):
     """The `hooks.StateView` of a translation connection (no conversation, no responses)."""
-
-    def __init__(self, behaviour: TranslationBehaviour) -> None:
-        self._b = behaviour
-
-    @property
-    def session_id(self) -> str:
-        return self._b.app.session_id
-
-    @property
-    def model(self) -> str | None:
-        return self._b.app.request.model
 
     @property
     def active_response_id(self) -> str | None:
@@ -134,10 +124,6 @@ class TranslationView:
     @property
     def responses_started(self) -> int:
         return 0
-
-    @property
-    def last_client_event_id(self) -> str | None:
-        return self._b.last_client_event_id
 
     @property
     def conversation_id(self) -> str:
