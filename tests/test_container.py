@@ -238,8 +238,8 @@ def test_the_image_installs_this_checkout_as_the_readme_does() -> None:
     [argv] = build
     assert argv[0] == "wheel"
     assert not {"-e", "--editable"} & set(argv)
-    assert argv[argv.index("--wheel-dir") + 1] == "/wheels"
-    [target] = _targets([w for w in argv if w != "/wheels"])
+    wheel_dir = argv[argv.index("--wheel-dir") + 1]
+    [target] = _targets([w for w in argv if w != wheel_dir])
     checkout, _, extras = target.partition("[")
     assert checkout == ".", "the image builds the checkout, as the README installs"
     known = set(PYPROJECT["project"].get("optional-dependencies", {}))
@@ -258,8 +258,15 @@ def test_the_image_installs_this_checkout_as_the_readme_does() -> None:
     assert [argv[0] for argv in runtime] == ["install"]
     [install] = runtime
     assert "--no-index" in install  # only the wheels built from the checkout, no index
-    assert install[install.index("--find-links") + 1] == "/tmp/wheels"
-    assert [t for t in _targets(install) if t != "/tmp/wheels"] == [
+    # The runtime installs from where it copied the build's wheel folder to.
+    copied = [
+        shlex.split(i.args)[-2:]
+        for i in BY_NAME["runtime"].instructions
+        if i.keyword == "COPY" and "--from=build" in shlex.split(i.args)
+    ]
+    [wheels] = [dest for source, dest in copied if source == wheel_dir]
+    assert install[install.index("--find-links") + 1] == wheels
+    assert [t for t in _targets(install) if t != wheels] == [
         f"{PYPROJECT['project']['name']}[{extras}"
     ]
 
